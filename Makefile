@@ -1,0 +1,23 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   - install into .venv and run the demo on a local store
+#   make test   - install into .venv and run the test suite
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+.PHONY: demo test bench install
+install: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/spikestore demo
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+bench: $(VENV)/.installed
+	$(PY) -m benchmarks --scale small

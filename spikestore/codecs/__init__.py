@@ -1,0 +1,10 @@
+"""Codecs: one per stored type, mapping objects to container-neutral records.
+
+Use :func:`encode_item`, :func:`encode_value`, :func:`decode` and
+:func:`summary`; add a type by writing one codec module and registering it in
+:mod:`spikestore.codecs.registry`.
+"""
+
+from .registry import codec_for, codec_named, decode, encode_item, encode_value, summary
+
+__all__ = ["codec_for", "codec_named", "decode", "encode_item", "encode_value", "summary"]

@@ -1,0 +1,180 @@
+"""Dicts and the values that may live inside them: scalars, strings, None,
+tuples, sets and frozensets.  Lists and the spikelab classes inside a dict use
+their own codecs (see :mod:`spikestore.codecs.registry`).
+
+Layout (spikelab's): a dict is a group with one child group per key; each
+child carries a ``__type__`` tag: ``scalar`` (``__scalar_value__`` and
+``__scalar_kind__``), ``scalar_str``, ``none``, ``tuple``/``set``/``frozenset``
+(a ``data`` dataset), or any item type.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..names import validate_name
+from ..record import Record
+from . import registry
+from .arrays import array_from_record, array_record
+from .base import homogeneous_array
+
+
+class DictCodec:
+    """``dict`` with string keys, nesting any supported value."""
+
+    type_name: ClassVar[str] = "dict"
+    python_types: ClassVar[tuple[type, ...]] = (dict,)
+
+    def encode(self, obj: dict, where: str) -> Record:
+        record = Record(self.type_name)
+        for key, value in obj.items():
+            validate_name(key, f"{where}: dict key")
+            record.children[key] = registry.encode_value(value, f"{where}[{key!r}]")
+        return record
+
+    def decode(self, record: Record) -> dict:
+        return {key: registry.decode(child) for key, child in record.children.items()}
+
+    def summary(self, obj: dict) -> dict[str, Any]:
+        return {"type": "dict"}
+
+
+_PY_SCALARS = {"bool": bool, "int": int, "float": float}
+
+
+def _scalar_kind(value: Any) -> str:
+    if isinstance(value, np.bool_):
+        return "bool_"  # numpy 2 names np.bool_ "bool", which would read back as a Python bool
+    name = type(value).__name__
+    if type(value) in (bool, int, float) or isinstance(value, np.generic):
+        return name
+    # subclasses such as IntEnum: keep the numeric kind, not the class name
+    return "bool" if isinstance(value, bool) else "int" if isinstance(value, numbers.Integral) else "float"
+
+
+class ScalarCodec:
+    """Python and numpy numbers and bools; numpy scalar types come back as themselves."""
+
+    type_name: ClassVar[str] = "scalar"
+    python_types: ClassVar[tuple[type, ...]] = (bool, int, float, np.bool_, np.integer, np.floating)
+
+    def encode(self, obj: Any, where: str) -> Record:
+        if isinstance(obj, (bool, np.bool_)):
+            value: Any = bool(obj)
+        elif isinstance(obj, numbers.Integral):
+            value = int(obj)
+        else:
+            value = float(obj)
+        return Record(self.type_name, attrs={"__scalar_value__": value, "__scalar_kind__": _scalar_kind(obj)})
+
+    def decode(self, record: Record) -> Any:
+        kind = record.attrs.get("__scalar_kind__", "float")
+        if isinstance(kind, bytes):
+            kind = kind.decode("utf-8")
+        value = record.attrs["__scalar_value__"]
+        if kind in _PY_SCALARS:
+            return _PY_SCALARS[kind](value)
+        numpy_type = getattr(np, str(kind), None)
+        if isinstance(numpy_type, type) and issubclass(numpy_type, np.generic):
+            return numpy_type(value)
+        # spikelab's rule for kinds it does not know
+        if "int" in kind:
+            return int(value)
+        if kind in ("bool", "bool_"):
+            return bool(value)
+        return float(value)
+
+    def summary(self, obj: Any) -> dict[str, Any]:
+        return {"type": type(obj).__name__}
+
+
+class StrCodec:
+    """``str`` (numpy ``str_`` included)."""
+
+    type_name: ClassVar[str] = "scalar_str"
+    python_types: ClassVar[tuple[type, ...]] = (str,)
+
+    def encode(self, obj: str, where: str) -> Record:
+        return Record(self.type_name, attrs={"__scalar_value__": str(obj)})
+
+    def decode(self, record: Record) -> str:
+        value = record.attrs["__scalar_value__"]
+        return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+    def summary(self, obj: str) -> dict[str, Any]:
+        return {"type": "str"}
+
+
+class NoneCodec:
+    """``None``."""
+
+    type_name: ClassVar[str] = "none"
+    python_types: ClassVar[tuple[type, ...]] = (type(None),)
+
+    def encode(self, obj: None, where: str) -> Record:
+        return Record(self.type_name)
+
+    def decode(self, record: Record) -> None:
+        return None
+
+    def summary(self, obj: None) -> dict[str, Any]:
+        return {"type": "NoneType"}
+
+
+class _SequenceCodec:
+    """Shared shape of tuple/set/frozenset: a homogeneous ``data`` array."""
+
+    type_name: ClassVar[str]
+    python_types: ClassVar[tuple[type, ...]]
+    rebuild: ClassVar[type]
+
+    def ordered(self, obj: Any, where: str) -> Any:
+        return obj
+
+    def encode(self, obj: Any, where: str) -> Record:
+        arr = homogeneous_array(self.ordered(obj, where), where, self.type_name)
+        return array_record(arr, self.type_name, where)
+
+    def decode(self, record: Record) -> Any:
+        return self.rebuild(array_from_record(record).tolist())
+
+    def summary(self, obj: Any) -> dict[str, Any]:
+        return {"type": type(obj).__name__}
+
+
+class TupleCodec(_SequenceCodec):
+    """``tuple`` of same-typed elements (round-trips as a tuple of Python values)."""
+
+    type_name: ClassVar[str] = "tuple"
+    python_types: ClassVar[tuple[type, ...]] = (tuple,)
+    rebuild: ClassVar[type] = tuple
+
+
+class SetCodec(_SequenceCodec):
+    """``set`` of mutually orderable, same-typed elements (stored sorted)."""
+
+    type_name: ClassVar[str] = "set"
+    python_types: ClassVar[tuple[type, ...]] = (set,)
+    rebuild: ClassVar[type] = set
+
+    def ordered(self, obj: Any, where: str) -> Any:
+        from ..errors import InvalidValueError
+
+        try:
+            return sorted(obj)
+        except TypeError as exc:
+            raise InvalidValueError(
+                f"{where}: {self.type_name} elements cannot be ordered ({exc}); use "
+                f"elements of one type so the stored order is deterministic."
+            ) from None
+
+
+class FrozensetCodec(SetCodec):
+    """``frozenset``, stored like a set."""
+
+    type_name: ClassVar[str] = "frozenset"
+    python_types: ClassVar[tuple[type, ...]] = (frozenset,)
+    rebuild: ClassVar[type] = frozenset

@@ -1,0 +1,61 @@
+"""Pairwise comparison matrices: ``PairwiseCompMatrix`` and ``PairwiseCompMatrixStack``."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+from spikelab.spikedata.pairwise import PairwiseCompMatrix, PairwiseCompMatrixStack
+
+from ..record import Dataset, Record
+from .base import decode_labels, decode_times, encode_labels, encode_times, metadata_from_json, metadata_to_json, read
+
+
+class PairwiseCompMatrixCodec:
+    """``spikelab.PairwiseCompMatrix``: ``matrix`` (n×n), ``labels``, ``__metadata__``."""
+
+    type_name: ClassVar[str] = "PairwiseCompMatrix"
+    python_types: ClassVar[tuple[type, ...]] = (PairwiseCompMatrix,)
+
+    def encode(self, obj: PairwiseCompMatrix, where: str) -> Record:
+        record = Record(self.type_name)
+        record.datasets["matrix"] = Dataset(np.asarray(obj.matrix, dtype=np.float64))
+        encode_labels(record, obj.labels)
+        record.attrs["__metadata__"] = metadata_to_json(obj.metadata, where)
+        return record
+
+    def decode(self, record: Record) -> PairwiseCompMatrix:
+        return PairwiseCompMatrix(
+            matrix=read(record.datasets["matrix"]),
+            labels=decode_labels(record),
+            metadata=metadata_from_json(record.attrs.get("__metadata__")),
+        )
+
+    def summary(self, obj: PairwiseCompMatrix) -> dict[str, Any]:
+        return {"type": "PairwiseCompMatrix", "shape": list(obj.matrix.shape)}
+
+
+class PairwiseCompMatrixStackCodec:
+    """``spikelab.PairwiseCompMatrixStack``: ``stack`` (n×n×S), ``labels``, ``times``."""
+
+    type_name: ClassVar[str] = "PairwiseCompMatrixStack"
+    python_types: ClassVar[tuple[type, ...]] = (PairwiseCompMatrixStack,)
+
+    def encode(self, obj: PairwiseCompMatrixStack, where: str) -> Record:
+        record = Record(self.type_name)
+        record.datasets["stack"] = Dataset(np.asarray(obj.stack, dtype=np.float64))
+        encode_labels(record, obj.labels)
+        encode_times(record, obj.times)
+        record.attrs["__metadata__"] = metadata_to_json(obj.metadata, where)
+        return record
+
+    def decode(self, record: Record) -> PairwiseCompMatrixStack:
+        return PairwiseCompMatrixStack(
+            stack=read(record.datasets["stack"]),
+            labels=decode_labels(record),
+            times=decode_times(record),
+            metadata=metadata_from_json(record.attrs.get("__metadata__")),
+        )
+
+    def summary(self, obj: PairwiseCompMatrixStack) -> dict[str, Any]:
+        return {"type": "PairwiseCompMatrixStack", "shape": list(obj.stack.shape)}

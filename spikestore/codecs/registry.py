@@ -1,0 +1,123 @@
+"""Which codec handles which type: the one table to extend when a type is added.
+
+``ITEM_CODECS`` are the types a workspace stores at the top level (what
+spikelab's ``_dump_item`` accepts); ``VALUE_CODECS`` add what may appear
+inside a dict.  Look-ups walk the object's class hierarchy, so subclasses
+find their base class's codec.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import FormatError, UnsupportedTypeError
+from ..record import Record
+from .base import Codec
+
+_ITEM: dict[type, Codec] = {}
+_VALUE: dict[type, Codec] = {}
+_BY_NAME: dict[str, Codec] = {}
+
+
+def register(codec: Codec, *, item: bool) -> None:
+    """Add ``codec`` to the tables (``item=False``: only inside dicts)."""
+    for cls in codec.python_types:
+        _VALUE[cls] = codec
+        if item:
+            _ITEM[cls] = codec
+    _BY_NAME.setdefault(codec.type_name, codec)
+
+
+def _lookup(table: dict[type, Codec], obj: Any) -> Codec | None:
+    for cls in type(obj).__mro__:
+        codec = table.get(cls)
+        if codec is not None:
+            return codec
+    return None
+
+
+_SUPPORTED = (
+    "ndarray, SpikeData, RateData, RateSliceStack, SpikeSliceStack, PairwiseCompMatrix, "
+    "PairwiseCompMatrixStack, dict (inside a dict also: int, float, bool, numpy scalars, "
+    "str, None, list, tuple, set, frozenset)"
+)
+
+
+def codec_for(obj: Any, where: str = "object") -> Codec:
+    """The codec for a top-level workspace item.
+
+    Raises
+    ------
+    UnsupportedTypeError
+        If the object is of no supported item type.
+    """
+    codec = _lookup(_ITEM, obj)
+    if codec is None:
+        raise UnsupportedTypeError(
+            f"{where}: cannot store a {type(obj).__module__}.{type(obj).__qualname__}. "
+            f"Supported: {_SUPPORTED}. Convert it to one of these (never pickled)."
+        )
+    return codec
+
+
+def codec_named(type_name: str | None) -> Codec:
+    """The codec that decodes records tagged ``type_name``."""
+    codec = _BY_NAME.get(type_name or "")
+    if codec is None:
+        raise FormatError(
+            f"unknown __type__ {type_name!r}; known types: {sorted(_BY_NAME)}. The file "
+            f"may come from a newer spikelab/spikestore."
+        )
+    return codec
+
+
+def encode_item(obj: Any, where: str) -> Record:
+    """Encode a top-level item."""
+    return codec_for(obj, where).encode(obj, where)
+
+
+def encode_value(obj: Any, where: str) -> Record:
+    """Encode a value nested inside a dict."""
+    codec = _lookup(_VALUE, obj)
+    if codec is None:
+        raise UnsupportedTypeError(
+            f"{where}: cannot store a {type(obj).__module__}.{type(obj).__qualname__} "
+            f"inside a dict. Supported: {_SUPPORTED}."
+        )
+    return codec.encode(obj, where)
+
+
+def decode(record: Record) -> Any:
+    """Rebuild the object a record describes."""
+    return codec_named(record.type).decode(record)
+
+
+def summary(obj: Any) -> dict[str, Any]:
+    """spikelab's index summary for a top-level item."""
+    return codec_for(obj).summary(obj)
+
+
+ITEM_TYPE_NAMES: frozenset[str] = frozenset()
+
+
+def _install() -> None:
+    global ITEM_TYPE_NAMES
+    from .arrays import ListCodec, NdarrayCodec
+    from .mappings import DictCodec, FrozensetCodec, NoneCodec, ScalarCodec, SetCodec, StrCodec, TupleCodec
+    from .pairwise import PairwiseCompMatrixCodec, PairwiseCompMatrixStackCodec
+    from .rates import RateDataCodec, RateSliceStackCodec
+    from .spikes import SpikeDataCodec, SpikeSliceStackCodec
+
+    items = [
+        NdarrayCodec(), SpikeDataCodec(), RateDataCodec(), RateSliceStackCodec(), SpikeSliceStackCodec(),
+        PairwiseCompMatrixCodec(), PairwiseCompMatrixStackCodec(), DictCodec(),
+    ]
+    values = [ListCodec(), ScalarCodec(), StrCodec(), NoneCodec(), TupleCodec(), SetCodec(), FrozensetCodec()]
+    for codec in items:
+        register(codec, item=True)
+    for codec in values:
+        register(codec, item=False)
+    ITEM_TYPE_NAMES = frozenset(c.type_name for c in items)
+
+
+_install()

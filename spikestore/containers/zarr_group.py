@@ -1,0 +1,189 @@
+"""The Zarr v3 container: a record becomes a group, its datasets become
+chunked, compressed arrays, its children become sub-groups.
+
+Writing returns a *skeleton*: the record's tree with every array replaced by
+its ``zarr.json`` document.  The workspace index keeps the skeleton, so a
+reader opens an item's arrays without fetching any metadata object; only
+chunks are read, and only those asked for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any, Awaitable, Iterator
+
+import numpy as np
+from zarr.abc.store import Store
+from zarr.core.array import Array, AsyncArray
+from zarr.core.buffer import default_buffer_prototype
+from zarr.core.metadata.v3 import ArrayV3Metadata
+from zarr.core.sync import sync
+from zarr.storage import StorePath
+
+from ..jsonvalue import from_json, to_json
+from ..record import Dataset, Record
+from .encoding import STRING_KINDS, array_metadata, restore_dtype
+
+# Rows copied per step when the source is not in memory (h5py, another store):
+# bounds memory to about this many bytes per array being copied.
+STREAM_BLOCK_BYTES = 64 << 20
+MAX_CONCURRENT_WRITES = 8
+
+
+def _group_document(record: Record) -> bytes:
+    attrs = to_json(record.attrs)
+    if record.type is not None:
+        attrs = {"__type__": record.type, **attrs}
+    return json.dumps({"zarr_format": 3, "node_type": "group", "attributes": attrs}).encode()
+
+
+def group_document(attributes: dict[str, Any]) -> bytes:
+    """A ``zarr.json`` for a plain group with ``attributes``."""
+    return json.dumps({"zarr_format": 3, "node_type": "group", "attributes": to_json(attributes)}).encode()
+
+
+def _buffer(data: bytes) -> Any:
+    return default_buffer_prototype().buffer.from_bytes(data)
+
+
+def _blocks(shape: tuple[int, ...], chunk0: int, itemsize: int) -> Iterator[slice]:
+    if not shape or shape[0] == 0:
+        yield slice(None)
+        return
+    row_bytes = max(1, itemsize * int(np.prod(shape[1:], dtype=np.int64)))
+    rows = max(chunk0, (STREAM_BLOCK_BYTES // row_bytes) // chunk0 * chunk0)
+    for start in range(0, shape[0], rows):
+        yield slice(start, min(shape[0], start + rows))
+
+
+async def _write_array(store: Store, path: str, ds: Dataset, sem: asyncio.Semaphore) -> dict[str, Any]:
+    data = ds.data
+    dtype = np.dtype(data.dtype) if not isinstance(data, np.ndarray) else data.dtype
+    if isinstance(data, np.ndarray) and data.dtype.kind in "SO":
+        data = np.asarray(data, dtype=object)
+    meta_doc = array_metadata(tuple(data.shape), dtype, to_json(ds.attrs))
+    metadata = ArrayV3Metadata.from_dict(meta_doc)
+    # every chunk is written, even one equal to the fill value: a missing chunk
+    # then always means damage (see spikestore.strict_store)
+    array = AsyncArray(metadata=metadata, store_path=StorePath(store, path), config={"write_empty_chunks": True})
+    async with sem:
+        await store.set(f"{path}/zarr.json", _buffer(json.dumps(meta_doc).encode()))
+        if int(np.prod(data.shape, dtype=np.int64)) == 0:
+            return meta_doc
+        if isinstance(data, np.ndarray):
+            await array.setitem(Ellipsis, _for_zarr(data))
+        else:
+            chunk0 = meta_doc["chunk_grid"]["configuration"]["chunk_shape"][0] if data.shape else 1
+            for block in _blocks(tuple(data.shape), chunk0, dtype.itemsize):
+                part = np.asarray(data[block] if data.shape else data[()])
+                await array.setitem(block if data.shape else Ellipsis, _for_zarr(part))
+    return meta_doc
+
+
+def _for_zarr(arr: np.ndarray) -> np.ndarray:
+    if arr.dtype.kind in "SO":
+        flat = [v.decode("utf-8") if isinstance(v, (bytes, bytearray)) else str(v) for v in arr.ravel().tolist()]
+        return np.array(flat, dtype=str).reshape(arr.shape) if flat else arr.astype(str)
+    return arr
+
+
+async def _write_tree(store: Store, path: str, record: Record, sem: asyncio.Semaphore, with_derived: bool) -> dict[str, Any]:
+    jobs: list[Awaitable[Any]] = [store.set(f"{path}/zarr.json", _buffer(_group_document(record)))]
+    names: list[tuple[str, str]] = []
+    arrays = list(record.datasets.items())
+    derived = list(record.derived.items()) if with_derived else []
+    for name, ds in arrays:
+        jobs.append(_write_array(store, f"{path}/{name}", ds, sem))
+        names.append(("datasets", name))
+    for name, ds in derived:
+        jobs.append(_write_array(store, f"{path}/{name}", ds, sem))
+        names.append(("derived", name))
+    for name, child in record.children.items():
+        jobs.append(_write_tree(store, f"{path}/{name}", child, sem, with_derived))
+        names.append(("children", name))
+    results = await asyncio.gather(*jobs)
+    skeleton: dict[str, Any] = {"type": record.type, "attrs": to_json(record.attrs), "datasets": {}, "children": {}}
+    if derived:
+        skeleton["derived"] = {}
+    for (kind, name), result in zip(names, results[1:]):
+        skeleton[kind][name] = result
+    return skeleton
+
+
+def write_record(store: Store, path: str, record: Record, *, with_derived: bool = True) -> dict[str, Any]:
+    """Write ``record`` as a group at ``path``; return its skeleton.
+
+    Arrays are written concurrently; data that is not a numpy array (h5py or
+    zarr arrays) is copied block by block, so memory stays bounded.
+    """
+
+    async def run() -> dict[str, Any]:
+        return await _write_tree(store, path, record, asyncio.Semaphore(MAX_CONCURRENT_WRITES), with_derived)
+
+    return sync(run())
+
+
+def open_array(store: Store, path: str, metadata: dict[str, Any]) -> Array:
+    """A ``zarr.Array`` for the array at ``path`` whose ``zarr.json`` is ``metadata`` (no request)."""
+    return Array(AsyncArray(metadata=ArrayV3Metadata.from_dict(metadata), store_path=StorePath(store, path)))
+
+
+def lazy_record(store: Store, path: str, skeleton: dict[str, Any]) -> Record:
+    """A record whose datasets are ``zarr.Array`` objects: nothing is read yet."""
+    def build(p: str, sk: dict[str, Any]) -> Record:
+        return Record(
+            type=sk.get("type"),
+            attrs=from_json(sk.get("attrs", {})),
+            datasets={n: Dataset(open_array(store, f"{p}/{n}", m), from_json(m.get("attributes", {}))) for n, m in sk["datasets"].items()},
+            children={n: build(f"{p}/{n}", c) for n, c in sk.get("children", {}).items()},
+            derived={n: Dataset(open_array(store, f"{p}/{n}", m), from_json(m.get("attributes", {}))) for n, m in sk.get("derived", {}).items()},
+        )
+
+    return build(path, skeleton)
+
+
+async def _read_array(array: Array, metadata: dict[str, Any]) -> np.ndarray:
+    async_array = array._async_array
+    shape = tuple(metadata["shape"])
+    if int(np.prod(shape, dtype=np.int64)) == 0:
+        empty = np.zeros(shape, dtype=async_array.dtype if metadata["data_type"] != "string" else str)
+        return restore_dtype(empty, metadata)
+    value = await async_array.getitem(Ellipsis)
+    return restore_dtype(np.asarray(value), metadata)
+
+
+def read_record(store: Store, path: str, skeleton: dict[str, Any]) -> Record:
+    """Read a whole record into memory, all arrays fetched concurrently."""
+    record = lazy_record(store, path, skeleton)
+    jobs: list[tuple[Dataset, dict[str, Any]]] = []
+
+    def collect(rec: Record, sk: dict[str, Any]) -> None:
+        for name, ds in rec.datasets.items():
+            jobs.append((ds, sk["datasets"][name]))
+        for name, child in rec.children.items():
+            collect(child, sk["children"][name])
+        rec.derived = {}
+
+    collect(record, skeleton)
+
+    async def run() -> list[np.ndarray]:
+        return await asyncio.gather(*(_read_array(ds.data, meta) for ds, meta in jobs))
+
+    for (ds, _), value in zip(jobs, sync(run())):
+        ds.data = value
+    return record
+
+
+def skeleton_arrays(skeleton: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(relative path, zarr.json)`` of every array in a skeleton, derived ones included."""
+    for kind in ("datasets", "derived"):
+        for name, meta in skeleton.get(kind, {}).items():
+            yield (f"{prefix}/{name}" if prefix else name), meta
+    for name, child in skeleton.get("children", {}).items():
+        yield from skeleton_arrays(child, f"{prefix}/{name}" if prefix else name)
+
+
+def uses_strings(dtype: np.dtype) -> bool:
+    """Whether arrays of ``dtype`` are stored as variable-length strings."""
+    return dtype.kind in STRING_KINDS

@@ -1,0 +1,69 @@
+"""The spikestore exception tree: every error the library raises on purpose.
+
+Each exception also derives from the built-in exception a Python user would
+catch for the same situation (``ValueError``, ``TypeError``, ``KeyError`` …),
+so code written against spikelab keeps working.  Every message says what was
+wrong and what to do next.
+"""
+
+from __future__ import annotations
+
+
+class SpikestoreError(Exception):
+    """Base class of every error raised by spikestore on purpose."""
+
+
+class InvalidNameError(SpikestoreError, ValueError):
+    """A namespace, key or dict key cannot be used as a storage name."""
+
+
+class UnsupportedTypeError(SpikestoreError, TypeError):
+    """No codec can store this object (or a value nested inside it)."""
+
+
+class InvalidValueError(SpikestoreError, ValueError):
+    """The object has a supported type but content that cannot be stored.
+
+    Examples: ragged or mixed-type lists, metadata that is not JSON, neuron
+    attributes whose shapes differ between units.
+    """
+
+
+class WorkspaceNotFoundError(SpikestoreError, FileNotFoundError):
+    """The URL holds no spikestore workspace."""
+
+
+class ItemNotFoundError(SpikestoreError, KeyError):
+    """The namespace or key is not in the workspace."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidURLError(SpikestoreError, ValueError):
+    """The URL or its storage options cannot be turned into a store."""
+
+
+class ReadOnlyError(SpikestoreError, PermissionError):
+    """A write was attempted on a workspace opened read-only."""
+
+
+class InvalidModeError(SpikestoreError, ValueError):
+    """An open mode other than ``r``, ``r+``, ``a`` or ``w`` was given."""
+
+
+class CorruptDataError(SpikestoreError, OSError):
+    """Stored bytes failed their checksum or could not be decoded."""
+
+
+class FormatError(SpikestoreError, ValueError):
+    """A stored object does not follow the spikestore or spikelab format.
+
+    Raised for unknown ``__type__`` tags, missing attributes, a ``.json``
+    index that does not match its ``.h5`` file, a file that is not HDF5, or a
+    newer spikestore format version than this library understands.
+    """
+
+
+class ConcurrentModificationError(SpikestoreError, RuntimeError):
+    """Another writer changed the store in a way this operation cannot merge."""

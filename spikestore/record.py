@@ -1,0 +1,83 @@
+"""The neutral shape every stored object is mapped to before it meets a container.
+
+A :class:`Record` is a small tree: attributes (JSON-like values), named
+:class:`Dataset` leaves (an array plus its own attributes) and named child
+records.  Codecs turn objects into records and back; containers (the Zarr
+store, the HDF5 file) turn records into groups and arrays and back.  Neither
+side knows about the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Protocol
+
+
+class ArrayLike(Protocol):
+    """What a dataset's data must offer: numpy arrays, zarr and h5py arrays."""
+
+    shape: tuple[int, ...]
+    dtype: Any
+
+    def __getitem__(self, item: Any) -> Any: ...
+
+
+@dataclass
+class Dataset:
+    """One named array of a record and the attributes that belong to it.
+
+    Attributes
+    ----------
+    data
+        The values: a numpy array in memory, or a zarr / h5py array when a
+        container streams data without loading it.
+    attrs
+        Attributes of the array (e.g. ``__scalar_kind__``); values are JSON
+        scalars, strings, lists or small numpy arrays.
+    """
+
+    data: ArrayLike
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Record:
+    """A stored object in container-neutral form.
+
+    Attributes
+    ----------
+    type
+        The ``__type__`` tag (``"SpikeData"``, ``"ndarray"``, ``"scalar"`` …)
+        or ``None`` for an untyped helper group (``neuron_attributes``, the
+        slices of a ``SpikeSliceStack``).
+    attrs
+        Group attributes, apart from ``__type__``.
+    datasets
+        Named arrays, in the order a container should write them.
+    children
+        Named child records.
+    derived
+        Arrays computed from ``datasets`` that only speed up partial reads
+        (e.g. a time-ordered copy of spike times).  A container may store them
+        or drop them; decoding never needs them.
+    """
+
+    type: str | None = None
+    attrs: dict[str, Any] = field(default_factory=dict)
+    datasets: dict[str, Dataset] = field(default_factory=dict)
+    children: dict[str, "Record"] = field(default_factory=dict)
+    derived: dict[str, Dataset] = field(default_factory=dict)
+
+    def walk(self, prefix: str = "") -> Iterator[tuple[str, "Record"]]:
+        """Yield ``(path, record)`` for this record and every descendant."""
+        yield prefix, self
+        for name, child in self.children.items():
+            yield from child.walk(f"{prefix}/{name}" if prefix else name)
+
+    def nbytes(self) -> int:
+        """Total bytes of all datasets in the tree (logical, uncompressed)."""
+        total = 0
+        for _, rec in self.walk():
+            for ds in rec.datasets.values():
+                total += int(getattr(ds.data, "nbytes", 0) or 0)
+        return total

@@ -1,0 +1,257 @@
+"""The workspace store: items committed to a Zarr hierarchy, one at a time,
+atomically, by any number of writers.
+
+An item is written in three steps:
+
+1. its record goes to a fresh, uniquely named version folder
+   ``<namespace>/<key>/<version>/`` (invisible: nothing points to it yet);
+2. one journal record naming it is written to the index: the commit point;
+3. the version it replaced, if no live entry references it any more, is
+   deleted.
+
+A crash before step 2 leaves an unreferenced folder that ``gc`` removes; a
+crash after it leaves a committed item.  Readers therefore see an item
+entirely or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any, Iterable
+
+from zarr.abc.store import Store
+
+from . import codecs
+from .backend import Backend
+from .containers.zarr_group import group_document, lazy_record, read_record, write_record
+from .errors import FormatError, ItemNotFoundError, WorkspaceNotFoundError
+from .index import AUTO_COMPACT_RECORDS, INDEX_DIR, IndexState
+from .record import Record
+from .strict_store import MissingChunkError, StrictStore
+
+FORMAT_NAME = "spikestore-workspace"
+FORMAT_VERSION = 1
+ROOT_ATTR = "spikestore"
+
+
+def new_version_id() -> str:
+    """A version folder name: creation time in ms (for gc's age check) + randomness."""
+    return f"v{int(time.time() * 1000):013d}-{uuid.uuid4().hex[:8]}"
+
+
+def version_age_seconds(version_id: str) -> float | None:
+    """Age of a version folder from its name, or ``None`` if it is not one."""
+    try:
+        return time.time() - int(version_id[1:14]) / 1000 if version_id.startswith("v") else None
+    except ValueError:
+        return None
+
+
+class WorkspaceStore:
+    """One workspace hierarchy at one URL.
+
+    Parameters
+    ----------
+    backend
+        Where the hierarchy lives.
+    attrs
+        The workspace attributes (``workspace_id``, ``name``, ``created_at``).
+    """
+
+    def __init__(self, backend: Backend, attrs: dict[str, Any]) -> None:
+        self.backend = backend
+        self.attrs = attrs
+        self.index = IndexState()
+        self._reader: Store | None = None
+
+    # -- opening and creating -----------------------------------------------
+
+    @staticmethod
+    def read_attrs(backend: Backend) -> dict[str, Any] | None:
+        """The workspace attributes stored at ``backend``'s root, or ``None``."""
+        raw = backend.read_bytes("zarr.json")
+        if raw is None:
+            return None
+        try:
+            attrs = json.loads(raw).get("attributes", {}).get(ROOT_ATTR)
+        except (ValueError, AttributeError):
+            return None
+        if not isinstance(attrs, dict) or attrs.get("format") != FORMAT_NAME:
+            return None
+        if int(attrs.get("format_version", 1)) > FORMAT_VERSION:
+            raise FormatError(
+                f"{backend.url} uses spikestore format {attrs['format_version']}, newer than this "
+                f"library's {FORMAT_VERSION}; upgrade spikestore."
+            )
+        return attrs
+
+    @classmethod
+    def open(cls, backend: Backend) -> "WorkspaceStore":
+        """Open an existing workspace (reads the root and the index)."""
+        attrs = cls.read_attrs(backend)
+        if attrs is None:
+            raise WorkspaceNotFoundError(
+                f"no spikestore workspace at {backend.url}; check the URL, or create one with "
+                f"ws.save(url) or open_workspace(url, mode='a')."
+            )
+        store = cls(backend, attrs)
+        store.index.refresh(backend)
+        return store
+
+    @classmethod
+    def create(cls, backend: Backend, workspace_id: str, name: str | None, created_at: float) -> "WorkspaceStore":
+        """Write the root group of a new workspace (or re-label an existing one)."""
+        attrs = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "workspace_id": workspace_id,
+            "name": name,
+            "created_at": created_at,
+        }
+        backend.write_bytes("zarr.json", group_document({ROOT_ATTR: attrs}))
+        backend.write_bytes("__spikestore__/zarr.json", group_document({ROOT_ATTR: "internal: the item index, see docs/format.md"}))
+        store = cls(backend, attrs)
+        store.index.refresh(backend)
+        return store
+
+    @property
+    def reader(self) -> Store:
+        """The Zarr store used for reads (missing chunks raise)."""
+        if self._reader is None:
+            self._reader = StrictStore(self.backend.zarr_store)
+        return self._reader
+
+    # -- writing -------------------------------------------------------------
+
+    def write_data(self, namespace: str, key: str, record: Record) -> tuple[str, dict[str, Any]]:
+        """Write a record's data to a new version folder (step 1); return path and skeleton."""
+        path = f"{namespace}/{key}/{new_version_id()}"
+        self.backend.write_bytes(f"{namespace}/zarr.json", group_document({}))
+        self.backend.write_bytes(f"{namespace}/{key}/zarr.json", group_document({}))
+        tree = write_record(self.backend.zarr_store, path, record)
+        return path, tree
+
+    def commit(self, ops: list[dict[str, Any]], superseded: Iterable[str] = ()) -> None:
+        """Commit ``ops`` as one journal record (step 2), then clean up (step 3)."""
+        self.index.append(self.backend, ops)
+        superseded = [p for p in superseded if p]
+        if superseded:
+            self.index.refresh(self.backend)
+            live = self.index.referenced_paths()
+            for path in superseded:
+                if path not in live:
+                    self.backend.delete_tree(path)
+        if self.index.pending_records >= AUTO_COMPACT_RECORDS:
+            self.index.compact(self.backend)
+
+    def put(self, namespace: str, key: str, record: Record, info: dict[str, Any]) -> dict[str, Any]:
+        """Store an encoded item under ``(namespace, key)``; return its entry."""
+        path, tree = self.write_data(namespace, key, record)
+        entry = {"info": info, "path": path, "tree": tree}
+        old = self.index.entry(namespace, key)
+        self.commit([{"op": "put", "ns": namespace, "key": key, "entry": entry}], [old["path"]] if old else [])
+        return entry
+
+    def delete(self, namespace: str, key: str | None = None) -> None:
+        """Remove one item, or a whole namespace."""
+        if key is None:
+            paths = [e["path"] for e in self.index.items.get(namespace, {}).values()]
+            self.commit([{"op": "delete_namespace", "ns": namespace}], paths)
+            if namespace not in self.index.items:
+                self.backend.delete_tree(namespace)
+            return
+        entry = self.require(namespace, key)
+        self.commit([{"op": "delete", "ns": namespace, "key": key}], [entry["path"]])
+        if self.index.entry(namespace, key) is None:
+            self.backend.delete_tree(f"{namespace}/{key}")
+            if namespace not in self.index.items:
+                self.backend.delete_tree(namespace)
+
+    def rename(self, namespace: str, old_key: str, new_key: str) -> None:
+        """Move an item to a new key: its data is copied, then one record swaps the names."""
+        entry = self.require(namespace, old_key)
+        replaced = self.index.entry(namespace, new_key)
+        new_path = f"{namespace}/{new_key}/{new_version_id()}"
+        self.backend.write_bytes(f"{namespace}/{new_key}/zarr.json", group_document({}))
+        self.backend.copy_tree(entry["path"], new_path)
+        moved = {**entry, "path": new_path}
+        self.commit(
+            [{"op": "put", "ns": namespace, "key": new_key, "entry": moved}, {"op": "delete", "ns": namespace, "key": old_key}],
+            [entry["path"]] + ([replaced["path"]] if replaced else []),
+        )
+        if self.index.entry(namespace, old_key) is None:
+            self.backend.delete_tree(f"{namespace}/{old_key}")
+
+    def set_note(self, namespace: str, key: str, note: str) -> None:
+        """Attach a note to an item."""
+        self.require(namespace, key)
+        self.commit([{"op": "note", "ns": namespace, "key": key, "note": note}])
+
+    # -- reading -------------------------------------------------------------
+
+    def require(self, namespace: str, key: str) -> dict[str, Any]:
+        """The entry of an item, or :class:`ItemNotFoundError`."""
+        entry = self.index.entry(namespace, key)
+        if entry is None:
+            if namespace not in self.index.items:
+                raise ItemNotFoundError(f"Namespace '{namespace}' not found in workspace {self.backend.url}.")
+            raise ItemNotFoundError(f"Key '{key}' not found in namespace '{namespace}'.")
+        return entry
+
+    def read(self, namespace: str, key: str, *, lazy: bool = False) -> Record:
+        """The item's record (arrays in memory, or ``zarr.Array`` when ``lazy``).
+
+        If the version named by our view of the index was replaced and removed
+        meanwhile, the view is refreshed and the read retried once.
+        """
+        for attempt in range(2):
+            entry = self.require(namespace, key)
+            try:
+                if lazy:
+                    return lazy_record(self.reader, entry["path"], entry["tree"])
+                return read_record(self.reader, entry["path"], entry["tree"])
+            except MissingChunkError as exc:
+                if attempt:
+                    from .errors import CorruptDataError
+
+                    raise CorruptDataError(
+                        f"({namespace!r}, {key!r}) is damaged: chunk {exc} is missing. Run "
+                        f"`spikestore verify {self.backend.url}`."
+                    ) from None
+                self.index.refresh(self.backend)
+        raise AssertionError("unreachable")
+
+    def get(self, namespace: str, key: str) -> Any:
+        """The decoded item."""
+        return codecs.decode(self.read(namespace, key))
+
+    def info(self, namespace: str, key: str) -> dict[str, Any] | None:
+        """spikelab's index entry (summary, ``created_at``, ``note``)."""
+        entry = self.index.entry(namespace, key)
+        return entry["info"] if entry else None
+
+    def describe(self) -> dict[str, dict[str, dict]]:
+        """``{namespace: {key: info}}``."""
+        return {ns: {k: e["info"] for k, e in space.items()} for ns, space in self.index.items.items()}
+
+    def refresh(self) -> None:
+        """See the items other writers committed since the last refresh."""
+        self.index.refresh(self.backend)
+
+    def compact(self) -> bool:
+        """Fold the journal into a snapshot, so that the next open is a few requests."""
+        return self.index.compact(self.backend)
+
+
+def encode_info(obj: Any, record_type: str | None, created_at: float, note: str | None) -> dict[str, Any]:
+    """spikelab's index entry for ``obj``."""
+    info = codecs.summary(obj)
+    info["created_at"] = created_at
+    if note is not None:
+        info["note"] = note
+    return info
+
+
+__all__ = ["WorkspaceStore", "INDEX_DIR", "encode_info"]

@@ -1,0 +1,37 @@
+"""A Zarr store wrapper that turns a missing chunk into an error.
+
+Zarr reads a missing chunk as fill values, which is right for sparse arrays
+but would hide damage here: spikestore writes every chunk of every array, so
+a chunk that is absent means the data was removed (a superseded version) or
+lost.  Decoding failures (a failed crc32c check) become
+:class:`~spikestore.errors.CorruptDataError` as well.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zarr.abc.store import ByteRequest, Store
+from zarr.core.buffer import Buffer, BufferPrototype
+from zarr.storage import WrapperStore
+
+
+class MissingChunkError(FileNotFoundError):
+    """A chunk that must exist was not found."""
+
+
+class StrictStore(WrapperStore[Store]):
+    """Raise :class:`MissingChunkError` instead of returning ``None`` for absent chunks."""
+
+    async def get(self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None) -> Buffer | None:
+        value = await self._store.get(key, prototype, byte_range)
+        if value is None and not key.endswith("zarr.json"):
+            raise MissingChunkError(key)
+        return value
+
+    async def get_partial_values(self, prototype: BufferPrototype, key_ranges: Any) -> list[Buffer | None]:
+        values = await self._store.get_partial_values(prototype, key_ranges)
+        for (key, _), value in zip(key_ranges, values):
+            if value is None:
+                raise MissingChunkError(key)
+        return values

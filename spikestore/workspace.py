@@ -1,0 +1,378 @@
+"""``AnalysisWorkspace`` and ``WorkspaceManager``: spikelab's API, saved as Zarr.
+
+The in-memory workspace behaves as ``spikelab.workspace.AnalysisWorkspace``
+does; ``save``/``load``/``load_item`` take any fsspec URL instead of a file
+base path (and still read spikelab ``.h5`` saves when given their base path).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+import warnings
+from typing import Any, Optional
+
+from . import codecs
+from .backend import Backend
+from .errors import FormatError, UnsupportedTypeError
+from .names import validate_item_address
+from .record import Record
+from .store import WorkspaceStore, encode_info
+
+URL = "str | os.PathLike[str]"
+
+
+def make_summary(obj: Any) -> dict[str, Any]:
+    """spikelab's summary of an object (class name only for unsupported types)."""
+    try:
+        return codecs.summary(obj)
+    except UnsupportedTypeError:
+        return {"type": type(obj).__name__}
+
+
+def _hdf5_base(url: Any) -> str | None:
+    """The base path if ``url`` names a spikelab ``.h5`` save on local disk."""
+    if not isinstance(url, (str, os.PathLike)):
+        return None
+    text = os.fspath(url)
+    if "://" in text:
+        return None
+    base = text[:-3] if text.endswith(".h5") else text
+    return base if os.path.isfile(base + ".h5") else None
+
+
+class AnalysisWorkspace:
+    """Named, namespaced container for analysis results (spikelab's API).
+
+    Attributes
+    ----------
+    workspace_id : str
+        UUID identifying this workspace.
+    name : str or None
+        Optional human-readable label.
+    created_at : float
+        POSIX timestamp of creation.
+    """
+
+    def __init__(self, name: Optional[str] = None) -> None:
+        self.workspace_id: str = str(uuid.uuid4())
+        self.name: Optional[str] = name
+        self.created_at: float = time.time()
+        self._items: dict[str, dict[str, Any]] = {}
+        self._index: dict[str, dict[str, dict]] = {}
+
+    # -- storage -------------------------------------------------------------
+
+    def store(self, namespace: str, key: str, obj: Any, note: Optional[str] = None) -> None:
+        """Store ``obj`` under ``(namespace, key)``, replacing any previous value.
+
+        Raises
+        ------
+        InvalidNameError
+            If the namespace or key cannot be a storage name.
+        """
+        validate_item_address(namespace, key)
+        self._items.setdefault(namespace, {})[key] = obj
+        self._index.setdefault(namespace, {})
+        entry = make_summary(obj)
+        entry["created_at"] = time.time()
+        if note is not None:
+            entry["note"] = note
+        self._index[namespace][key] = entry
+
+    def get(self, namespace: str, key: str) -> Optional[Any]:
+        """The stored object, or ``None``."""
+        return self._items.get(namespace, {}).get(key)
+
+    def get_info(self, namespace: str, key: str) -> Optional[dict]:
+        """The index entry (type, shape…, ``created_at``, ``note``), or ``None``."""
+        return self._index.get(namespace, {}).get(key)
+
+    # -- inspection ----------------------------------------------------------
+
+    def describe(self) -> dict:
+        """The whole index: ``{namespace: {key: summary}}``."""
+        return {ns: dict(keys) for ns, keys in self._index.items()}
+
+    def list_keys(self, namespace: Optional[str] = None) -> "dict | list":
+        """Keys of one namespace, or ``{namespace: [keys]}`` for all."""
+        if namespace is not None:
+            return list(self._index.get(namespace, {}).keys())
+        return {ns: list(keys.keys()) for ns, keys in self._index.items()}
+
+    def list_namespaces(self) -> list:
+        """Namespace names in insertion order."""
+        return list(self._index.keys())
+
+    # -- mutation ------------------------------------------------------------
+
+    def rename(self, namespace: str, old_key: str, new_key: str, overwrite: bool = False) -> bool:
+        """Rename a key; warn and return False if ``new_key`` exists and not ``overwrite``."""
+        validate_item_address(namespace, new_key)
+        if namespace not in self._index or old_key not in self._index[namespace]:
+            raise KeyError(f"workspace item not found: ({namespace!r}, {old_key!r})")
+        if not overwrite and new_key in self._index[namespace]:
+            warnings.warn(
+                f"Key '{new_key}' already exists in namespace '{namespace}'. Use overwrite=True to replace it.",
+                UserWarning,
+                stacklevel=2,
+            )
+            return False
+        self._rename(namespace, old_key, new_key)
+        self._index[namespace][new_key] = self._index[namespace].pop(old_key)
+        return True
+
+    def _rename(self, namespace: str, old_key: str, new_key: str) -> None:
+        self._items[namespace][new_key] = self._items[namespace].pop(old_key)
+
+    def add_note(self, namespace: str, key: str, note: str) -> None:
+        """Attach or replace the note of an item."""
+        if namespace not in self._index or key not in self._index[namespace]:
+            raise KeyError(f"workspace item not found: ({namespace!r}, {key!r})")
+        self._set_note(namespace, key, note)
+        self._index[namespace][key]["note"] = note
+
+    def _set_note(self, namespace: str, key: str, note: str) -> None:
+        pass
+
+    def delete(self, namespace: str, key: Optional[str] = None) -> None:
+        """Delete one item, or a whole namespace; an emptied namespace vanishes."""
+        if namespace not in self._index:
+            if key is None:
+                raise KeyError(f"workspace namespace not found: {namespace!r}")
+            raise KeyError(f"workspace item not found: ({namespace!r}, {key!r})")
+        if key is not None and key not in self._index[namespace]:
+            raise KeyError(f"workspace item not found: ({namespace!r}, {key!r})")
+        self._delete(namespace, key)
+        if key is None:
+            del self._index[namespace]
+            return
+        del self._index[namespace][key]
+        if not self._index[namespace]:
+            del self._index[namespace]
+
+    def _delete(self, namespace: str, key: Optional[str]) -> None:
+        if key is None:
+            del self._items[namespace]
+            return
+        del self._items[namespace][key]
+        if not self._items[namespace]:
+            del self._items[namespace]
+
+    def merge_from(self, other: "AnalysisWorkspace", overwrite: bool = False) -> dict:
+        """Copy every item of ``other`` (notes too); existing keys are kept unless ``overwrite``."""
+        merged, skipped, skipped_keys = 0, 0, []
+        for namespace in other.list_namespaces():
+            for key in other.list_keys(namespace):
+                if not overwrite and key in self._index.get(namespace, {}):
+                    skipped += 1
+                    skipped_keys.append((namespace, key))
+                    continue
+                info = other.get_info(namespace, key)
+                self.store(namespace, key, other.get(namespace, key), note=info.get("note") if info else None)
+                merged += 1
+        return {"merged": merged, "skipped": skipped, "skipped_keys": skipped_keys}
+
+    # -- persistence -----------------------------------------------------------
+
+    def _encoded_items(self) -> list[tuple[str, str, Record, dict]]:
+        """Encode every item (validating all of them before anything is written)."""
+        encoded = []
+        for namespace, keys in self._index.items():
+            for key, info in keys.items():
+                obj = self.get(namespace, key)
+                record = codecs.encode_item(obj, f"item ({namespace!r}, {key!r})")
+                encoded.append((namespace, key, record, dict(info)))
+        return encoded
+
+    def save(self, url: URL, *, storage_options: Optional[dict] = None) -> None:
+        """Save the workspace as a Zarr hierarchy at ``url``, replacing what is there.
+
+        Every item is encoded and validated first: an unsupported object
+        raises :class:`UnsupportedTypeError` naming its namespace and key and
+        nothing is written.  Items are written to fresh version folders and
+        made visible by one index snapshot, so a reader sees the old
+        workspace or the new one.
+        """
+        encoded = self._encoded_items()
+        backend = Backend(url, storage_options)
+        save_records(backend, encoded, self.workspace_id, self.name, self.created_at)
+
+    @classmethod
+    def load(cls, url: URL, *, storage_options: Optional[dict] = None) -> "AnalysisWorkspace":
+        """Load a whole workspace from a Zarr URL (or a spikelab ``.h5`` base path)."""
+        base = _hdf5_base(url)
+        if base is not None:
+            from .transfer import load_hdf5_workspace
+
+            return load_hdf5_workspace(base, cls)
+        store = WorkspaceStore.open(Backend(url, storage_options, read_only=True))
+        ws = cls.__new__(cls)
+        AnalysisWorkspace.__init__(ws)
+        ws.workspace_id = store.attrs["workspace_id"]
+        ws.name = store.attrs.get("name")
+        ws.created_at = float(store.attrs["created_at"])
+        for namespace, keys in store.index.items.items():
+            for key, entry in keys.items():
+                ws._items.setdefault(namespace, {})[key] = store.get(namespace, key)
+                ws._index.setdefault(namespace, {})[key] = dict(entry["info"])
+        return ws
+
+    @classmethod
+    def load_item(cls, url: URL, namespace: str, key: str, *, storage_options: Optional[dict] = None) -> Any:
+        """Load one item; raises ``KeyError`` if the namespace or key is missing."""
+        base = _hdf5_base(url)
+        if base is not None:
+            from .transfer import load_hdf5_item
+
+            return load_hdf5_item(base, namespace, key)
+        store = WorkspaceStore.open(Backend(url, storage_options, read_only=True))
+        return store.get(namespace, key)
+
+    # -- helpers ---------------------------------------------------------------
+
+    @staticmethod
+    def comparison_namespace(*namespaces: str) -> str:
+        """The conventional namespace for a comparison: ``C_ns1_ns2_…``."""
+        return "C_" + "_".join(namespaces)
+
+    def __repr__(self) -> str:
+        ns_count = len(self._index)
+        item_count = sum(len(v) for v in self._index.values())
+        name_part = f" {self.name!r}" if self.name else ""
+        return f"{type(self).__name__}{name_part}(id={self.workspace_id[:8]}…, {ns_count} namespace(s), {item_count} item(s))"
+
+
+def save_records(
+    backend: Backend,
+    encoded: list[tuple[str, str, Record, dict]],
+    workspace_id: str,
+    name: Optional[str],
+    created_at: float,
+) -> WorkspaceStore:
+    """Write encoded items as the whole content of the workspace at ``backend``.
+
+    Data goes to fresh version folders first; the root attributes and one new
+    index snapshot then switch readers over; the previous content is removed
+    last.
+    """
+    previous = WorkspaceStore.read_attrs(backend)
+    if previous is None and not backend.is_empty():
+        raise FormatError(
+            f"{backend.url} already holds data that is not a spikestore workspace; refusing to "
+            f"overwrite it. Choose an empty location."
+        )
+    old = WorkspaceStore.open(backend) if previous is not None else None
+    writer = WorkspaceStore(backend, {})
+    items: dict[str, dict[str, dict]] = {}
+    for namespace, key, record, info in encoded:
+        path, tree = writer.write_data(namespace, key, record)
+        items.setdefault(namespace, {})[key] = {"info": info, "path": path, "tree": tree}
+    store = WorkspaceStore.create(backend, workspace_id, name, created_at)
+    for _ in range(20):
+        if store.index.compact(backend, items):
+            break
+    else:
+        raise FormatError(f"could not publish the new index of {backend.url}: other writers kept compacting")
+    if old is not None:
+        keep = store.index.referenced_paths()
+        for namespace, keys in old.index.items.items():
+            for key, entry in keys.items():
+                if entry["path"] not in keep:
+                    backend.delete_tree(entry["path"])
+                if key not in items.get(namespace, {}):
+                    backend.delete_tree(f"{namespace}/{key}")
+            if namespace not in items:
+                backend.delete_tree(namespace)
+    return store
+
+
+class WorkspaceManager:
+    """Registry of workspaces in one process (spikelab's API; paths are URLs)."""
+
+    def __init__(self) -> None:
+        self._workspaces: dict[str, AnalysisWorkspace] = {}
+        self._lock = threading.Lock()
+
+    def create_workspace(self, name: Optional[str] = None, lazy: bool = False) -> str:
+        """Create and register a workspace (``lazy=True``: a store-backed one)."""
+        if lazy:
+            from .lazy import LazyAnalysisWorkspace
+
+            ws: AnalysisWorkspace = LazyAnalysisWorkspace(name=name)
+        else:
+            ws = AnalysisWorkspace(name=name)
+        with self._lock:
+            self._workspaces[ws.workspace_id] = ws
+        return ws.workspace_id
+
+    def get_workspace(self, workspace_id: str) -> Optional[AnalysisWorkspace]:
+        """The workspace with this id, or ``None``."""
+        with self._lock:
+            return self._workspaces.get(workspace_id)
+
+    def delete_workspace(self, workspace_id: str) -> None:
+        """Forget a workspace (closing a lazy one); ``KeyError`` if unknown."""
+        with self._lock:
+            if workspace_id not in self._workspaces:
+                raise KeyError(f"workspace not found: {workspace_id!r}")
+            ws = self._workspaces.pop(workspace_id)
+        close = getattr(ws, "close", None)
+        if callable(close):
+            close()
+
+    def list_workspaces(self) -> list[dict]:
+        """One summary dict per registered workspace."""
+        with self._lock:
+            return [
+                {
+                    "workspace_id": ws.workspace_id,
+                    "name": ws.name,
+                    "created_at": ws.created_at,
+                    "namespace_count": len(ws._index),
+                    "item_count": sum(len(v) for v in ws._index.values()),
+                }
+                for ws in self._workspaces.values()
+            ]
+
+    def save_workspace(self, workspace_id: str, path: URL, *, storage_options: Optional[dict] = None) -> None:
+        """Save a registered workspace to ``path`` (a URL)."""
+        with self._lock:
+            ws = self._workspaces[workspace_id]
+        ws.save(path, storage_options=storage_options)
+
+    def load_workspace(self, path: URL, *, storage_options: Optional[dict] = None) -> str:
+        """Load a workspace and register it (warns when its id is already registered)."""
+        ws = AnalysisWorkspace.load(path, storage_options=storage_options)
+        with self._lock:
+            if ws.workspace_id in self._workspaces:
+                warnings.warn(
+                    f"load_workspace: workspace_id={ws.workspace_id!r} is already registered; the "
+                    "in-memory workspace will be overwritten by the loaded version. Any pending "
+                    "mutations on the in-memory instance are lost.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            self._workspaces[ws.workspace_id] = ws
+        return ws.workspace_id
+
+    def load_workspace_item(self, path: URL, namespace: str, key: str, workspace_id: str, *, storage_options: Optional[dict] = None) -> None:
+        """Load one item from ``path`` into a registered workspace."""
+        with self._lock:
+            ws = self._workspaces[workspace_id]
+        ws.store(namespace, key, AnalysisWorkspace.load_item(path, namespace, key, storage_options=storage_options))
+
+
+_manager: Optional[WorkspaceManager] = None
+_manager_lock = threading.Lock()
+
+
+def get_workspace_manager() -> WorkspaceManager:
+    """The process-wide :class:`WorkspaceManager`."""
+    global _manager
+    with _manager_lock:
+        if _manager is None:
+            _manager = WorkspaceManager()
+        return _manager
