@@ -16,18 +16,30 @@ from .errors import (
     ItemNotFoundError,
     ReadOnlyError,
     SpikestoreError,
+    StoreWriteError,
     UnsupportedTypeError,
     WorkspaceNotFoundError,
 )
+from .maintenance import gc, verify
+from .transfer import copy_workspace, export_hdf5, import_hdf5
 from .workspace import AnalysisWorkspace, WorkspaceManager, get_workspace_manager
+from .lazy import LazyAnalysisWorkspace, open_workspace
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AnalysisWorkspace",
+    "LazyAnalysisWorkspace",
+    "open_workspace",
     "WorkspaceManager",
     "get_workspace_manager",
+    "export_hdf5",
+    "import_hdf5",
+    "copy_workspace",
+    "gc",
+    "verify",
     "SpikestoreError",
+    "StoreWriteError",
     "InvalidNameError",
     "UnsupportedTypeError",
     "InvalidValueError",

@@ -56,6 +56,10 @@ class CorruptDataError(SpikestoreError, OSError):
     """Stored bytes failed their checksum or could not be decoded."""
 
 
+class StoreWriteError(SpikestoreError, OSError):
+    """Writing to the store failed; the workspace is left as it was before the call."""
+
+
 class FormatError(SpikestoreError, ValueError):
     """A stored object does not follow the spikestore or spikelab format.
 

@@ -87,12 +87,16 @@ class IndexState:
         Journal record names folded into that snapshot.
     applied
         Journal record names applied on top of the snapshot, in order.
+    workspace
+        Workspace attributes (``workspace_id``, ``name``, ``created_at``)
+        recorded in the snapshot by a whole-workspace save, if any.
     """
 
     items: dict[str, dict[str, dict]] = field(default_factory=dict)
     generation: int = 0
     absorbed: set[str] = field(default_factory=set)
     applied: list[str] = field(default_factory=list)
+    workspace: dict[str, Any] | None = None
     _snapshot_items: dict[str, dict[str, dict]] = field(default_factory=dict)
     _records: dict[str, list[dict]] = field(default_factory=dict)
 
@@ -130,6 +134,7 @@ class IndexState:
                 raise FormatError(f"index snapshot of {backend.url} has format {snap['format_version']}; upgrade spikestore")
             self.generation = int(snap["generation"])
             self.absorbed = set(snap.get("absorbed", []))
+            self.workspace = snap.get("workspace")
             self._snapshot_items = snap["items"]
             rebuilt = True
         pending = [n for n in journal if n not in self.absorbed]
@@ -165,8 +170,13 @@ class IndexState:
         self.applied.append(name)
         return name
 
-    def compact(self, backend: Backend, items: dict[str, dict[str, dict]] | None = None) -> bool:
+    def compact(
+        self, backend: Backend, items: dict[str, dict[str, dict]] | None = None, workspace: dict[str, Any] | None = None
+    ) -> bool:
         """Fold the journal into a new snapshot (``items`` replaces the state).
+
+        ``workspace`` replaces the recorded workspace attributes (a save over
+        an existing workspace switches items and attributes in one step).
 
         Returns False when another writer created that snapshot generation
         first; nothing is lost then, the other snapshot holds everything.
@@ -180,7 +190,10 @@ class IndexState:
         listed = set(backend.list_names(INDEX_DIR))
         absorbed = [n for n in absorbed if n in listed]
         generation = self.generation + 1
+        workspace = workspace if workspace is not None else self.workspace
         doc = {"format_version": INDEX_FORMAT_VERSION, "generation": generation, "absorbed": absorbed, "items": items}
+        if workspace is not None:
+            doc["workspace"] = workspace
         if not backend.create_bytes(f"{INDEX_DIR}/{_snapshot_name(generation)}", json.dumps(doc).encode()):
             return False
         for name in absorbed:
@@ -188,7 +201,7 @@ class IndexState:
         for name in listed:
             if name.startswith(SNAPSHOT_PREFIX) and name.endswith(".json") and _generation(name) < generation:
                 backend.delete(f"{INDEX_DIR}/{name}")
-        self.generation, self.absorbed = generation, set(absorbed)
+        self.generation, self.absorbed, self.workspace = generation, set(absorbed), workspace
         self._snapshot_items = copy.deepcopy(items)
         self.items = copy.deepcopy(items)
         self.applied, self._records = [], {}

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+import warnings
 from typing import Any, Iterable
 
 from zarr.abc.store import Store
@@ -26,7 +27,7 @@ from zarr.abc.store import Store
 from . import codecs
 from .backend import Backend
 from .containers.zarr_group import group_document, lazy_record, read_record, write_record
-from .errors import FormatError, ItemNotFoundError, WorkspaceNotFoundError
+from .errors import CorruptDataError, FormatError, ItemNotFoundError, StoreWriteError, WorkspaceNotFoundError
 from .index import AUTO_COMPACT_RECORDS, INDEX_DIR, IndexState
 from .record import Record
 from .strict_store import MissingChunkError, StrictStore
@@ -98,23 +99,44 @@ class WorkspaceStore:
             )
         store = cls(backend, attrs)
         store.index.refresh(backend)
+        store.attrs = {**attrs, **(store.index.workspace or {})}
         return store
 
-    @classmethod
-    def create(cls, backend: Backend, workspace_id: str, name: str | None, created_at: float) -> "WorkspaceStore":
-        """Write the root group of a new workspace (or re-label an existing one)."""
-        attrs = {
+    @staticmethod
+    def _root_attrs(workspace_id: str, name: str | None, created_at: float) -> dict[str, Any]:
+        return {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
             "workspace_id": workspace_id,
             "name": name,
             "created_at": created_at,
         }
-        backend.write_bytes("zarr.json", group_document({ROOT_ATTR: attrs}))
+
+    @classmethod
+    def write_root(cls, backend: Backend, workspace_id: str, name: str | None, created_at: float) -> dict[str, Any]:
+        """Write the root group documents; return the workspace attributes."""
+        attrs = cls._root_attrs(workspace_id, name, created_at)
         backend.write_bytes("__spikestore__/zarr.json", group_document({ROOT_ATTR: "internal: the item index, see docs/format.md"}))
-        store = cls(backend, attrs)
-        store.index.refresh(backend)
-        return store
+        backend.write_bytes("zarr.json", group_document({ROOT_ATTR: attrs}))
+        return attrs
+
+    @classmethod
+    def open_or_create(cls, backend: Backend, name: str | None = None) -> "WorkspaceStore":
+        """Open the workspace at ``backend``, creating it if there is none.
+
+        Safe when many processes do it at once: the root is created with an
+        exclusive write, so exactly one creator's ``workspace_id`` wins and
+        every process ends up with that one.
+        """
+        if cls.read_attrs(backend) is None:
+            if not backend.is_empty() and not backend.exists("zarr.json"):
+                raise FormatError(
+                    f"{backend.url} already holds data that is not a spikestore workspace; choose an empty location."
+                )
+            attrs = cls._root_attrs(str(uuid.uuid4()), name, time.time())
+            backend.write_bytes("__spikestore__/zarr.json", group_document({ROOT_ATTR: "internal: the item index, see docs/format.md"}))
+            backend.create_bytes("zarr.json", group_document({ROOT_ATTR: attrs}))
+        return cls.open(backend)
 
     @property
     def reader(self) -> Store:
@@ -135,23 +157,51 @@ class WorkspaceStore:
 
     def commit(self, ops: list[dict[str, Any]], superseded: Iterable[str] = ()) -> None:
         """Commit ``ops`` as one journal record (step 2), then clean up (step 3)."""
-        self.index.append(self.backend, ops)
-        superseded = [p for p in superseded if p]
-        if superseded:
-            self.index.refresh(self.backend)
-            live = self.index.referenced_paths()
-            for path in superseded:
-                if path not in live:
-                    self.backend.delete_tree(path)
-        if self.index.pending_records >= AUTO_COMPACT_RECORDS:
-            self.index.compact(self.backend)
+        try:
+            self.index.append(self.backend, ops)
+        except OSError as exc:
+            raise StoreWriteError(f"updating the index of {self.backend.url} failed: {exc!r}; nothing changed.") from exc
+        self.cleanup(superseded)
+
+    def cleanup(self, superseded: Iterable[str]) -> None:
+        """Delete superseded versions no live entry references; compact a long journal.
+
+        Best effort: the commit already happened, so a failure here only
+        leaves garbage for ``gc`` and is reported as a warning.
+        """
+        try:
+            superseded = [p for p in superseded if p]
+            if superseded:
+                self.index.refresh(self.backend)
+                live = self.index.referenced_paths()
+                for path in superseded:
+                    if path not in live:
+                        self.backend.delete_tree(path)
+            if self.index.pending_records >= AUTO_COMPACT_RECORDS:
+                self.index.compact(self.backend)
+        except OSError as exc:
+            warnings.warn(f"cleanup after a commit to {self.backend.url} failed ({exc!r}); run `spikestore gc`.", stacklevel=3)
 
     def put(self, namespace: str, key: str, record: Record, info: dict[str, Any]) -> dict[str, Any]:
-        """Store an encoded item under ``(namespace, key)``; return its entry."""
-        path, tree = self.write_data(namespace, key, record)
-        entry = {"info": info, "path": path, "tree": tree}
-        old = self.index.entry(namespace, key)
-        self.commit([{"op": "put", "ns": namespace, "key": key, "entry": entry}], [old["path"]] if old else [])
+        """Store an encoded item under ``(namespace, key)``; return its entry.
+
+        Raises
+        ------
+        StoreWriteError
+            If writing the data or the journal record failed.  The item is
+            then not visible; its partial data is removed by ``gc``.
+        """
+        try:
+            path, tree = self.write_data(namespace, key, record)
+            entry = {"info": info, "path": path, "tree": tree}
+            old = self.index.entry(namespace, key)
+            self.index.append(self.backend, [{"op": "put", "ns": namespace, "key": key, "entry": entry}])
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise StoreWriteError(
+                f"storing ({namespace!r}, {key!r}) in {self.backend.url} failed: {exc!r}. The workspace is "
+                f"unchanged; partial data is invisible to readers and `spikestore gc` removes it."
+            ) from exc
+        self.cleanup([old["path"]] if old else [])
         return entry
 
     def delete(self, namespace: str, key: str | None = None) -> None:
@@ -212,10 +262,13 @@ class WorkspaceStore:
                 if lazy:
                     return lazy_record(self.reader, entry["path"], entry["tree"])
                 return read_record(self.reader, entry["path"], entry["tree"])
+            except CorruptDataError as exc:
+                raise CorruptDataError(
+                    f"({namespace!r}, {key!r}) in {self.backend.url} is damaged: {exc}. Run "
+                    f"`spikestore verify {self.backend.url}` for a full report."
+                ) from exc
             except MissingChunkError as exc:
                 if attempt:
-                    from .errors import CorruptDataError
-
                     raise CorruptDataError(
                         f"({namespace!r}, {key!r}) is damaged: chunk {exc} is missing. Run "
                         f"`spikestore verify {self.backend.url}`."

@@ -12,11 +12,11 @@ import threading
 import time
 import uuid
 import warnings
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 from . import codecs
 from .backend import Backend
-from .errors import FormatError, UnsupportedTypeError
+from .errors import FormatError, StoreWriteError, UnsupportedTypeError
 from .names import validate_item_address
 from .record import Record
 from .store import WorkspaceStore, encode_info
@@ -247,16 +247,19 @@ class AnalysisWorkspace:
 
 def save_records(
     backend: Backend,
-    encoded: list[tuple[str, str, Record, dict]],
+    encoded: Iterable[tuple[str, str, Record, dict]],
     workspace_id: str,
     name: Optional[str],
     created_at: float,
 ) -> WorkspaceStore:
     """Write encoded items as the whole content of the workspace at ``backend``.
 
-    Data goes to fresh version folders first; the root attributes and one new
-    index snapshot then switch readers over; the previous content is removed
-    last.
+    Data goes to fresh version folders first; one new index snapshot, which
+    also records the workspace attributes, then switches readers over; the
+    previous content is removed last.  A failure before the snapshot leaves
+    the previous workspace untouched (the new folders are garbage for ``gc``).
+
+    ``encoded`` may be a generator, so items can be streamed one at a time.
     """
     previous = WorkspaceStore.read_attrs(backend)
     if previous is None and not backend.is_empty():
@@ -265,28 +268,50 @@ def save_records(
             f"overwrite it. Choose an empty location."
         )
     old = WorkspaceStore.open(backend) if previous is not None else None
-    writer = WorkspaceStore(backend, {})
+    attrs = WorkspaceStore._root_attrs(workspace_id, name, created_at)
+    store = WorkspaceStore(backend, attrs)
     items: dict[str, dict[str, dict]] = {}
-    for namespace, key, record, info in encoded:
-        path, tree = writer.write_data(namespace, key, record)
-        items.setdefault(namespace, {})[key] = {"info": info, "path": path, "tree": tree}
-    store = WorkspaceStore.create(backend, workspace_id, name, created_at)
-    for _ in range(20):
-        if store.index.compact(backend, items):
-            break
-    else:
-        raise FormatError(f"could not publish the new index of {backend.url}: other writers kept compacting")
+    workspace = {k: attrs[k] for k in ("workspace_id", "name", "created_at")}
+    try:
+        if old is None:
+            WorkspaceStore.write_root(backend, workspace_id, name, created_at)
+        for namespace, key, record, info in encoded:
+            path, tree = store.write_data(namespace, key, record)
+            items.setdefault(namespace, {})[key] = {"info": info, "path": path, "tree": tree}
+        for _ in range(20):
+            if store.index.compact(backend, items, workspace):
+                break
+        else:
+            raise StoreWriteError(f"could not publish the new index of {backend.url}: other writers kept compacting")
+    except OSError as exc:
+        if isinstance(exc, StoreWriteError):
+            raise
+        raise StoreWriteError(
+            f"saving to {backend.url} failed: {exc!r}. The previous content is unchanged; partial data "
+            f"is invisible and `spikestore gc` removes it."
+        ) from exc
     if old is not None:
-        keep = store.index.referenced_paths()
-        for namespace, keys in old.index.items.items():
-            for key, entry in keys.items():
-                if entry["path"] not in keep:
-                    backend.delete_tree(entry["path"])
-                if key not in items.get(namespace, {}):
-                    backend.delete_tree(f"{namespace}/{key}")
-            if namespace not in items:
-                backend.delete_tree(namespace)
+        try:  # the snapshot already switched readers over; the root is for plain-zarr browsing
+            WorkspaceStore.write_root(backend, workspace_id, name, created_at)
+        except OSError as exc:
+            warnings.warn(f"saved, but updating the root attributes of {backend.url} failed ({exc!r})", stacklevel=2)
+        try:
+            _remove_replaced(backend, old, store, items)
+        except OSError as exc:
+            warnings.warn(f"saved, but removing the replaced content of {backend.url} failed ({exc!r}); run `spikestore gc`", stacklevel=2)
     return store
+
+
+def _remove_replaced(backend: Backend, old: WorkspaceStore, new: WorkspaceStore, items: dict[str, dict[str, dict]]) -> None:
+    keep = new.index.referenced_paths()
+    for namespace, keys in old.index.items.items():
+        for key, entry in keys.items():
+            if entry["path"] not in keep:
+                backend.delete_tree(entry["path"])
+            if key not in items.get(namespace, {}):
+                backend.delete_tree(f"{namespace}/{key}")
+        if namespace not in items:
+            backend.delete_tree(namespace)
 
 
 class WorkspaceManager:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Awaitable, Iterator
+from typing import Any, Coroutine, Iterator
 
 import numpy as np
 from zarr.abc.store import Store
@@ -21,9 +21,11 @@ from zarr.core.metadata.v3 import ArrayV3Metadata
 from zarr.core.sync import sync
 from zarr.storage import StorePath
 
+from ..errors import CorruptDataError
 from ..jsonvalue import from_json, to_json
 from ..record import Dataset, Record
 from .encoding import STRING_KINDS, array_metadata, restore_dtype
+from .layout import apply_layout
 
 # Rows copied per step when the source is not in memory (h5py, another store):
 # bounds memory to about this many bytes per array being copied.
@@ -62,7 +64,7 @@ async def _write_array(store: Store, path: str, ds: Dataset, sem: asyncio.Semaph
     dtype = np.dtype(data.dtype) if not isinstance(data, np.ndarray) else data.dtype
     if isinstance(data, np.ndarray) and data.dtype.kind in "SO":
         data = np.asarray(data, dtype=object)
-    meta_doc = array_metadata(tuple(data.shape), dtype, to_json(ds.attrs))
+    meta_doc = apply_layout(array_metadata(tuple(data.shape), dtype, to_json(ds.attrs)), path.rsplit("/", 1)[-1])
     metadata = ArrayV3Metadata.from_dict(meta_doc)
     # every chunk is written, even one equal to the fill value: a missing chunk
     # then always means damage (see spikestore.strict_store)
@@ -76,8 +78,11 @@ async def _write_array(store: Store, path: str, ds: Dataset, sem: asyncio.Semaph
         else:
             chunk0 = meta_doc["chunk_grid"]["configuration"]["chunk_shape"][0] if data.shape else 1
             for block in _blocks(tuple(data.shape), chunk0, dtype.itemsize):
-                part = np.asarray(data[block] if data.shape else data[()])
+                # a zarr source is awaited: sync() cannot run inside zarr's own event loop
+                selection = block if data.shape else ()
+                part = np.asarray(await data._async_array.getitem(selection) if isinstance(data, Array) else data[selection])
                 await array.setitem(block if data.shape else Ellipsis, _for_zarr(part))
+                del part  # else the next block is read while this one is still alive (2x memory)
     return meta_doc
 
 
@@ -89,7 +94,7 @@ def _for_zarr(arr: np.ndarray) -> np.ndarray:
 
 
 async def _write_tree(store: Store, path: str, record: Record, sem: asyncio.Semaphore, with_derived: bool) -> dict[str, Any]:
-    jobs: list[Awaitable[Any]] = [store.set(f"{path}/zarr.json", _buffer(_group_document(record)))]
+    jobs: list[Coroutine[Any, Any, Any]] = [store.set(f"{path}/zarr.json", _buffer(_group_document(record)))]
     names: list[tuple[str, str]] = []
     arrays = list(record.datasets.items())
     derived = list(record.derived.items()) if with_derived else []
@@ -102,7 +107,11 @@ async def _write_tree(store: Store, path: str, record: Record, sem: asyncio.Sema
     for name, child in record.children.items():
         jobs.append(_write_tree(store, f"{path}/{name}", child, sem, with_derived))
         names.append(("children", name))
-    results = await asyncio.gather(*jobs)
+    # a TaskGroup cancels and awaits the siblings of a failed write, so no
+    # write of an abandoned attempt keeps running after the error is raised
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(job) for job in jobs]
+    results = [task.result() for task in tasks]
     skeleton: dict[str, Any] = {"type": record.type, "attrs": to_json(record.attrs), "datasets": {}, "children": {}}
     if derived:
         skeleton["derived"] = {}
@@ -121,7 +130,15 @@ def write_record(store: Store, path: str, record: Record, *, with_derived: bool 
     async def run() -> dict[str, Any]:
         return await _write_tree(store, path, record, asyncio.Semaphore(MAX_CONCURRENT_WRITES), with_derived)
 
-    return sync(run())
+    try:
+        return sync(run())
+    except BaseExceptionGroup as group:
+        raise _first_leaf(group) from group
+
+
+def _first_leaf(group: BaseExceptionGroup) -> BaseException:
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 def open_array(store: Store, path: str, metadata: dict[str, Any]) -> Array:
@@ -149,7 +166,11 @@ async def _read_array(array: Array, metadata: dict[str, Any]) -> np.ndarray:
     if int(np.prod(shape, dtype=np.int64)) == 0:
         empty = np.zeros(shape, dtype=async_array.dtype if metadata["data_type"] != "string" else str)
         return restore_dtype(empty, metadata)
-    value = await async_array.getitem(Ellipsis)
+    try:
+        value = await async_array.getitem(Ellipsis)
+    except (ValueError, RuntimeError) as exc:
+        # raised by the codec chain: a crc32c mismatch or undecodable bytes
+        raise CorruptDataError(f"array {array.path!r} failed to decode: {exc}") from exc
     return restore_dtype(np.asarray(value), metadata)
 
 
