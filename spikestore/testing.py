@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
@@ -43,10 +44,12 @@ class RequestCounts:
 class _Counting:
     """WSGI middleware that counts requests and bytes by method."""
 
-    def __init__(self, app: Callable, counts: RequestCounts, lock: threading.Lock) -> None:
-        self.app, self.counts, self.lock = app, counts, lock
+    def __init__(self, app: Callable, counts: RequestCounts, lock: threading.Lock, server: "CountingS3Server") -> None:
+        self.app, self.counts, self.lock, self.server = app, counts, lock, server
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        if self.server.latency_s:
+            time.sleep(self.server.latency_s)  # a stand-in for a real network round trip
         method = environ.get("REQUEST_METHOD", "?")
         size_in = int(environ.get("CONTENT_LENGTH") or 0)
         body = list(self.app(environ, start_response))
@@ -60,6 +63,10 @@ class _Counting:
 class CountingS3Server:
     """moto's S3 server on ``127.0.0.1`` (a free port), counting what it serves.
 
+    ``latency_ms`` delays every request, to show how work behaves when it is
+    bound by network round trips as on real S3 (requests overlap: the server
+    is threaded).
+
     Examples
     --------
     >>> server = CountingS3Server().start()          # doctest: +SKIP
@@ -67,7 +74,8 @@ class CountingS3Server:
     >>> ws.save("s3://lab/ws", storage_options=server.storage_options)  # doctest: +SKIP
     """
 
-    def __init__(self) -> None:
+    def __init__(self, latency_ms: float = 0.0) -> None:
+        self.latency_s = latency_ms / 1000.0
         self.counts = RequestCounts()
         self._lock = threading.Lock()
         self._server: Any = None
@@ -80,7 +88,7 @@ class CountingS3Server:
         from werkzeug.serving import make_server
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        app = _Counting(DomainDispatcherApplication(create_backend_app), self.counts, self._lock)
+        app = _Counting(DomainDispatcherApplication(create_backend_app), self.counts, self._lock, self)
         self._server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
