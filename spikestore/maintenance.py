@@ -9,6 +9,7 @@ never touched.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -157,6 +158,12 @@ def _verify_item(store: WorkspaceStore, entry: dict, report: VerifyReport) -> li
         stored_meta = store.backend.read_bytes(f"{path}/zarr.json")
         if stored_meta is None:
             problems.append(f"array {rel}: zarr.json missing")
+            continue
+        try:
+            if json.loads(stored_meta) != metadata:
+                problems.append(f"array {rel}: zarr.json differs from the index entry")
+        except ValueError:
+            problems.append(f"array {rel}: zarr.json is not valid JSON")
             continue
         array = open_array(store.reader, path, metadata)
         if int(np.prod(array.shape, dtype=np.int64)) == 0:

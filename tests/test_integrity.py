@@ -1,0 +1,52 @@
+"""Damaged stores are detected: flipped bytes raise CorruptDataError, verify reports them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from spikestore import AnalysisWorkspace, CorruptDataError, gc, verify
+from spikestore.backend import Backend
+from spikestore.store import WorkspaceStore
+
+from .objects import assert_same
+
+
+def _damage(location, flip: bool) -> str:
+    """Flip a byte in (or delete) one chunk of ('rec', 'rates'); return its path."""
+    store = WorkspaceStore.open(Backend(location.url, location.storage_options))
+    entry = store.index.entry("rec", "rates")
+    fs = store.backend.fs
+    chunks = sorted(p for p in fs.find(store.backend.abspath(entry["path"] + "/data")) if "/c/" in p)
+    target = chunks[len(chunks) // 2]
+    if flip:
+        data = bytearray(fs.cat_file(target))
+        data[len(data) // 2] ^= 0x40
+        fs.pipe_file(target, bytes(data))
+    else:
+        fs.rm_file(target)
+    return target
+
+
+def _saved(location) -> np.ndarray:
+    rates = np.random.default_rng(3).gamma(2.0, 2.0, size=(200, 3000))
+    ws = AnalysisWorkspace()
+    ws.store("rec", "rates", rates)
+    ws.store("rec", "fine", {"x": np.arange(5)})
+    ws.save(location.url, storage_options=location.storage_options)
+    return rates
+
+
+@pytest.mark.parametrize("flip", [True, False], ids=["flipped-byte", "missing-chunk"])
+def test_damage_is_detected_by_get_and_reported_by_verify(location, flip) -> None:
+    _saved(location)
+    assert verify(location.url, storage_options=location.storage_options).ok
+    _damage(location, flip)
+    with pytest.raises(CorruptDataError, match="'rec', 'rates'"):
+        AnalysisWorkspace.load_item(location.url, "rec", "rates", storage_options=location.storage_options)
+    report = verify(location.url, storage_options=location.storage_options)
+    assert not report.ok
+    assert [(ns, key) for ns, key, _ in report.problems] == [("rec", "rates")]
+    assert ("corrupt" if flip else "missing") in report.problems[0][2]
+    assert_same({"x": np.arange(5)}, AnalysisWorkspace.load_item(location.url, "rec", "fine", storage_options=location.storage_options))
+    assert gc(location.url, storage_options=location.storage_options, grace_seconds=0).removed == [], "gc never removes committed data"
