@@ -188,6 +188,22 @@ class Backend:
         except FileNotFoundError:
             pass
 
+    def remove_group_if_empty(self, rel: str) -> None:
+        """Remove a group folder that holds nothing but its ``zarr.json``.
+
+        Only the group document is deleted (and, locally, the then-empty
+        folder with ``rmdir``, which refuses a non-empty folder): data another
+        writer is putting there right now is never touched.
+        """
+        if set(self.list_names(rel)) - {"zarr.json"}:
+            return
+        self.delete(f"{rel}/zarr.json")
+        if self.is_local:
+            try:
+                os.rmdir(self.abspath(rel))
+            except OSError:
+                pass
+
     def copy_tree(self, src_rel: str, dst_rel: str) -> None:
         """Copy everything under ``src_rel`` to ``dst_rel`` on the same filesystem."""
         src, dst = self.abspath(src_rel), self.abspath(dst_rel)

@@ -105,12 +105,10 @@ def gc(target: Any, *, storage_options: dict | None = None, grace_seconds: float
                     continue
                 backend.delete_tree(path)
                 report.removed.append(path)
-            if (namespace, key) not in live_keys and not any(
-                f"{namespace}/{key}/{v}" in report.kept_young for v in versions
-            ):
-                backend.delete_tree(f"{namespace}/{key}")
-        if namespace not in store.index.items and not any(p.startswith(f"{namespace}/") for p in report.kept_young):
-            backend.delete_tree(namespace)
+            if (namespace, key) not in live_keys:
+                backend.remove_group_if_empty(f"{namespace}/{key}")
+        if namespace not in store.index.items:
+            backend.remove_group_if_empty(namespace)
     _remove_stale_temporaries(backend, grace_seconds, report)
     return report
 

@@ -150,9 +150,11 @@ class WorkspaceStore:
     def write_data(self, namespace: str, key: str, record: Record) -> tuple[str, dict[str, Any]]:
         """Write a record's data to a new version folder (step 1); return path and skeleton."""
         path = f"{namespace}/{key}/{new_version_id()}"
-        self.backend.write_bytes(f"{namespace}/zarr.json", group_document({}))
-        self.backend.write_bytes(f"{namespace}/{key}/zarr.json", group_document({}))
         tree = write_record(self.backend.zarr_store, path, record)
+        # parent group documents last: they only serve plain-zarr browsing, and a
+        # concurrent delete that removed them is repaired by this write
+        self.backend.write_bytes(f"{namespace}/{key}/zarr.json", group_document({}))
+        self.backend.write_bytes(f"{namespace}/zarr.json", group_document({}))
         return path, tree
 
     def commit(self, ops: list[dict[str, Any]], superseded: Iterable[str] = ()) -> None:
@@ -207,17 +209,29 @@ class WorkspaceStore:
     def delete(self, namespace: str, key: str | None = None) -> None:
         """Remove one item, or a whole namespace."""
         if key is None:
-            paths = [e["path"] for e in self.index.items.get(namespace, {}).values()]
+            entries = self.index.items.get(namespace, {})
+            paths = [e["path"] for e in entries.values()]
             self.commit([{"op": "delete_namespace", "ns": namespace}], paths)
-            if namespace not in self.index.items:
-                self.backend.delete_tree(namespace)
+            self.remove_empty_groups(namespace, list(entries))
             return
         entry = self.require(namespace, key)
         self.commit([{"op": "delete", "ns": namespace, "key": key}], [entry["path"]])
-        if self.index.entry(namespace, key) is None:
-            self.backend.delete_tree(f"{namespace}/{key}")
+        self.remove_empty_groups(namespace, [key])
+
+    def remove_empty_groups(self, namespace: str, keys: Iterable[str]) -> None:
+        """Drop the group documents of keys (and the namespace) that no longer hold anything.
+
+        Never deletes a folder wholesale: a version another writer is writing
+        there right now stays untouched (see Backend.remove_group_if_empty).
+        """
+        try:
+            for key in keys:
+                if self.index.entry(namespace, key) is None:
+                    self.backend.remove_group_if_empty(f"{namespace}/{key}")
             if namespace not in self.index.items:
-                self.backend.delete_tree(namespace)
+                self.backend.remove_group_if_empty(namespace)
+        except OSError as exc:
+            warnings.warn(f"removing empty groups in {self.backend.url} failed ({exc!r}); run `spikestore gc`", stacklevel=3)
 
     def rename(self, namespace: str, old_key: str, new_key: str) -> None:
         """Move an item to a new key: its data is copied, then one record swaps the names."""
@@ -231,8 +245,7 @@ class WorkspaceStore:
             [{"op": "put", "ns": namespace, "key": new_key, "entry": moved}, {"op": "delete", "ns": namespace, "key": old_key}],
             [entry["path"]] + ([replaced["path"]] if replaced else []),
         )
-        if self.index.entry(namespace, old_key) is None:
-            self.backend.delete_tree(f"{namespace}/{old_key}")
+        self.remove_empty_groups(namespace, [old_key])
 
     def set_note(self, namespace: str, key: str, note: str) -> None:
         """Attach a note to an item."""

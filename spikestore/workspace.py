@@ -305,13 +305,10 @@ def save_records(
 def _remove_replaced(backend: Backend, old: WorkspaceStore, new: WorkspaceStore, items: dict[str, dict[str, dict]]) -> None:
     keep = new.index.referenced_paths()
     for namespace, keys in old.index.items.items():
-        for key, entry in keys.items():
+        for entry in keys.values():
             if entry["path"] not in keep:
                 backend.delete_tree(entry["path"])
-            if key not in items.get(namespace, {}):
-                backend.delete_tree(f"{namespace}/{key}")
-        if namespace not in items:
-            backend.delete_tree(namespace)
+        new.remove_empty_groups(namespace, keys)
 
 
 class WorkspaceManager:
