@@ -150,7 +150,7 @@ class WorkspaceStore:
     def write_data(self, namespace: str, key: str, record: Record) -> tuple[str, dict[str, Any]]:
         """Write a record's data to a new version folder (step 1); return path and skeleton."""
         path = f"{namespace}/{key}/{new_version_id()}"
-        tree = write_record(self.backend.zarr_store, path, record)
+        tree = write_record(self.backend.zarr_store, path, record, derive=codecs.derive)
         # parent group documents last: they only serve plain-zarr browsing, and a
         # concurrent delete that removed them is repaired by this write
         self.backend.write_bytes(f"{namespace}/{key}/zarr.json", group_document({}))

@@ -19,6 +19,7 @@ from .backend import Backend
 from .errors import FormatError, StoreWriteError, UnsupportedTypeError
 from .names import validate_item_address
 from .record import Record
+from .containers.zarr_group import group_document
 from .store import WorkspaceStore, encode_info
 
 URL = "str | os.PathLike[str]"
@@ -255,14 +256,16 @@ def save_records(
     """Write encoded items as the whole content of the workspace at ``backend``.
 
     Data goes to fresh version folders first; one new index snapshot, which
-    also records the workspace attributes, then switches readers over; the
-    previous content is removed last.  A failure before the snapshot leaves
-    the previous workspace untouched (the new folders are garbage for ``gc``).
+    also records the workspace attributes, then switches readers over (for a
+    new workspace, the root document written last makes it visible); the
+    previous content is removed last.  A failure before the switch leaves the
+    location as it was (the new folders are garbage for ``gc``; a location
+    holding only such leftovers may be saved to again).
 
     ``encoded`` may be a generator, so items can be streamed one at a time.
     """
     previous = WorkspaceStore.read_attrs(backend)
-    if previous is None and not backend.is_empty():
+    if previous is None and not backend.is_empty() and not backend.exists("__spikestore__"):
         raise FormatError(
             f"{backend.url} already holds data that is not a spikestore workspace; refusing to "
             f"overwrite it. Choose an empty location."
@@ -273,8 +276,8 @@ def save_records(
     items: dict[str, dict[str, dict]] = {}
     workspace = {k: attrs[k] for k in ("workspace_id", "name", "created_at")}
     try:
-        if old is None:
-            WorkspaceStore.write_root(backend, workspace_id, name, created_at)
+        if old is None:  # claims the location: leftovers of a failed save are recognisably ours
+            backend.write_bytes("__spikestore__/zarr.json", group_document({"spikestore": "internal: the item index, see docs/format.md"}))
         for namespace, key, record, info in encoded:
             path, tree = store.write_data(namespace, key, record)
             items.setdefault(namespace, {})[key] = {"info": info, "path": path, "tree": tree}
@@ -283,6 +286,8 @@ def save_records(
                 break
         else:
             raise StoreWriteError(f"could not publish the new index of {backend.url}: other writers kept compacting")
+        if old is None:  # a new workspace becomes visible with its root document
+            WorkspaceStore.write_root(backend, workspace_id, name, created_at)
     except OSError as exc:
         if isinstance(exc, StoreWriteError):
             raise

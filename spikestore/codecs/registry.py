@@ -92,6 +92,17 @@ def decode(record: Record) -> Any:
     return codec_named(record.type).decode(record)
 
 
+def derive(record: Record) -> dict[str, Any]:
+    """Arrays that speed up partial reads of ``record`` (empty for most types).
+
+    Containers that store such arrays (the Zarr store) call this; the HDF5
+    container does not, so exports pay nothing for them.
+    """
+    codec = _BY_NAME.get(record.type or "")
+    derive_fn = getattr(codec, "derive", None)
+    return derive_fn(record) if derive_fn is not None else {}
+
+
 def summary(obj: Any) -> dict[str, Any]:
     """spikelab's index summary for a top-level item."""
     return codec_for(obj).summary(obj)

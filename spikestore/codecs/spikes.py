@@ -94,13 +94,16 @@ class SpikeDataCodec:
     def encode(self, obj: SpikeData, where: str) -> Record:
         record = Record(self.type_name)
         encode_spike_fields(obj, record, where)
-        record.derived = time_ordered_copy(
-            record.datasets["spike_times"].data,
-            record.datasets["spike_times_index"].data,
-            float(obj.start_time),
-            float(obj.length),
-        )
         return record
+
+    def derive(self, record: Record) -> dict[str, Dataset]:
+        """The time-ordered copy, computed only by containers that store it."""
+        return time_ordered_copy(
+            read(record.datasets["spike_times"]),
+            read(record.datasets["spike_times_index"]),
+            attr_float(record, "start_time", 0.0),
+            attr_float(record, "length_ms"),
+        )
 
     def decode(self, record: Record) -> SpikeData:
         return decode_spike_fields(record)

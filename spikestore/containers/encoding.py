@@ -90,5 +90,5 @@ def restore_dtype(arr: np.ndarray, metadata: dict[str, Any]) -> np.ndarray:
     if wanted is not None:
         return np.asarray(arr).astype(wanted)
     if arr.dtype.kind == "T":
-        return np.asarray(arr).astype(str)
+        return np.asarray(arr).astype(object).astype(str)  # StringDType cannot cast to str directly
     return arr

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Coroutine, Iterator
+from typing import Any, Callable, Coroutine, Iterator
 
 import numpy as np
 from zarr.abc.store import Store
@@ -93,11 +93,17 @@ def _for_zarr(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-async def _write_tree(store: Store, path: str, record: Record, sem: asyncio.Semaphore, with_derived: bool) -> dict[str, Any]:
+Deriver = Callable[[Record], dict[str, Dataset]]
+
+
+async def _write_tree(store: Store, path: str, record: Record, sem: asyncio.Semaphore, derive: Deriver | None) -> dict[str, Any]:
     jobs: list[Coroutine[Any, Any, Any]] = [store.set(f"{path}/zarr.json", _buffer(_group_document(record)))]
     names: list[tuple[str, str]] = []
     arrays = list(record.datasets.items())
-    derived = list(record.derived.items()) if with_derived else []
+    if derive is None:
+        derived: list[tuple[str, Dataset]] = []
+    else:
+        derived = list((record.derived or derive(record)).items())
     for name, ds in arrays:
         jobs.append(_write_array(store, f"{path}/{name}", ds, sem))
         names.append(("datasets", name))
@@ -105,7 +111,7 @@ async def _write_tree(store: Store, path: str, record: Record, sem: asyncio.Sema
         jobs.append(_write_array(store, f"{path}/{name}", ds, sem))
         names.append(("derived", name))
     for name, child in record.children.items():
-        jobs.append(_write_tree(store, f"{path}/{name}", child, sem, with_derived))
+        jobs.append(_write_tree(store, f"{path}/{name}", child, sem, derive))
         names.append(("children", name))
     # a TaskGroup cancels and awaits the siblings of a failed write, so no
     # write of an abandoned attempt keeps running after the error is raised
@@ -120,20 +126,28 @@ async def _write_tree(store: Store, path: str, record: Record, sem: asyncio.Sema
     return skeleton
 
 
-def write_record(store: Store, path: str, record: Record, *, with_derived: bool = True) -> dict[str, Any]:
+def write_record(store: Store, path: str, record: Record, *, derive: Deriver | None = None) -> dict[str, Any]:
     """Write ``record`` as a group at ``path``; return its skeleton.
+
+    ``derive`` computes a record's derived arrays when it carries none (the
+    store passes :func:`spikestore.codecs.derive`); ``None`` stores only the
+    derived arrays a record already has.
 
     Arrays are written concurrently; data that is not a numpy array (h5py or
     zarr arrays) is copied block by block, so memory stays bounded.
     """
 
     async def run() -> dict[str, Any]:
-        return await _write_tree(store, path, record, asyncio.Semaphore(MAX_CONCURRENT_WRITES), with_derived)
+        return await _write_tree(store, path, record, asyncio.Semaphore(MAX_CONCURRENT_WRITES), derive or _existing)
 
     try:
         return sync(run())
     except BaseExceptionGroup as group:
         raise _first_leaf(group) from group
+
+
+def _existing(record: Record) -> dict[str, Dataset]:
+    return record.derived
 
 
 def _first_leaf(group: BaseExceptionGroup) -> BaseException:

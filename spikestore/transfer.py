@@ -1,0 +1,657 @@
+"""Moving whole workspaces: HDF5 export/import (spikelab's ``.h5`` + ``.json``)
+and Zarr-to-Zarr copies, all streaming item by item.
+
+* :func:`export_hdf5` writes spikelab's exact format from an in-memory
+  workspace, a store-backed (lazy) workspace or a store URL.  From a store,
+  each item's arrays are copied block by block from Zarr to HDF5, so memory
+  stays bounded whatever the workspace size.
+* :func:`import_hdf5` writes a spikelab save into a Zarr workspace at any
+  URL.  The file is checked completely (HDF5 structure, known types, ``.json``
+  consistent with ``.h5``) before anything is written; data then streams from
+  the h5py datasets into fresh version folders published by one index
+  snapshot, so a failure mid-copy leaves the destination as it was.
+* :func:`copy_workspace` copies a Zarr workspace to another URL (local, S3,
+  memory) the same way.
+* :func:`load_hdf5_workspace` / :func:`load_hdf5_item` read a spikelab save
+  into memory (used by ``AnalysisWorkspace.load``/``load_item``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator, Optional
+
+import h5py
+
+from . import codecs
+from .backend import Backend, normalize_url
+from .codecs.registry import ITEM_TYPE_NAMES, codec_named
+from .containers.hdf5_file import check_compression, item_info, read_record, write_record
+from .errors import (
+    CorruptDataError,
+    FormatError,
+    InvalidURLError,
+    ItemNotFoundError,
+    StoreWriteError,
+    WorkspaceNotFoundError,
+)
+from .jsonvalue import json_default
+from .names import validate_item_address, validate_name
+from .record import Record
+from .store import WorkspaceStore
+from .workspace import AnalysisWorkspace, make_summary, save_records
+
+# ---------------------------------------------------------------------------
+# file names
+# ---------------------------------------------------------------------------
+
+
+def hdf5_paths(base_path: str | os.PathLike[str]) -> tuple[str, str]:
+    """``(base.h5, base.json)`` for a base path; a trailing ``.h5`` is stripped (spikelab's rule).
+
+    Raises
+    ------
+    InvalidURLError
+        If ``base_path`` is a URL: the HDF5 files are local files.
+    """
+    base = os.fspath(base_path)
+    if not isinstance(base, str) or not base:
+        raise InvalidURLError(f"HDF5 base path must be a non-empty path, got {base_path!r}")
+    if "://" in base:
+        raise InvalidURLError(
+            f"{base!r}: spikelab's .h5/.json files are local files; give a local base path "
+            f"(export there, then upload the two files if needed)."
+        )
+    if base.endswith(".h5"):
+        base = base[:-3]
+    return f"{base}.h5", f"{base}.json"
+
+
+# ---------------------------------------------------------------------------
+# progress
+# ---------------------------------------------------------------------------
+
+
+class _Progress:
+    """A tqdm bar over bytes (no-op when disabled)."""
+
+    def __init__(self, enabled: bool, total: int, desc: str) -> None:
+        self.bar = None
+        if enabled:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, unit="B", unit_scale=True, desc=desc)
+
+    def item(self, label: str, nbytes: int) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(label, refresh=False)
+            self.bar.update(nbytes)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _record_bytes(record: Record) -> int:
+    try:
+        return record.nbytes()
+    except Exception:  # an array-like without a usable nbytes: progress only
+        return 0
+
+
+def _with_progress(
+    entries: Iterable[tuple[str, str, Record, dict]], progress: _Progress
+) -> Iterator[tuple[str, str, Record, dict]]:
+    """Pass entries through, advancing the bar once each has been consumed."""
+    previous: tuple[str, int] | None = None
+    for ns, key, record, info in entries:
+        if previous is not None:
+            progress.item(*previous)
+        previous = (f"{ns}/{key}", _record_bytes(record))
+        yield ns, key, record, info
+    if previous is not None:
+        progress.item(*previous)
+
+
+# ---------------------------------------------------------------------------
+# sources of items for export
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Source:
+    """What an export reads: workspace attributes, the index and one record per item."""
+
+    workspace_id: str
+    name: Optional[str]
+    created_at: float
+    index: dict[str, dict[str, dict]]
+    record: Callable[[str, str], Record]
+
+
+def _store_of(ws: AnalysisWorkspace) -> WorkspaceStore | None:
+    """The store behind a store-backed (lazy) workspace, or ``None`` for an in-memory one."""
+    store = getattr(ws, "_store", None)  # LazyAnalysisWorkspace keeps its open store here
+    return store if isinstance(store, WorkspaceStore) else None
+
+
+def _store_source(store: WorkspaceStore) -> _Source:
+    attrs = store.attrs
+    return _Source(
+        workspace_id=attrs["workspace_id"],
+        name=attrs.get("name"),
+        created_at=float(attrs["created_at"]),
+        index=store.describe(),
+        record=lambda ns, key: store.read(ns, key, lazy=True),
+    )
+
+
+def _memory_source(ws: AnalysisWorkspace) -> _Source:
+    """Encode every item now: an unsupported object raises before any file exists."""
+    records: dict[tuple[str, str], Record] = {}
+    index = ws.describe()
+    for ns, keys in index.items():
+        for key in keys:
+            record = codecs.encode_item(ws.get(ns, key), f"item ({ns!r}, {key!r})")
+            record.derived = {}  # Zarr-only; free it now
+            records[(ns, key)] = record
+    return _Source(ws.workspace_id, ws.name, float(ws.created_at), index, lambda ns, key: records.pop((ns, key)))
+
+
+@contextmanager
+def _open_source(src: Any, storage_options: Optional[dict]) -> Iterator[_Source]:
+    if isinstance(src, AnalysisWorkspace):
+        store = _store_of(src)
+        if store is not None:
+            store.refresh()
+            yield _store_source(store)
+        else:
+            yield _memory_source(src)
+        return
+    if isinstance(src, (str, os.PathLike)):
+        yield _store_source(WorkspaceStore.open(Backend(src, storage_options, read_only=True)))
+        return
+    raise InvalidURLError(
+        f"cannot export a {type(src).__name__}; pass an AnalysisWorkspace, a "
+        f"LazyAnalysisWorkspace or the URL of a saved workspace."
+    )
+
+
+# ---------------------------------------------------------------------------
+# export
+# ---------------------------------------------------------------------------
+
+
+def _write_json(path: str, content: dict[str, Any]) -> None:
+    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(content, fh, indent=2, default=json_default)
+        os.replace(tmp, path)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def export_hdf5(
+    src: Any,
+    base_path: str | os.PathLike[str],
+    *,
+    storage_options: Optional[dict] = None,
+    compression: Optional[str] = None,
+    progress: bool = False,
+) -> tuple[str, str]:
+    """Write a workspace as spikelab's ``base_path.h5`` + ``base_path.json``.
+
+    Parameters
+    ----------
+    src
+        An ``AnalysisWorkspace`` (in memory), a ``LazyAnalysisWorkspace`` or the
+        URL (``str``/path) of a saved workspace.  From a store, arrays stream
+        from Zarr to HDF5 in blocks of about 64 MB.
+    base_path
+        Local base path; a trailing ``.h5`` is stripped as spikelab does.
+    storage_options
+        fsspec options when ``src`` is a URL.
+    compression
+        ``None`` (spikelab's layout byte for byte), ``"gzip"`` or ``"lzf"``
+        (chunked datasets; spikelab reads them, ``lzf`` needs h5py).
+    progress
+        Show a tqdm progress bar (bytes).
+
+    Returns
+    -------
+    tuple of str
+        The paths of the ``.h5`` and ``.json`` files written.
+
+    Raises
+    ------
+    UnsupportedTypeError, InvalidValueError
+        If an in-memory item cannot be stored; no file is created.
+    WorkspaceNotFoundError
+        If ``src`` is a URL holding no workspace.
+    InvalidURLError
+        If ``base_path`` is a URL or its folder does not exist.
+
+    Notes
+    -----
+    The ``.h5`` is written under a temporary name in the same folder and
+    renamed into place; on error it is removed and an existing ``.h5`` is left
+    untouched.
+    """
+    check_compression(compression)
+    h5_path, json_path = hdf5_paths(base_path)
+    folder = os.path.dirname(os.path.abspath(h5_path))
+    if not os.path.isdir(folder):
+        raise InvalidURLError(f"cannot write {h5_path}: folder {folder} does not exist; create it first.")
+    with _open_source(src, storage_options) as source:
+        tmp = f"{h5_path}.tmp-{uuid.uuid4().hex}"
+        total = 0
+        bar = _Progress(progress, 0, f"export {os.path.basename(h5_path)}")
+        try:
+            with h5py.File(tmp, "w") as f:
+                f.attrs["__workspace_id__"] = source.workspace_id
+                f.attrs["__workspace_name__"] = source.name or ""
+                f.attrs["__created_at__"] = source.created_at
+                for ns, keys in source.index.items():
+                    ns_group = f.require_group(ns)
+                    for key, info in keys.items():
+                        record = source.record(ns, key)
+                        nbytes = _record_bytes(record)
+                        if bar.bar is not None:
+                            total += nbytes
+                            bar.bar.total = max(bar.bar.total or 0, total)
+                        write_record(
+                            ns_group.create_group(key),
+                            record,
+                            created_at=float(info.get("created_at", time.time())),
+                            note=info.get("note"),
+                            compression=compression,
+                        )
+                        bar.item(f"{ns}/{key}", nbytes)
+            os.replace(tmp, h5_path)
+        except BaseException:
+            _remove(tmp)
+            raise
+        finally:
+            bar.close()
+        _write_json(
+            json_path,
+            {"workspace_id": source.workspace_id, "name": source.name, "created_at": source.created_at, "index": source.index},
+        )
+    return h5_path, json_path
+
+
+# ---------------------------------------------------------------------------
+# reading spikelab files
+# ---------------------------------------------------------------------------
+
+
+@contextmanager
+def _open_h5(h5_path: str) -> Iterator[h5py.File]:
+    """Open a spikelab ``.h5`` read-only, with clear errors for missing or damaged files."""
+    if not os.path.exists(h5_path):
+        raise WorkspaceNotFoundError(
+            f"{h5_path} does not exist; pass the base path spikelab's save() was given "
+            f"(without or with the .h5 extension)."
+        )
+    try:
+        f = h5py.File(h5_path, "r")
+    except OSError as exc:
+        raise FormatError(
+            f"{h5_path} is not a readable HDF5 file ({exc}); it may be truncated, still being "
+            f"written, or not a spikelab save at all."
+        ) from None
+    try:
+        if "__workspace_id__" not in f.attrs:
+            raise FormatError(
+                f"{h5_path} is an HDF5 file but not a spikelab workspace (no __workspace_id__ "
+                f"attribute on its root)."
+            )
+        yield f
+    finally:
+        f.close()
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _root_attrs(f: h5py.File) -> tuple[str, Optional[str], float]:
+    workspace_id = _text(f.attrs["__workspace_id__"])
+    name = _text(f.attrs.get("__workspace_name__", "")) or None
+    created_at = float(f.attrs.get("__created_at__", 0.0))
+    return workspace_id, name, created_at
+
+
+def _item_groups(f: h5py.File) -> Iterator[tuple[str, str, h5py.Group]]:
+    """``(namespace, key, group)`` of every item; ``__``-prefixed groups are skipped (spikelab's rule)."""
+    for ns in f:
+        if ns.startswith("__"):
+            continue
+        ns_group = f[ns]
+        if not isinstance(ns_group, h5py.Group):
+            continue
+        for key in ns_group:
+            group = ns_group[key]
+            if isinstance(group, h5py.Group):
+                yield ns, key, group
+
+
+def _decode(h5_path: str, group: h5py.Group) -> Any:
+    try:
+        return codecs.decode(read_record(group))
+    except FormatError as exc:
+        raise FormatError(f"{h5_path}, group {group.name}: {exc}") from None
+    except (OSError, KeyError) as exc:
+        raise CorruptDataError(f"{h5_path}, group {group.name} cannot be read ({exc}); the file is damaged.") from None
+
+
+def load_hdf5_workspace(base_path: str | os.PathLike[str], cls: type = AnalysisWorkspace) -> AnalysisWorkspace:
+    """Load a spikelab save into memory, as spikelab's ``AnalysisWorkspace.load`` does.
+
+    The index is rebuilt from the objects (summary) and the items'
+    ``__created_at__``/``__note__`` attributes, exactly as spikelab's loader
+    does; the ``.json`` sidecar is not needed.
+
+    Raises
+    ------
+    WorkspaceNotFoundError
+        If the ``.h5`` file does not exist.
+    FormatError
+        If the file is not a spikelab workspace or holds an unknown ``__type__``.
+    """
+    h5_path, _ = hdf5_paths(base_path)
+    with _open_h5(h5_path) as f:
+        ws = cls.__new__(cls)
+        AnalysisWorkspace.__init__(ws)
+        ws.workspace_id, ws.name, ws.created_at = _root_attrs(f)
+        for ns, key, group in _item_groups(f):
+            obj = _decode(h5_path, group)
+            entry = make_summary(obj)
+            entry.update(item_info(group))
+            ws._items.setdefault(ns, {})[key] = obj
+            ws._index.setdefault(ns, {})[key] = entry
+    return ws
+
+
+def load_hdf5_item(base_path: str | os.PathLike[str], namespace: str, key: str) -> Any:
+    """Load one item of a spikelab save.
+
+    Raises
+    ------
+    ItemNotFoundError
+        (a ``KeyError``) with spikelab's message if the namespace or key is missing.
+    """
+    h5_path, _ = hdf5_paths(base_path)
+    with _open_h5(h5_path) as f:
+        if namespace not in f:
+            raise ItemNotFoundError(f"Namespace '{namespace}' not found in workspace file.")
+        if key not in f[namespace]:
+            raise ItemNotFoundError(f"Key '{key}' not found in namespace '{namespace}'.")
+        return _decode(h5_path, f[namespace][key])
+
+
+# ---------------------------------------------------------------------------
+# import
+# ---------------------------------------------------------------------------
+
+
+def _read_index(json_path: str, h5_path: str) -> dict[str, Any]:
+    if not os.path.isfile(json_path):
+        raise FormatError(
+            f"{json_path} is missing; spikelab always writes it next to {h5_path}. Restore it, or "
+            f"load the .h5 with AnalysisWorkspace.load(base_path) and save() that workspace."
+        )
+    try:
+        with open(json_path, encoding="utf-8") as fh:
+            content = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise FormatError(f"{json_path} is not a readable JSON index ({exc}).") from None
+    if not isinstance(content, dict) or not isinstance(content.get("index"), dict):
+        raise FormatError(f"{json_path} is not a spikelab workspace index (no 'index' mapping).")
+    return content
+
+
+def _check_tree(h5_path: str, group: h5py.Group, dict_child: bool) -> None:
+    """Every ``__type__`` in the tree is known; every dict key can be a store name.
+
+    Touches every group's attributes (metadata only), so a damaged structure
+    fails here, before anything is written.
+    """
+    type_tag = group.attrs.get("__type__")
+    if type_tag is not None:
+        type_tag = _text(type_tag)
+        try:
+            codec_named(type_tag)
+        except FormatError as exc:
+            raise FormatError(f"{h5_path}, group {group.name}: {exc}") from None
+    for name in group:
+        child = group.get(name)
+        if child is None:
+            raise FormatError(f"{h5_path}: {group.name}/{name} is a dangling link.")
+        if type_tag == "dict":
+            validate_name(name, f"{h5_path}, dict key in {group.name}")
+        if isinstance(child, h5py.Group):
+            _check_tree(h5_path, child, type_tag == "dict")
+        else:
+            child.attrs.keys()  # noqa: B018  (reads the dataset header)
+
+
+def _validate_h5(h5_path: str, json_path: str, f: h5py.File, content: dict[str, Any]) -> list[tuple[str, str, h5py.Group]]:
+    workspace_id, _, _ = _root_attrs(f)
+    if str(content.get("workspace_id")) != workspace_id:
+        raise FormatError(
+            f"{json_path} (workspace_id {content.get('workspace_id')!r}) does not belong to {h5_path} "
+            f"(workspace_id {workspace_id!r}); keep the .h5 and .json of one save together."
+        )
+    items = list(_item_groups(f))
+    in_h5 = {(ns, key) for ns, key, _ in items}
+    in_json = {(ns, key) for ns, keys in content["index"].items() for key in (keys or {})}
+    if in_h5 != in_json:
+        only_h5 = sorted(in_h5 - in_json)[:5]
+        only_json = sorted(in_json - in_h5)[:5]
+        raise FormatError(
+            f"{json_path} and {h5_path} list different items (only in .h5: {only_h5}, only in "
+            f".json: {only_json}); the pair is from different saves or one was edited."
+        )
+    for ns, key, group in items:
+        validate_item_address(ns, key)
+        type_tag = group.attrs.get("__type__")
+        type_tag = _text(type_tag) if type_tag is not None else None
+        if type_tag not in ITEM_TYPE_NAMES:
+            raise FormatError(
+                f"{h5_path}, item ({ns!r}, {key!r}): unknown __type__ {type_tag!r}; known item types: "
+                f"{sorted(ITEM_TYPE_NAMES)}. The file may come from a newer spikelab."
+            )
+        _check_tree(h5_path, group, False)
+    return items
+
+
+class _CheckedH5:
+    """An h5py dataset whose read errors name the file (a damaged ``.h5``)."""
+
+    def __init__(self, ds: h5py.Dataset, h5_path: str) -> None:
+        self.ds, self.h5_path = ds, h5_path
+        self.shape, self.dtype, self.chunks = ds.shape, ds.dtype, ds.chunks
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.ds.nbytes)
+
+    def __getitem__(self, selection: Any) -> Any:
+        try:
+            return self.ds[selection]
+        except (OSError, RuntimeError) as exc:
+            raise CorruptDataError(
+                f"{self.h5_path}: dataset {self.ds.name} cannot be read ({exc}); the file is damaged. "
+                f"Nothing was published: the destination still holds what it held before."
+            ) from None
+
+
+def _checked(record: Record, h5_path: str) -> Record:
+    for _, rec in record.walk():
+        for ds in rec.datasets.values():
+            ds.data = _CheckedH5(ds.data, h5_path)  # type: ignore[assignment]
+    return record
+
+
+def _save_streaming(
+    backend: Backend,
+    entries: Iterable[tuple[str, str, Record, dict]],
+    workspace_id: str,
+    name: Optional[str],
+    created_at: float,
+) -> WorkspaceStore:
+    """``save_records`` over a generator; a damaged source is reported as such, not as a write error."""
+    try:
+        return save_records(backend, entries, workspace_id, name, created_at)
+    except StoreWriteError as exc:
+        if isinstance(exc.__cause__, CorruptDataError):
+            raise exc.__cause__ from None
+        raise
+
+
+def import_hdf5(
+    base_path: str | os.PathLike[str],
+    url: str | os.PathLike[str],
+    *,
+    storage_options: Optional[dict] = None,
+    progress: bool = False,
+) -> WorkspaceStore:
+    """Write spikelab's ``base_path.h5`` + ``.json`` as a Zarr workspace at ``url``.
+
+    Workspace id, name and creation time, item notes and ``created_at`` are
+    kept; each item's summary comes from the ``.json`` index, its
+    ``created_at``/``note`` from the ``.h5`` (as spikelab's loader reads them).
+    Data streams from HDF5 to Zarr without building the spikelab objects.
+
+    Parameters
+    ----------
+    base_path
+        The base path spikelab saved to (a trailing ``.h5`` is stripped).
+    url
+        Destination: a path or any fsspec URL; an existing workspace there is replaced.
+    storage_options
+        fsspec options for ``url``.
+    progress
+        Show a tqdm progress bar (bytes).
+
+    Returns
+    -------
+    WorkspaceStore
+        The written store.
+
+    Raises
+    ------
+    WorkspaceNotFoundError
+        If the ``.h5`` is missing.
+    FormatError
+        If the ``.h5`` is not HDF5 or not a spikelab workspace, holds an unknown
+        ``__type__``, or the ``.json`` is missing or does not match it.
+    CorruptDataError
+        If a dataset cannot be read while copying.
+
+    Notes
+    -----
+    Everything is checked before the first byte is written.  Items go to
+    fresh version folders made visible by one index snapshot: if the copy
+    fails midway, the destination keeps its previous content (unreferenced
+    folders left behind are removed by ``gc``; a destination that was empty
+    then holds an empty workspace).
+    """
+    h5_path, json_path = hdf5_paths(base_path)
+    with _open_h5(h5_path) as f:
+        content = _read_index(json_path, h5_path)
+        items = _validate_h5(h5_path, json_path, f, content)
+        workspace_id, name, created_at = _root_attrs(f)
+        backend = Backend(url, storage_options)
+        total = sum(int(ds.nbytes) for _, _, g in items for ds in _datasets(g)) if progress else 0
+        bar = _Progress(progress, total, f"import {os.path.basename(h5_path)}")
+
+        def entries() -> Iterator[tuple[str, str, Record, dict]]:
+            for ns, key, group in items:
+                info = {k: v for k, v in dict(content["index"][ns][key]).items() if k not in ("created_at", "note")}
+                info.update(item_info(group))
+                yield ns, key, _checked(read_record(group), h5_path), info
+
+        try:
+            return _save_streaming(backend, _with_progress(entries(), bar), workspace_id, name, created_at)
+        finally:
+            bar.close()
+
+
+def _datasets(group: h5py.Group) -> Iterator[h5py.Dataset]:
+    found: list[h5py.Dataset] = []
+    group.visititems(lambda _, obj: found.append(obj) if isinstance(obj, h5py.Dataset) else None)
+    return iter(found)
+
+
+# ---------------------------------------------------------------------------
+# Zarr to Zarr
+# ---------------------------------------------------------------------------
+
+
+def copy_workspace(
+    src_url: str | os.PathLike[str],
+    dst_url: str | os.PathLike[str],
+    *,
+    src_storage_options: Optional[dict] = None,
+    dst_storage_options: Optional[dict] = None,
+    progress: bool = False,
+) -> WorkspaceStore:
+    """Copy the workspace at ``src_url`` to ``dst_url`` (any two fsspec URLs), streaming.
+
+    Items are read as lazy records and written block by block; ids, names,
+    notes and every ``created_at`` are kept, as are the Zarr-only derived
+    arrays.  An existing workspace at ``dst_url`` is replaced atomically
+    (see :func:`spikestore.workspace.save_records`).
+
+    Raises
+    ------
+    WorkspaceNotFoundError
+        If ``src_url`` holds no workspace.
+    InvalidURLError
+        If source and destination are the same location.
+    """
+    src_backend = Backend(src_url, src_storage_options, read_only=True)
+    dst_backend = Backend(dst_url, dst_storage_options)
+    if normalize_url(src_url) == normalize_url(dst_url):
+        raise InvalidURLError(f"source and destination are both {src_backend.url}; choose another destination.")
+    src = WorkspaceStore.open(src_backend)
+    order = [(ns, key, dict(entry["info"])) for ns, keys in src.index.items.items() for key, entry in keys.items()]
+    total = sum(_record_bytes(src.read(ns, key, lazy=True)) for ns, key, _ in order) if progress else 0
+    bar = _Progress(progress, total, f"copy {src_backend.url}")
+
+    def entries() -> Iterator[tuple[str, str, Record, dict]]:
+        for ns, key, info in order:
+            yield ns, key, src.read(ns, key, lazy=True), info
+
+    try:
+        return _save_streaming(
+            dst_backend, _with_progress(entries(), bar), src.attrs["workspace_id"], src.attrs.get("name"), float(src.attrs["created_at"])
+        )
+    finally:
+        bar.close()
+
+
+__all__ = [
+    "export_hdf5",
+    "import_hdf5",
+    "copy_workspace",
+    "load_hdf5_workspace",
+    "load_hdf5_item",
+    "hdf5_paths",
+]

@@ -1,0 +1,461 @@
+"""HDF5 exchange with spikelab, the real peer: export, import, load, copy.
+
+spikelab's format is lossy in a few documented spots, so "equal" means:
+
+* spikelab reading our export must give exactly what spikelab reading its own
+  save of the same workspace gives (spikelab's reader turns numpy scalars in
+  dicts into Python numbers, lists in dicts into arrays);
+* spikestore reading spikelab's save must give the original objects, except
+  that spikelab writes ``__scalar_kind__ = "bool"`` for a numpy bool under
+  numpy 2, which any reader can only return as a Python ``bool``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import tracemalloc
+from typing import Any
+
+import h5py
+import numpy as np
+import pytest
+from spikelab.workspace import AnalysisWorkspace as SpikelabWorkspace
+
+from spikestore import AnalysisWorkspace, copy_workspace, export_hdf5, import_hdf5
+from spikestore.errors import (
+    CorruptDataError,
+    FormatError,
+    ItemNotFoundError,
+    SpikestoreError,
+    UnsupportedTypeError,
+    WorkspaceNotFoundError,
+)
+
+from .objects import all_items, assert_same
+
+NS = "rec1"
+
+
+def spikelab_lossy(name: str, obj: Any) -> Any:
+    """The original as any reader of spikelab's own file gets it back (see module docstring)."""
+    if name == "dict":
+        obj = dict(obj)
+        obj["np_bool"] = bool(obj["np_bool"])
+    return obj
+
+
+def twin_workspaces(items: dict[str, Any]) -> tuple[AnalysisWorkspace, SpikelabWorkspace]:
+    """The same workspace in spikestore and in spikelab (same ids and timestamps)."""
+    ours = AnalysisWorkspace(name="twins")
+    theirs = SpikelabWorkspace(name="twins")
+    theirs.workspace_id, theirs.created_at = ours.workspace_id, ours.created_at
+    for name, obj in items.items():
+        note = None if name.startswith("array_") else f"note for {name}"
+        ours.store(NS, name, obj, note=note)
+        theirs.store(NS, name, obj, note=note)
+        theirs._index[NS][name]["created_at"] = ours._index[NS][name]["created_at"]
+    ours.store("other", "x", np.arange(3.0))
+    theirs.store("other", "x", np.arange(3.0))
+    theirs._index["other"]["x"]["created_at"] = ours._index["other"]["x"]["created_at"]
+    return ours, theirs
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Our export and spikelab's save of twin workspaces, and spikelab's reading of both."""
+    folder = tmp_path_factory.mktemp("hdf5")
+    items = all_items()
+    ours, theirs = twin_workspaces(items)
+    export_hdf5(ours, str(folder / "ours"))
+    theirs.save(str(folder / "theirs"))
+    return {
+        "folder": folder,
+        "items": items,
+        "ours_ws": ours,
+        "ours": str(folder / "ours"),
+        "theirs": str(folder / "theirs"),
+        "spikelab_reads_ours": SpikelabWorkspace.load(str(folder / "ours")),
+        "spikelab_reads_theirs": SpikelabWorkspace.load(str(folder / "theirs")),
+    }
+
+
+# ---------------------------------------------------------------------------
+# export: spikelab reads what we write
+# ---------------------------------------------------------------------------
+
+
+def test_spikelab_loads_our_export_as_it_loads_its_own_save(saved) -> None:
+    got, ref = saved["spikelab_reads_ours"], saved["spikelab_reads_theirs"]
+    assert (got.workspace_id, got.name, got.created_at) == (ref.workspace_id, ref.name, ref.created_at)
+    assert got.describe() == ref.describe()
+    for name in saved["items"]:
+        assert_same(ref.get(NS, name), got.get(NS, name), name)
+
+
+def test_spikelab_round_trip_of_our_export_is_lossless_where_spikelab_is(saved) -> None:
+    got = saved["spikelab_reads_ours"]
+    for name, obj in saved["items"].items():
+        if name != "dict":  # spikelab's reader turns numpy scalars in dicts into Python ones
+            assert_same(obj, got.get(NS, name), name)
+
+
+def test_spikelab_load_item_reads_our_export(saved) -> None:
+    for name in ("spikedata_full", "spikeslicestack", "dict", "str_array", "zero_d", "pairwise_int_labels"):
+        assert_same(saved["spikelab_reads_theirs"].get(NS, name), SpikelabWorkspace.load_item(saved["ours"], NS, name), name)
+
+
+def test_json_index_is_spikelabs(saved) -> None:
+    with open(saved["ours"] + ".json") as a, open(saved["theirs"] + ".json") as b:
+        assert a.read() == b.read()
+
+
+def _structure(path: str) -> dict[str, Any]:
+    """Every group and dataset: names, dtypes, shapes, layout, attribute names/types/values."""
+    out: dict[str, Any] = {}
+
+    def attrs(obj: Any) -> dict[str, Any]:
+        result = {}
+        for name in obj.attrs:
+            value = obj.attrs[name]
+            value = value.tolist() if isinstance(value, np.ndarray) else value
+            result[name] = (str(obj.attrs.get_id(name).dtype), value)
+        return result
+
+    def visit(name: str, obj: Any) -> None:
+        if isinstance(obj, h5py.Dataset):
+            string = h5py.check_string_dtype(obj.dtype)
+            dtype = f"str:{string.encoding}" if string else str(obj.dtype)
+            out[name] = ("dataset", dtype, obj.shape, obj.chunks, obj.compression, attrs(obj))
+        else:
+            out[name] = ("group", attrs(obj))
+
+    with h5py.File(path, "r") as f:
+        out["/"] = ("root", attrs(f))
+        f.visititems(visit)
+    return out
+
+
+def test_h5_structure_is_spikelabs(saved) -> None:
+    ours, theirs = _structure(saved["ours"] + ".h5"), _structure(saved["theirs"] + ".h5")
+    # Deliberate difference: spikestore writes __scalar_kind__ "bool_" for a numpy bool so that it
+    # reads back as np.bool_; spikelab (numpy 2) writes "bool". Both readers accept both.
+    key = f"{NS}/dict/np_bool"
+    assert ours[key][1]["__scalar_kind__"][1] == "bool_" and theirs[key][1]["__scalar_kind__"][1] == "bool"
+    ours[key][1].pop("__scalar_kind__")
+    theirs[key][1].pop("__scalar_kind__")
+    assert sorted(ours) == sorted(theirs)
+    for name in theirs:
+        assert ours[name] == theirs[name], name
+
+
+def test_export_strips_h5_suffix_and_returns_paths(tmp_path) -> None:
+    ws = AnalysisWorkspace()
+    ws.store("a", "b", np.arange(4))
+    h5, js = export_hdf5(ws, str(tmp_path / "out.h5"))
+    assert (h5, js) == (str(tmp_path / "out.h5"), str(tmp_path / "out.json"))
+    assert sorted(os.listdir(tmp_path)) == ["out.h5", "out.json"]
+    assert_same(np.arange(4), SpikelabWorkspace.load_item(str(tmp_path / "out"), "a", "b"))
+
+
+@pytest.mark.parametrize("compression", ["gzip", "lzf"])
+def test_compressed_export_is_read_by_spikelab(saved, tmp_path, compression) -> None:
+    ws = saved["ours_ws"]
+    export_hdf5(ws, str(tmp_path / "c"), compression=compression)
+    with h5py.File(tmp_path / "c.h5", "r") as f:
+        assert f[f"{NS}/ratedata/inst_Frate_data"].compression == compression
+        assert f[f"{NS}/zero_d/data"].compression is None  # scalars cannot be chunked
+    got = SpikelabWorkspace.load(str(tmp_path / "c"))
+    for name in saved["items"]:
+        assert_same(saved["spikelab_reads_theirs"].get(NS, name), got.get(NS, name), name)
+
+
+def test_export_from_a_store_url_streams_every_item(location, saved, tmp_path) -> None:
+    ws = saved["ours_ws"]
+    ws.save(location.url, storage_options=location.storage_options)
+    export_hdf5(location.url, str(tmp_path / "from_store"), storage_options=location.storage_options)
+    got = SpikelabWorkspace.load(str(tmp_path / "from_store"))
+    ref = saved["spikelab_reads_theirs"]
+    assert (got.workspace_id, got.name, got.created_at) == (ref.workspace_id, ref.name, ref.created_at)
+    for name in saved["items"]:
+        assert_same(ref.get(NS, name), got.get(NS, name), name)
+    with open(tmp_path / "from_store.json") as a, open(saved["theirs"] + ".json") as b:
+        assert json.load(a) == json.load(b)
+    assert _structure(str(tmp_path / "from_store.h5")) == _structure(saved["ours"] + ".h5")
+
+
+def test_export_from_a_lazy_workspace(tmp_path) -> None:
+    from spikestore import open_workspace
+
+    ws = open_workspace(str(tmp_path / "lazy"), mode="a")
+    ws.store("a", "sd", all_items()["spikedata_full"], note="lazy")
+    export_hdf5(ws, str(tmp_path / "lazy_export"))
+    assert_same(all_items()["spikedata_full"], SpikelabWorkspace.load_item(str(tmp_path / "lazy_export"), "a", "sd"))
+    assert SpikelabWorkspace.load(str(tmp_path / "lazy_export")).get_info("a", "sd")["note"] == "lazy"
+
+
+def test_export_validates_every_item_before_creating_a_file(tmp_path) -> None:
+    ws = AnalysisWorkspace()
+    ws.store("a", "good", np.arange(3))
+    ws.store("b", "bad", object())
+    with pytest.raises(UnsupportedTypeError, match=r"\('b', 'bad'\)"):
+        export_hdf5(ws, str(tmp_path / "x"))
+    assert os.listdir(tmp_path) == []
+
+
+def test_failed_export_keeps_the_previous_file(tmp_path) -> None:
+    ws = AnalysisWorkspace()
+    ws.store("a", "x", np.arange(3))
+    export_hdf5(ws, str(tmp_path / "x"))
+    before = (tmp_path / "x.h5").read_bytes()
+    with pytest.raises(WorkspaceNotFoundError):
+        export_hdf5(str(tmp_path / "no-such-workspace"), str(tmp_path / "x"))
+    assert (tmp_path / "x.h5").read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["x.h5", "x.json"]
+
+
+# ---------------------------------------------------------------------------
+# import and load: we read what spikelab writes
+# ---------------------------------------------------------------------------
+
+
+def test_import_spikelab_save_to_every_store(location, saved) -> None:
+    import_hdf5(saved["theirs"], location.url, storage_options=location.storage_options)
+    got = AnalysisWorkspace.load(location.url, storage_options=location.storage_options)
+    ref = saved["ours_ws"]
+    assert (got.workspace_id, got.name, got.created_at) == (ref.workspace_id, ref.name, ref.created_at)
+    with open(saved["theirs"] + ".json") as fh:
+        assert got.describe() == json.load(fh)["index"]
+    for name, obj in saved["items"].items():
+        assert_same(spikelab_lossy(name, obj), got.get(NS, name), name)
+
+
+def test_load_and_load_item_read_a_spikelab_save_directly(saved) -> None:
+    got = AnalysisWorkspace.load(saved["theirs"])
+    ref = saved["spikelab_reads_theirs"]
+    assert type(got) is AnalysisWorkspace
+    assert (got.workspace_id, got.name, got.created_at) == (ref.workspace_id, ref.name, ref.created_at)
+    assert got.describe() == ref.describe()
+    for name, obj in saved["items"].items():
+        assert_same(spikelab_lossy(name, obj), got.get(NS, name), name)
+    assert_same(saved["items"]["spikeslicestack"], AnalysisWorkspace.load_item(saved["theirs"] + ".h5", NS, "spikeslicestack"))
+
+
+def test_load_item_missing_names_raise_spikelabs_key_errors(saved) -> None:
+    with pytest.raises(KeyError, match="Namespace 'nope' not found in workspace file.") as exc:
+        AnalysisWorkspace.load_item(saved["theirs"], "nope", "x")
+    assert isinstance(exc.value, ItemNotFoundError)
+    with pytest.raises(ItemNotFoundError, match="Key 'nope' not found in namespace 'rec1'."):
+        AnalysisWorkspace.load_item(saved["theirs"], NS, "nope")
+
+
+def test_copy_workspace_between_stores(location, saved) -> None:
+    src = f"memory://spikestore-tests/copy-src-{location.kind}"
+    saved["ours_ws"].save(src)
+    copy_workspace(src, location.url, dst_storage_options=location.storage_options)
+    back = location.child("back")
+    copy_workspace(location.url, back.url, src_storage_options=location.storage_options, dst_storage_options=back.storage_options)
+    got = AnalysisWorkspace.load(back.url, storage_options=back.storage_options)
+    ref = saved["ours_ws"]
+    assert (got.workspace_id, got.name, got.created_at) == (ref.workspace_id, ref.name, ref.created_at)
+    assert got.describe() == ref.describe()
+    for name, obj in saved["items"].items():
+        assert_same(obj, got.get(NS, name), name)
+
+
+def test_export_from_s3_and_import_to_s3_round_trip(s3_server, saved, tmp_path) -> None:
+    from .conftest import BUCKET
+
+    so = s3_server.storage_options
+    url = f"s3://{BUCKET}/hdf5-roundtrip"
+    import_hdf5(saved["theirs"], url, storage_options=so)
+    export_hdf5(url, str(tmp_path / "again"), storage_options=so)
+    got = SpikelabWorkspace.load(str(tmp_path / "again"))
+    for name in saved["items"]:
+        assert_same(saved["spikelab_reads_theirs"].get(NS, name), got.get(NS, name), name)
+
+
+# ---------------------------------------------------------------------------
+# bad input: clear errors, destination untouched
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def existing(tmp_path) -> tuple[str, AnalysisWorkspace]:
+    """A destination that already holds a workspace."""
+    ws = AnalysisWorkspace(name="keep me")
+    ws.store("old", "rates", np.arange(12.0).reshape(3, 4), note="old")
+    url = str(tmp_path / "dest")
+    ws.save(url)
+    return url, ws
+
+
+def assert_unchanged(url: str, ws: AnalysisWorkspace) -> None:
+    got = AnalysisWorkspace.load(url)
+    assert (got.workspace_id, got.name, got.describe()) == (ws.workspace_id, ws.name, ws.describe())
+    assert_same(ws.get("old", "rates"), got.get("old", "rates"))
+
+
+def _copy_save(saved, tmp_path, name: str = "bad") -> str:
+    base = str(tmp_path / name)
+    shutil.copy(saved["theirs"] + ".h5", base + ".h5")
+    shutil.copy(saved["theirs"] + ".json", base + ".json")
+    return base
+
+
+def test_import_missing_h5(tmp_path, existing) -> None:
+    with pytest.raises(WorkspaceNotFoundError, match="nothing.h5"):
+        import_hdf5(str(tmp_path / "nothing"), existing[0])
+    assert_unchanged(*existing)
+
+
+def test_import_truncated_h5(saved, tmp_path, existing) -> None:
+    base = _copy_save(saved, tmp_path)
+    size = os.path.getsize(base + ".h5")
+    with open(base + ".h5", "r+b") as fh:
+        fh.truncate(size // 2)
+    with pytest.raises(FormatError, match="bad.h5"):
+        import_hdf5(base, existing[0])
+    with pytest.raises(FormatError, match="bad.h5"):
+        AnalysisWorkspace.load(base)
+    assert_unchanged(*existing)
+
+
+def test_import_text_file_named_h5(saved, tmp_path, existing) -> None:
+    base = _copy_save(saved, tmp_path)
+    with open(base + ".h5", "w") as fh:
+        fh.write("this is not HDF5\n")
+    with pytest.raises(FormatError, match="not a readable HDF5 file"):
+        import_hdf5(base, existing[0])
+    assert_unchanged(*existing)
+
+
+def test_import_h5_that_is_not_a_workspace(tmp_path, existing) -> None:
+    with h5py.File(tmp_path / "plain.h5", "w") as f:
+        f["x"] = np.arange(3)
+    with pytest.raises(FormatError, match="not a spikelab workspace"):
+        import_hdf5(str(tmp_path / "plain"), existing[0])
+    assert_unchanged(*existing)
+
+
+def test_import_missing_json(saved, tmp_path, existing) -> None:
+    base = _copy_save(saved, tmp_path)
+    os.remove(base + ".json")
+    with pytest.raises(FormatError, match=r"bad\.json is missing"):
+        import_hdf5(base, existing[0])
+    assert_unchanged(*existing)
+
+
+@pytest.mark.parametrize("change", ["workspace_id", "extra_key", "missing_key"])
+def test_import_json_not_matching_h5(saved, tmp_path, existing, change) -> None:
+    base = _copy_save(saved, tmp_path)
+    with open(base + ".json") as fh:
+        content = json.load(fh)
+    if change == "workspace_id":
+        content["workspace_id"] = "someone-else"
+    elif change == "extra_key":
+        content["index"][NS]["ghost"] = {"type": "ndarray"}
+    else:
+        del content["index"]["other"]
+    with open(base + ".json", "w") as fh:
+        json.dump(content, fh)
+    with pytest.raises(FormatError) as exc:
+        import_hdf5(base, existing[0])
+    assert "bad.json" in str(exc.value) and "bad.h5" in str(exc.value)
+    assert_unchanged(*existing)
+
+
+@pytest.mark.parametrize("where", [f"{NS}/pairwise", f"{NS}/dict/nested/deeper"])
+def test_import_unknown_type(saved, tmp_path, existing, where) -> None:
+    base = _copy_save(saved, tmp_path)
+    with h5py.File(base + ".h5", "r+") as f:
+        f[where].attrs["__type__"] = "FancyNewType"
+    with pytest.raises(FormatError, match="FancyNewType") as exc:
+        import_hdf5(base, existing[0])
+    assert "bad.h5" in str(exc.value)
+    with pytest.raises(FormatError, match="FancyNewType"):
+        AnalysisWorkspace.load(base)
+    assert_unchanged(*existing)
+
+
+def _damaged_save(tmp_path) -> tuple[str, dict[str, Any]]:
+    """A spikelab-format save whose last item has a corrupt gzip chunk (found only when read)."""
+    items = {"a_first": np.arange(1000.0), "z_last": np.arange(200_000.0)}
+    ws = AnalysisWorkspace(name="damaged")
+    for name, obj in items.items():
+        ws.store("ns", name, obj)
+    base = str(tmp_path / "damaged")
+    export_hdf5(ws, base, compression="gzip")
+    with h5py.File(base + ".h5", "r") as f:
+        info = f["ns/z_last/data"].id.get_chunk_info(0)
+    with open(base + ".h5", "r+b") as fh:
+        fh.seek(info.byte_offset)
+        fh.write(b"\xff" * info.size)
+    return base, items
+
+
+def test_import_failing_mid_copy_leaves_the_old_workspace(tmp_path, existing) -> None:
+    base, _ = _damaged_save(tmp_path)
+    with pytest.raises(CorruptDataError, match="damaged.h5"):
+        import_hdf5(base, existing[0])
+    assert_unchanged(*existing)
+
+
+def test_import_failing_mid_copy_into_a_fresh_location_publishes_nothing(location, tmp_path) -> None:
+    base, _ = _damaged_save(tmp_path)
+    with pytest.raises(CorruptDataError):
+        import_hdf5(base, location.url, storage_options=location.storage_options)
+    try:
+        got = AnalysisWorkspace.load(location.url, storage_options=location.storage_options)
+    except WorkspaceNotFoundError:
+        pass
+    else:
+        assert got.describe() == {}, "no item of the failed import is visible"
+    ws = AnalysisWorkspace()
+    ws.store("ns", "x", np.arange(3))
+    ws.save(location.url, storage_options=location.storage_options)  # the location is usable again
+    assert_same(np.arange(3), AnalysisWorkspace.load_item(location.url, "ns", "x", storage_options=location.storage_options))
+
+
+def test_every_error_is_a_spikestore_error() -> None:
+    for exc in (CorruptDataError, FormatError, ItemNotFoundError, WorkspaceNotFoundError):
+        assert issubclass(exc, SpikestoreError)
+
+
+# ---------------------------------------------------------------------------
+# bounded memory
+# ---------------------------------------------------------------------------
+
+
+def test_streaming_export_and_import_keep_memory_bounded(tmp_path) -> None:
+    """A 200 MB item crosses Zarr -> HDF5 -> Zarr with well under 100 MB of Python allocations."""
+    big = np.arange(25_000_000, dtype=np.float64)  # 200 MB
+    ws = AnalysisWorkspace()
+    ws.store("ns", "big", big)
+    ws.save(str(tmp_path / "src"))
+    del ws, big
+    tracemalloc.start()
+    try:
+        export_hdf5(str(tmp_path / "src"), str(tmp_path / "big"))
+        export_peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        import_hdf5(str(tmp_path / "big"), str(tmp_path / "dst"))
+        import_peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert export_peak < 100e6, f"export peaked at {export_peak / 1e6:.0f} MB"
+    assert import_peak < 100e6, f"import peaked at {import_peak / 1e6:.0f} MB"
+    with h5py.File(tmp_path / "big.h5", "r") as f:
+        data = f["ns/big/data"]
+        assert data.shape == (25_000_000,) and data[-1] == 24_999_999.0
+    got = AnalysisWorkspace.load_item(str(tmp_path / "dst"), "ns", "big")
+    assert got.shape == (25_000_000,) and got[12_345_678] == 12_345_678.0
+
+
+def test_import_keeps_notes_and_created_at_from_the_file(saved, tmp_path) -> None:
+    ws = copy.deepcopy(saved["ours_ws"])
+    import_hdf5(saved["ours"], str(tmp_path / "z"))
+    got = AnalysisWorkspace.load(str(tmp_path / "z"))
+    assert got.describe() == ws.describe()
