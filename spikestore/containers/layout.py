@@ -1,0 +1,127 @@
+"""Per-dataset physical layouts for partial reads: sharding with small inner chunks.
+
+:func:`~spikestore.containers.encoding.array_metadata` gives every array
+regular chunks of about 1 MiB.  A few datasets are read in small pieces by
+the lazy views (:mod:`spikestore.views`), and for them a better layout is
+chosen here by dataset *name* (the names are spikelab's, so they are stable):
+
+``spike_times``, ``by_time_times``, ``by_time_units`` (1-D)
+    Shards of about ``SHARD_BYTES`` holding inner chunks of about
+    ``SPIKE_INNER_BYTES``.  One unit's train (a few thousand spikes) is one
+    (rarely two) inner chunk, read by byte range; a full read is one ``GET``
+    per shard.
+``matrix`` (n × n)
+    Shards of whole rows, inner chunks of a few whole rows: one row is the
+    shard index plus one inner chunk.
+``event_stack``, ``stack`` (… × S)
+    Inner chunks of one slice ``[:, :, i]``, shards of several slices: one
+    event is the shard index plus one inner chunk.
+
+Shard indexes sit at the start of each shard (``index_location: start``) so
+reading one is a plain ranged ``GET`` (a suffix range costs s3fs an extra
+``HEAD``).  Arrays no bigger than one inner chunk keep the regular layout.
+The figures behind these sizes are in ``docs/format.md`` ("Lazy reads and
+request budget") and ``benchmarks/bench_lazy.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+INNER_BYTES = 128 << 10
+SPIKE_INNER_BYTES = 512 << 10
+SHARD_BYTES = 8 << 20
+
+Shape = list[int]
+
+
+def _rows(shape: list[int], itemsize: int, inner_bytes: int = INNER_BYTES) -> tuple[Shape, Shape] | None:
+    """Inner chunks and shards made of whole leading-axis rows."""
+    if not shape:
+        return None
+    row = itemsize * math.prod(shape[1:])
+    inner_rows = max(1, inner_bytes // max(1, row))
+    if inner_rows >= shape[0]:
+        return None
+    inner_chunks = -(-shape[0] // inner_rows)
+    per_shard = _largest_divisor(inner_chunks, max(1, SHARD_BYTES // max(1, row * inner_rows)))
+    return [inner_rows, *shape[1:]], [inner_rows * per_shard, *shape[1:]]
+
+
+def _largest_divisor(n: int, at_most: int) -> int:
+    """The largest divisor of ``n`` not above ``at_most``.
+
+    Shards then hold equal numbers of inner chunks and the last shard has no
+    inner chunk past the end of the array, so reading any whole shard is one
+    ``GET`` (zarr reads a shard whole only when every inner chunk is wanted;
+    otherwise it reads the index and then each inner chunk, one by one).
+    """
+    return max(d for d in range(1, max(1, min(n, at_most)) + 1) if n % d == 0)
+
+
+def _spikes(shape: list[int], itemsize: int) -> tuple[Shape, Shape] | None:
+    """1-D spike arrays: rows with larger inner chunks (a unit rarely spans two)."""
+    return _rows(shape, itemsize, SPIKE_INNER_BYTES)
+
+
+def _last_axis(shape: list[int], itemsize: int) -> tuple[Shape, Shape] | None:
+    """Inner chunks of one slice along the last axis, shards of several."""
+    if len(shape) < 2 or shape[-1] <= 1:
+        return None
+    one = itemsize * math.prod(shape[:-1])
+    per_shard = _largest_divisor(shape[-1], max(1, SHARD_BYTES // max(1, one)))
+    return [*shape[:-1], 1], [*shape[:-1], per_shard]
+
+
+RULES: dict[str, Callable[[list[int], int], tuple[Shape, Shape] | None]] = {
+    "spike_times": _spikes,
+    "by_time_times": _spikes,
+    "by_time_units": _spikes,
+    "matrix": _rows,
+    "event_stack": _last_axis,
+    "stack": _last_axis,
+}
+"""Dataset name → rule giving ``(inner chunk shape, shard shape)`` or ``None``."""
+
+
+def apply_layout(meta: dict[str, Any], name: str) -> dict[str, Any]:
+    """``meta`` (an array's ``zarr.json``) with the layout :data:`RULES` give ``name``.
+
+    Returns ``meta`` unchanged for other names, string arrays and arrays too
+    small to gain from sharding.
+    """
+    rule = RULES.get(name)
+    if rule is None or meta.get("data_type") == "string" or not meta["shape"] or 0 in meta["shape"]:
+        return meta
+    itemsize = _itemsize(meta)
+    if itemsize is None:
+        return meta
+    layout = rule([int(s) for s in meta["shape"]], itemsize)
+    if layout is None:
+        return meta
+    inner, shard = layout
+    sharded = dict(meta)
+    sharded["chunk_grid"] = {"name": "regular", "configuration": {"chunk_shape": shard}}
+    sharded["codecs"] = [
+        {
+            "name": "sharding_indexed",
+            "configuration": {
+                "chunk_shape": inner,
+                "codecs": meta["codecs"],
+                "index_codecs": [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "crc32c"}],
+                "index_location": "start",
+            },
+        }
+    ]
+    return sharded
+
+
+def _itemsize(meta: dict[str, Any]) -> int | None:
+    import numpy as np
+
+    dtype = meta.get("data_type")
+    try:
+        return int(np.dtype(dtype).itemsize) if isinstance(dtype, str) else None
+    except TypeError:
+        return None
