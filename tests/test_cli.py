@@ -1,0 +1,380 @@
+"""The ``spikestore`` command, run for real in a subprocess, on a folder and on
+moto's S3 server: every command, the demo, and bad input (one error line on
+stderr, a non-zero exit status, nothing written)."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import fsspec
+import numpy as np
+import pytest
+
+import spikestore
+from spikestore import AnalysisWorkspace
+
+from .conftest import BUCKET
+from .objects import all_items, assert_same
+
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+ITEMS = ("spikedata_full", "ratedata", "pairwise", "dict", "str_array")
+
+
+@dataclass
+class Place:
+    """Where the command works: a folder or a prefix on moto S3."""
+
+    kind: str
+    url: str
+    args: list[str] = field(default_factory=list)  # storage options for the command
+    storage_options: dict[str, Any] | None = None  # the same, for the library
+    env: dict[str, str] = field(default_factory=dict)
+
+    def sibling(self, name: str) -> str:
+        return f"{self.url}-{name}"
+
+    def exists(self, url: str) -> bool:
+        fs, path = fsspec.core.url_to_fs(url, **(self.storage_options or {}))
+        fs.invalidate_cache()
+        return bool(fs.exists(path))
+
+
+def run(*args: str, env: dict[str, str] | None = None, cwd: Any = None) -> subprocess.CompletedProcess:
+    """``python -m spikestore ARGS`` in a fresh process (stdout is a pipe: no progress bars)."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("SPIKESTORE_DEBUG", None)
+    return subprocess.run(
+        [sys.executable, "-m", "spikestore", *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=300
+    )
+
+
+def assert_one_error_line(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    """A non-zero exit and exactly one stderr line ``spikestore: error: …``."""
+    assert result.returncode != 0, result
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("spikestore: error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    assert "Traceback" not in result.stderr
+
+
+@pytest.fixture(params=["folder", "s3"])
+def place(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Iterator[Place]:
+    """An empty workspace location on a folder and on moto S3."""
+    if request.param == "folder":
+        yield Place("folder", str(tmp_path / "ws"))
+    else:
+        server = request.getfixturevalue("s3_server")
+        yield Place(
+            "s3",
+            f"s3://{BUCKET}/cli-{uuid.uuid4().hex}",
+            ["--endpoint-url", server.endpoint_url],
+            server.storage_options,
+            dict(AWS_ENV),
+        )
+
+
+@pytest.fixture
+def saved(place: Place) -> Place:
+    """``place`` holding a small workspace (a few item types, with notes)."""
+    ws = AnalysisWorkspace(name="cli-test")
+    objects = all_items()
+    for key in ITEMS:
+        ws.store("rec1", key, objects[key], note=f"note of {key}")
+    ws.store("rec2", "matrix", np.arange(12.0).reshape(3, 4))
+    ws.save(place.url, storage_options=place.storage_options)
+    return place
+
+
+def test_console_script_and_module_entry_point() -> None:
+    script = pathlib.Path(sys.executable).parent / "spikestore"
+    assert script.exists(), "the `spikestore` console script is not installed (pip install -e .)"
+    out = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and spikestore.__version__ in out.stdout
+    result = run("--help")
+    assert result.returncode == 0
+    for command in ("ls", "info", "export", "import", "copy", "verify", "gc", "demo"):
+        assert command in result.stdout
+
+
+# -- reading ---------------------------------------------------------------------
+
+
+def test_ls_lists_items_with_type_shape_and_note(saved: Place) -> None:
+    result = run("ls", saved.url, *saved.args, env=saved.env)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["ITEM", "TYPE", "SHAPE", "NOTE"]
+    assert len(lines) == 1 + len(ITEMS) + 1
+    text = result.stdout
+    assert "rec1/spikedata_full" in text and "SpikeData" in text and "6 units, 2000 ms" in text
+    assert "note of ratedata" in text and "(6, 40)" in text
+    assert "rec2/matrix" in text and "(3, 4) float64" in text
+
+    only = run("ls", saved.url, "rec2", *saved.args, env=saved.env)
+    assert only.returncode == 0, only.stderr
+    assert "rec2/matrix" in only.stdout and "rec1/" not in only.stdout
+
+
+def test_info_shows_workspace_namespace_and_item_tree(saved: Place) -> None:
+    ws = run("info", saved.url, *saved.args, env=saved.env)
+    assert ws.returncode == 0, ws.stderr
+    assert "cli-test" in ws.stdout and "items       6 in 2 namespace(s)" in ws.stdout
+    assert "rec1/" in ws.stdout and "stored" in ws.stdout
+
+    ns = run("info", saved.url, "rec1", *saved.args, env=saved.env)
+    assert ns.returncode == 0, ns.stderr
+    assert ns.stdout.splitlines()[1].split()[:4] == ["KEY", "TYPE", "SHAPE", "STORED"]
+    assert "ratedata" in ns.stdout and "×" in ns.stdout
+
+    item = run("info", saved.url, "rec1", "ratedata", *saved.args, env=saved.env)
+    assert item.returncode == 0, item.stderr
+    text = item.stdout
+    assert text.startswith("rec1/ratedata  RateData  (6, 40)")
+    assert "note        note of ratedata" in text
+    # the arrays with dtype, shape, chunks, codecs, stored vs raw bytes and ratio
+    line = next(l for l in text.splitlines() if "inst_Frate_data" in l)
+    assert "float64" in line and "(6, 40)" in line and "chunks" in line and "crc32c" in line
+    assert "raw" in line and line.rstrip().endswith("×")
+    assert "└── " in text
+
+    nested = run("info", saved.url, "rec1", "dict", *saved.args, env=saved.env)
+    assert nested.returncode == 0, nested.stderr
+    assert "│   " in nested.stdout or "    └── " in nested.stdout
+
+
+# -- writing ---------------------------------------------------------------------
+
+
+def test_export_then_spikelab_loads_then_import_roundtrips(saved: Place, tmp_path: pathlib.Path) -> None:
+    pytest.importorskip("spikestore.transfer")
+    base = tmp_path / "exported"
+    result = run("export", saved.url, str(base), *saved.args, env=saved.env)
+    assert result.returncode == 0, result.stderr
+    assert "exported" in result.stdout and result.stderr == ""
+    assert (tmp_path / "exported.h5").is_file() and (tmp_path / "exported.json").is_file()
+
+    from spikelab.workspace import AnalysisWorkspace as SpikelabWorkspace
+
+    original = AnalysisWorkspace.load(saved.url, storage_options=saved.storage_options)
+    by_spikelab = SpikelabWorkspace.load(str(base))
+    assert by_spikelab.workspace_id == original.workspace_id
+    assert_same(original.get("rec1", "ratedata"), by_spikelab.get("rec1", "ratedata"))
+
+    gz = run("export", saved.url, str(tmp_path / "gz.h5"), "--compression", "gzip", *saved.args, env=saved.env)
+    assert gz.returncode == 0, gz.stderr
+    assert_same(original.get("rec2", "matrix"), SpikelabWorkspace.load(str(tmp_path / "gz")).get("rec2", "matrix"))
+
+    target = saved.sibling("imported")
+    imported = run("import", str(base), target, *saved.args, env=saved.env)
+    assert imported.returncode == 0, imported.stderr
+    back = AnalysisWorkspace.load(target, storage_options=saved.storage_options)
+    assert back.describe() == original.describe()
+    for ns in original.list_namespaces():
+        for key in original.list_keys(ns):
+            assert_same(original.get(ns, key), back.get(ns, key), f"{ns}/{key}")
+
+
+def test_copy_between_stores(saved: Place, tmp_path: pathlib.Path) -> None:
+    pytest.importorskip("spikestore.transfer")
+    original = AnalysisWorkspace.load(saved.url, storage_options=saved.storage_options)
+    target = saved.sibling("copy")
+    result = run("copy", saved.url, target, *saved.args, env=saved.env)
+    assert result.returncode == 0, result.stderr
+    assert "copied" in result.stdout
+    copied = AnalysisWorkspace.load(target, storage_options=saved.storage_options)
+    assert copied.workspace_id == original.workspace_id and copied.describe() == original.describe()
+    assert_same(original.get("rec1", "spikedata_full"), copied.get("rec1", "spikedata_full"))
+
+    # across stores: S3 -> folder (destination options: none) and folder -> folder
+    folder = tmp_path / "copied-folder"
+    args = [*saved.args, "--dst-storage-option", "auto_mkdir=true"] if saved.args else []
+    local = run("copy", saved.url, str(folder), *args, env=saved.env)
+    assert local.returncode == 0, local.stderr
+    assert AnalysisWorkspace.load(str(folder)).describe() == original.describe()
+
+
+def test_verify_and_gc(saved: Place) -> None:
+    ok = run("verify", saved.url, *saved.args, env=saved.env)
+    assert ok.returncode == 0, ok.stderr
+    assert "no damage found" in ok.stdout
+
+    cleaned = run("gc", saved.url, *saved.args, env=saved.env)
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert "removed" in cleaned.stdout
+    assert AnalysisWorkspace.load(saved.url, storage_options=saved.storage_options).list_keys("rec2") == ["matrix"]
+
+    # flip bytes in one chunk: verify must report it and exit non-zero
+    fs, root = fsspec.core.url_to_fs(saved.url, **(saved.storage_options or {}))
+    chunk = next(p for p in sorted(fs.find(root)) if "/rec2/matrix/" in p and "/c/" in p)
+    data = bytearray(fs.cat_file(chunk))
+    data[len(data) // 2] ^= 0xFF
+    fs.pipe_file(chunk, bytes(data))
+    damaged = run("verify", saved.url, *saved.args, env=saved.env)
+    assert_one_error_line(damaged, "damaged")
+    assert "rec2" in damaged.stdout and "matrix" in damaged.stdout
+
+
+def test_demo_runs_end_to_end(place: Place, tmp_path: pathlib.Path) -> None:
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    result = run("demo", place.url, "--scale", "tiny", *place.args, env=place.env, cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "spikestore demo: tiny workspace" in out
+    assert "size on disk" in out and "spikelab .h5" in out and "save" in out
+    if spikestore.__dict__.get("open_workspace") or _has("spikestore.lazy"):
+        assert "equal to the in-memory data" in out and "spikes in" in out
+    assert "19/19 items equal, index equal: all equal" in out
+    assert AnalysisWorkspace.load(place.url, storage_options=place.storage_options).list_namespaces()
+    assert list(cwd.iterdir()) == []  # nothing left behind in the working folder
+
+
+def test_demo_defaults_to_a_local_folder(tmp_path: pathlib.Path) -> None:
+    result = run("demo", "--scale", "tiny", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "demo-workspace" / "zarr.json").is_file()
+    assert "building" not in result.stdout  # --quiet: no step lines
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+# -- bad input -------------------------------------------------------------------
+
+
+def test_missing_store_is_one_clear_error(place: Place) -> None:
+    for command in (["ls"], ["info"], ["gc"]):
+        result = run(*command, place.url, *place.args, env=place.env)
+        assert_one_error_line(result, "no spikestore workspace")
+    assert not place.exists(place.url)
+
+
+def test_bad_url_is_one_clear_error(tmp_path: pathlib.Path) -> None:
+    result = run("ls", "nosuchprotocol://bucket/ws")
+    assert_one_error_line(result, "nosuchprotocol")
+    result = run("copy", str(tmp_path / "missing"), "nosuchprotocol://x/y")
+    assert_one_error_line(result)
+
+
+def test_unknown_namespace_and_key(saved: Place) -> None:
+    assert_one_error_line(run("ls", saved.url, "nope", *saved.args, env=saved.env), "nope")
+    assert_one_error_line(run("info", saved.url, "nope", *saved.args, env=saved.env), "nope")
+    assert_one_error_line(run("info", saved.url, "rec1", "nokey", *saved.args, env=saved.env), "nokey")
+
+
+def test_usage_errors_are_one_line(saved: Place) -> None:
+    assert_one_error_line(run("ls", saved.url, "--storage-option", "novalue"), "KEY=VALUE")
+    assert_one_error_line(run("frobnicate"), "frobnicate")
+    assert_one_error_line(run("ls"), "URL")
+    assert_one_error_line(run("export", saved.url, "x", "--compression", "zip"), "zip")
+    assert_one_error_line(run("demo", "--scale", "gigantic"), "gigantic")
+
+
+def test_debug_shows_the_traceback(tmp_path: pathlib.Path) -> None:
+    result = run("ls", str(tmp_path / "missing"), "--debug")
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr
+    assert result.stderr.splitlines()[-1].startswith("spikestore: error: ")
+
+
+def test_export_of_missing_store_writes_nothing(place: Place, tmp_path: pathlib.Path) -> None:
+    result = run("export", place.url, str(tmp_path / "out"), *place.args, env=place.env)
+    assert_one_error_line(result, "no spikestore workspace")
+    assert list(tmp_path.iterdir()) == [] or not any(p.name.startswith("out") for p in tmp_path.iterdir())
+
+
+def test_import_of_missing_file_writes_nothing(place: Place, tmp_path: pathlib.Path) -> None:
+    result = run("import", str(tmp_path / "nothing"), place.url, *place.args, env=place.env)
+    assert_one_error_line(result)
+    assert not place.exists(place.url)
+
+
+def test_unwritable_destinations(saved: Place, tmp_path: pathlib.Path) -> None:
+    # a destination below a regular file cannot be created, whoever runs the test
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    export = run("export", saved.url, str(blocker / "sub" / "out"), *saved.args, env=saved.env)
+    assert_one_error_line(export)
+    copy = run("copy", saved.url, str(blocker / "ws"), *saved.args, env=saved.env)
+    assert_one_error_line(copy)
+    assert blocker.read_text() == "not a folder"
+    expected = ["a-file", "ws"] if saved.kind == "folder" else ["a-file"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == expected
+
+
+def test_copy_refuses_to_overwrite_foreign_data(saved: Place, tmp_path: pathlib.Path) -> None:
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "precious.txt").write_text("keep me")
+    result = run("copy", saved.url, str(foreign), *saved.args, env=saved.env)
+    assert_one_error_line(result, "not a spikestore workspace")
+    assert [p.name for p in foreign.iterdir()] == ["precious.txt"]
+
+
+def test_missing_bucket_is_one_clear_error(s3_server: Any, tmp_path: pathlib.Path) -> None:
+    args = ["--endpoint-url", s3_server.endpoint_url]
+    result = run("ls", "s3://no-such-bucket-here/ws", *args, env=AWS_ENV)
+    assert_one_error_line(result)
+    ws = AnalysisWorkspace()
+    ws.store("a", "b", np.arange(3))
+    ws.save(str(tmp_path / "src"))
+    copy = run("copy", str(tmp_path / "src"), "s3://no-such-bucket-here/ws", *args, env=AWS_ENV)
+    assert_one_error_line(copy)
+    assert "no-such-bucket-here" not in [b["Name"] for b in s3_server.client().list_buckets()["Buckets"]]
+
+
+# -- Python niceties ---------------------------------------------------------------
+
+
+def test_reprs_paths_and_typing(tmp_path: pathlib.Path) -> None:
+    ws = AnalysisWorkspace(name="nice")
+    ws.store("rec1", "x", np.arange(3))
+    assert repr(ws).startswith("AnalysisWorkspace 'nice'(") and "1 namespace(s), 1 item(s)" in repr(ws)
+    ws.save(tmp_path / "ws")  # pathlib.Path
+    assert AnalysisWorkspace.load(tmp_path / "ws").list_keys("rec1") == ["x"]
+    open_workspace = getattr(spikestore, "open_workspace", None)
+    if open_workspace is None:
+        pytest.skip("spikestore.open_workspace is not available yet")
+    lazy = open_workspace(tmp_path / "ws")
+    try:
+        text = repr(lazy)
+        assert "LazyAnalysisWorkspace" in text and "ws" in text
+    finally:
+        lazy.close()
+    assert (pathlib.Path(spikestore.__file__).parent / "py.typed").is_file()
+
+
+def test_progress_bars_only_on_a_terminal(tmp_path: pathlib.Path) -> None:
+    """With stdout on a terminal, export shows a tqdm bar on stderr; ``--quiet`` hides it."""
+    pty = pytest.importorskip("pty")
+    ws = AnalysisWorkspace()
+    ws.store("rec1", "x", np.arange(1000.0))
+    ws.save(str(tmp_path / "ws"))
+    for extra, shown in (([], True), (["--quiet"], False)):
+        master, slave = pty.openpty()
+        try:
+            result = subprocess.run(
+                [sys.executable, "-m", "spikestore", "export", str(tmp_path / "ws"), str(tmp_path / f"out{len(extra)}"), *extra],
+                stdout=slave, stderr=subprocess.PIPE, text=True, timeout=120,
+            )
+        finally:
+            os.close(slave)
+            os.close(master)
+        assert result.returncode == 0, result.stderr
+        assert ("100%" in result.stderr) is shown, result.stderr
