@@ -26,11 +26,13 @@ class Codec(Protocol):
     type_name
         The ``__type__`` tag written for records of this codec.
     python_types
-        The classes this codec encodes (subclasses included).
+        The classes this codec encodes (subclasses included), as class
+        objects or dotted paths (``"spikelab.spikedata.spikedata.SpikeData"``)
+        so that their package is imported only when needed.
     """
 
     type_name: ClassVar[str]
-    python_types: ClassVar[tuple[type, ...]]
+    python_types: ClassVar[tuple[type | str, ...]]
 
     def encode(self, obj: Any, where: str) -> Record:
         """Map ``obj`` to a record; ``where`` names it in error messages."""
@@ -43,6 +45,29 @@ class Codec(Protocol):
     def summary(self, obj: Any) -> dict[str, Any]:
         """The index summary of ``obj`` (spikelab's ``_make_summary`` keys)."""
         ...
+
+
+SPIKELAB_CLASSES = {
+    "SpikeData": "spikelab.spikedata.spikedata.SpikeData",
+    "RateData": "spikelab.spikedata.ratedata.RateData",
+    "RateSliceStack": "spikelab.spikedata.rateslicestack.RateSliceStack",
+    "SpikeSliceStack": "spikelab.spikedata.spikeslicestack.SpikeSliceStack",
+    "PairwiseCompMatrix": "spikelab.spikedata.pairwise.PairwiseCompMatrix",
+    "PairwiseCompMatrixStack": "spikelab.spikedata.pairwise.PairwiseCompMatrixStack",
+}
+
+
+def spikelab_class(name: str) -> type:
+    """A spikelab data class, imported on first use.
+
+    spikelab (with scipy) takes about a second to import; codecs name its
+    classes by dotted path so that ``import spikestore`` and commands that
+    never build a spikelab object do not pay for it.
+    """
+    import importlib
+
+    module, _, attr = SPIKELAB_CLASSES[name].rpartition(".")
+    return getattr(importlib.import_module(module), attr)
 
 
 def read(ds: Dataset) -> np.ndarray:

@@ -5,12 +5,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-from spikelab.spikedata.ratedata import RateData
-from spikelab.spikedata.rateslicestack import RateSliceStack
 
 from ..errors import FormatError
 from ..record import Dataset, Record
-from .base import attr_float, decode_times, encode_times, read
+from .base import SPIKELAB_CLASSES, spikelab_class, attr_float, decode_times, encode_times, read
 from .neuron_attributes import decode_neuron_attributes, encode_neuron_attributes
 
 
@@ -18,23 +16,24 @@ class RateDataCodec:
     """``spikelab.RateData``: ``inst_Frate_data`` (float64, U×T) and ``times``."""
 
     type_name: ClassVar[str] = "RateData"
-    python_types: ClassVar[tuple[type, ...]] = (RateData,)
+    python_types: ClassVar[tuple[type | str, ...]] = (SPIKELAB_CLASSES["RateData"],)
 
-    def encode(self, obj: RateData, where: str) -> Record:
+    def encode(self, obj: Any, where: str) -> Record:
         record = Record(self.type_name)
         record.datasets["inst_Frate_data"] = Dataset(np.asarray(obj.inst_Frate_data, dtype=np.float64))
         record.datasets["times"] = Dataset(np.asarray(obj.times, dtype=np.float64))
         encode_neuron_attributes(record, obj.neuron_attributes, where)
         return record
 
-    def decode(self, record: Record) -> RateData:
+    def decode(self, record: Record) -> Any:
         rates = read(record.datasets["inst_Frate_data"])
         times = read(record.datasets["times"])
         if rates.ndim != 2 or rates.shape[1] != times.shape[0]:
             raise FormatError(f"RateData record has rates {rates.shape} but times {times.shape}")
         # Built without the constructor, which would copy the whole matrix
         # once more; the fields are exactly those RateData.__init__ sets.
-        rd = RateData.__new__(RateData)
+        cls = spikelab_class("RateData")
+        rd = cls.__new__(cls)
         rd.inst_Frate_data = rates.astype(np.float64, copy=False)
         rd.times = times
         rd.rate_unit = None
@@ -42,7 +41,7 @@ class RateDataCodec:
         rd.neuron_attributes = decode_neuron_attributes(record)
         return rd
 
-    def summary(self, obj: RateData) -> dict[str, Any]:
+    def summary(self, obj: Any) -> dict[str, Any]:
         return {"type": "RateData", "shape": list(obj.inst_Frate_data.shape)}
 
 
@@ -50,17 +49,17 @@ class RateSliceStackCodec:
     """``spikelab.RateSliceStack``: ``event_stack`` (U×T×S), slice ``times``, ``step_size``."""
 
     type_name: ClassVar[str] = "RateSliceStack"
-    python_types: ClassVar[tuple[type, ...]] = (RateSliceStack,)
+    python_types: ClassVar[tuple[type | str, ...]] = (SPIKELAB_CLASSES["RateSliceStack"],)
 
-    def encode(self, obj: RateSliceStack, where: str) -> Record:
+    def encode(self, obj: Any, where: str) -> Record:
         record = Record(self.type_name, attrs={"step_size": float(obj.step_size)})
         record.datasets["event_stack"] = Dataset(np.asarray(obj.event_stack, dtype=np.float64))
         encode_times(record, obj.times)
         encode_neuron_attributes(record, obj.neuron_attributes, where)
         return record
 
-    def decode(self, record: Record) -> RateSliceStack:
-        return RateSliceStack(
+    def decode(self, record: Record) -> Any:
+        return spikelab_class("RateSliceStack")(
             data_obj=None,
             event_matrix=read(record.datasets["event_stack"]),
             times_start_to_end=decode_times(record),
@@ -68,5 +67,5 @@ class RateSliceStackCodec:
             neuron_attributes=decode_neuron_attributes(record),
         )
 
-    def summary(self, obj: RateSliceStack) -> dict[str, Any]:
+    def summary(self, obj: Any) -> dict[str, Any]:
         return {"type": "RateSliceStack", "shape": list(obj.event_stack.shape)}

@@ -14,8 +14,8 @@ from ..errors import FormatError, UnsupportedTypeError
 from ..record import Record
 from .base import Codec
 
-_ITEM: dict[type, Codec] = {}
-_VALUE: dict[type, Codec] = {}
+_ITEM: dict[type | str, Codec] = {}
+_VALUE: dict[type | str, Codec] = {}
 _BY_NAME: dict[str, Codec] = {}
 
 
@@ -28,9 +28,9 @@ def register(codec: Codec, *, item: bool) -> None:
     _BY_NAME.setdefault(codec.type_name, codec)
 
 
-def _lookup(table: dict[type, Codec], obj: Any) -> Codec | None:
+def _lookup(table: dict[type | str, Codec], obj: Any) -> Codec | None:
     for cls in type(obj).__mro__:
-        codec = table.get(cls)
+        codec = table.get(cls) or table.get(f"{cls.__module__}.{cls.__qualname__}")
         if codec is not None:
             return codec
     return None

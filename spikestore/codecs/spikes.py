@@ -11,11 +11,9 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-from spikelab.spikedata.spikedata import SpikeData
-from spikelab.spikedata.spikeslicestack import SpikeSliceStack
 
 from ..record import Dataset, Record
-from .base import attr_float, decode_times, encode_times, metadata_from_json, metadata_to_json, read
+from .base import SPIKELAB_CLASSES, spikelab_class, attr_float, decode_times, encode_times, metadata_from_json, metadata_to_json, read
 from .neuron_attributes import decode_neuron_attributes, encode_neuron_attributes
 
 # Block length of the time-ordered copy of the spikes (a derived array used
@@ -23,7 +21,7 @@ from .neuron_attributes import decode_neuron_attributes, encode_neuron_attribute
 TIME_BLOCK_MS = 10_000.0
 
 
-def encode_spike_fields(sd: SpikeData, record: Record, where: str) -> None:
+def encode_spike_fields(sd: Any, record: Record, where: str) -> None:
     """Write a ``SpikeData``'s datasets and attributes into ``record``."""
     lengths = np.fromiter((len(t) for t in sd.train), dtype=np.int64, count=len(sd.train))
     if lengths.sum():
@@ -65,7 +63,7 @@ def time_ordered_copy(flat: np.ndarray, index: np.ndarray, start_time: float, le
     }
 
 
-def decode_spike_fields(record: Record) -> SpikeData:
+def decode_spike_fields(record: Record) -> Any:
     """Rebuild a ``SpikeData`` from a record written by :func:`encode_spike_fields`."""
     flat = read(record.datasets["spike_times"]).astype(np.float64, copy=False)
     index = read(record.datasets["spike_times_index"]).astype(np.int64, copy=False)
@@ -73,7 +71,7 @@ def decode_spike_fields(record: Record) -> SpikeData:
     raw_time = read(record.datasets["raw_time"]) if "raw_time" in record.datasets else None
     if raw_data is None and raw_time is not None:
         raw_data = np.zeros((0, np.atleast_1d(raw_time).shape[0]))
-    return SpikeData(
+    return spikelab_class("SpikeData")(
         np.split(flat, index[:-1]) if len(index) else [],
         N=int(record.attrs["N"]),
         length=attr_float(record, "length_ms"),
@@ -89,9 +87,9 @@ class SpikeDataCodec:
     """``spikelab.SpikeData``."""
 
     type_name: ClassVar[str] = "SpikeData"
-    python_types: ClassVar[tuple[type, ...]] = (SpikeData,)
+    python_types: ClassVar[tuple[type | str, ...]] = (SPIKELAB_CLASSES["SpikeData"],)
 
-    def encode(self, obj: SpikeData, where: str) -> Record:
+    def encode(self, obj: Any, where: str) -> Record:
         record = Record(self.type_name)
         encode_spike_fields(obj, record, where)
         return record
@@ -105,10 +103,10 @@ class SpikeDataCodec:
             attr_float(record, "length_ms"),
         )
 
-    def decode(self, record: Record) -> SpikeData:
+    def decode(self, record: Record) -> Any:
         return decode_spike_fields(record)
 
-    def summary(self, obj: SpikeData) -> dict[str, Any]:
+    def summary(self, obj: Any) -> dict[str, Any]:
         return {"type": "SpikeData", "N": int(obj.N), "length_ms": float(obj.length), "start_time": float(obj.start_time)}
 
 
@@ -116,9 +114,9 @@ class SpikeSliceStackCodec:
     """``spikelab.SpikeSliceStack``: one untyped ``SpikeData`` group per slice."""
 
     type_name: ClassVar[str] = "SpikeSliceStack"
-    python_types: ClassVar[tuple[type, ...]] = (SpikeSliceStack,)
+    python_types: ClassVar[tuple[type | str, ...]] = (SPIKELAB_CLASSES["SpikeSliceStack"],)
 
-    def encode(self, obj: SpikeSliceStack, where: str) -> Record:
+    def encode(self, obj: Any, where: str) -> Record:
         record = Record(self.type_name, attrs={"N": int(obj.N)})
         encode_times(record, obj.times)
         slices = Record()
@@ -130,17 +128,18 @@ class SpikeSliceStackCodec:
         encode_neuron_attributes(record, obj.neuron_attributes, where)
         return record
 
-    def decode(self, record: Record) -> SpikeSliceStack:
+    def decode(self, record: Record) -> Any:
         slices = record.children.get("spike_stack", Record())
         stack = [decode_spike_fields(slices.children[str(i)]) for i in range(len(slices.children))]
-        sss = SpikeSliceStack.__new__(SpikeSliceStack)
+        cls = spikelab_class("SpikeSliceStack")
+        sss = cls.__new__(cls)
         sss.spike_stack = stack
         sss.times = decode_times(record)
         sss.N = int(record.attrs["N"]) if "N" in record.attrs else (stack[0].N if stack else 0)
         sss.neuron_attributes = decode_neuron_attributes(record)
         return sss
 
-    def summary(self, obj: SpikeSliceStack) -> dict[str, Any]:
+    def summary(self, obj: Any) -> dict[str, Any]:
         length: Any = None
         if len(obj.times) > 0:
             durations = [float(t1 - t0) for (t0, t1) in obj.times]
