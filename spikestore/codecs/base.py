@@ -33,6 +33,8 @@ class Codec(Protocol):
 
     type_name: ClassVar[str]
     python_types: ClassVar[tuple[type | str, ...]]
+    # optional: ``access`` (dataset name -> "ranges" | "rows" | "slices") and
+    # ``derive(record)`` (arrays that speed up partial reads)
 
     def encode(self, obj: Any, where: str) -> Record:
         """Map ``obj`` to a record; ``where`` names it in error messages."""

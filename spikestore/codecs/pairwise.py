@@ -14,6 +14,7 @@ class PairwiseCompMatrixCodec:
     """``spikelab.PairwiseCompMatrix``: ``matrix`` (n×n), ``labels``, ``__metadata__``."""
 
     type_name: ClassVar[str] = "PairwiseCompMatrix"
+    access: ClassVar[dict[str, str]] = {"matrix": "rows"}
     python_types: ClassVar[tuple[type | str, ...]] = (SPIKELAB_CLASSES["PairwiseCompMatrix"],)
 
     def encode(self, obj: Any, where: str) -> Record:
@@ -38,6 +39,7 @@ class PairwiseCompMatrixStackCodec:
     """``spikelab.PairwiseCompMatrixStack``: ``stack`` (n×n×S), ``labels``, ``times``."""
 
     type_name: ClassVar[str] = "PairwiseCompMatrixStack"
+    access: ClassVar[dict[str, str]] = {"stack": "slices"}
     python_types: ClassVar[tuple[type | str, ...]] = (SPIKELAB_CLASSES["PairwiseCompMatrixStack"],)
 
     def encode(self, obj: Any, where: str) -> Record:

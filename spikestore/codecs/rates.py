@@ -49,6 +49,7 @@ class RateSliceStackCodec:
     """``spikelab.RateSliceStack``: ``event_stack`` (U×T×S), slice ``times``, ``step_size``."""
 
     type_name: ClassVar[str] = "RateSliceStack"
+    access: ClassVar[dict[str, str]] = {"event_stack": "slices"}
     python_types: ClassVar[tuple[type | str, ...]] = (SPIKELAB_CLASSES["RateSliceStack"],)
 
     def encode(self, obj: Any, where: str) -> Record:

@@ -14,6 +14,7 @@ from ..errors import FormatError, UnsupportedTypeError
 from ..record import Record
 from .base import Codec
 
+_ACCESS: dict[str, str] = {}
 _ITEM: dict[type | str, Codec] = {}
 _VALUE: dict[type | str, Codec] = {}
 _BY_NAME: dict[str, Codec] = {}
@@ -26,6 +27,7 @@ def register(codec: Codec, *, item: bool) -> None:
         if item:
             _ITEM[cls] = codec
     _BY_NAME.setdefault(codec.type_name, codec)
+    _ACCESS.update(getattr(codec, "access", {}))
 
 
 def _lookup(table: dict[type | str, Codec], obj: Any) -> Codec | None:
@@ -101,6 +103,16 @@ def derive(record: Record) -> dict[str, Any]:
     codec = _BY_NAME.get(record.type or "")
     derive_fn = getattr(codec, "derive", None)
     return derive_fn(record) if derive_fn is not None else {}
+
+
+def access_pattern(dataset_name: str) -> str | None:
+    """How the dataset of this (spikelab) name is read in pieces, if a codec says so.
+
+    Patterns: ``"ranges"`` (contiguous 1-D ranges), ``"rows"`` (rows of a
+    matrix), ``"slices"`` (one index of the last axis).  Containers may use
+    them to lay arrays out for those reads.
+    """
+    return _ACCESS.get(dataset_name)
 
 
 def summary(obj: Any) -> dict[str, Any]:

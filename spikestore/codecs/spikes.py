@@ -87,6 +87,7 @@ class SpikeDataCodec:
     """``spikelab.SpikeData``."""
 
     type_name: ClassVar[str] = "SpikeData"
+    access: ClassVar[dict[str, str]] = {"spike_times": "ranges", "by_time_times": "ranges", "by_time_units": "ranges"}
     python_types: ClassVar[tuple[type | str, ...]] = (SPIKELAB_CLASSES["SpikeData"],)
 
     def encode(self, obj: Any, where: str) -> Record:

@@ -2,18 +2,20 @@
 
 :func:`~spikestore.containers.encoding.array_metadata` gives every array
 regular chunks of about 1 MiB.  A few datasets are read in small pieces by
-the lazy views (:mod:`spikestore.views`), and for them a better layout is
-chosen here by dataset *name* (the names are spikelab's, so they are stable):
+the lazy views (:mod:`spikestore.views`).  Each codec declares how its
+datasets are read (``Codec.access``: dataset name → access pattern; the names
+are spikelab's, so records imported from HDF5 or copied between stores get
+the same layout), and this module turns a pattern into a layout:
 
-``spike_times``, ``by_time_times``, ``by_time_units`` (1-D)
+``"ranges"`` (1-D: ``spike_times``, ``by_time_times``, ``by_time_units``)
     Shards of about ``SHARD_BYTES`` holding inner chunks of about
     ``SPIKE_INNER_BYTES``.  One unit's train (a few thousand spikes) is one
     (rarely two) inner chunk, read by byte range; a full read is one ``GET``
     per shard.
-``matrix`` (n × n)
+``"rows"`` (n × n ``matrix``)
     Shards of whole rows, inner chunks of a few whole rows: one row is the
     shard index plus one inner chunk.
-``event_stack``, ``stack`` (… × S)
+``"slices"`` (… × S: ``event_stack``, ``stack``)
     Inner chunks of one slice ``[:, :, i]``, shards of several slices: one
     event is the shard index plus one inner chunk.
 
@@ -75,23 +77,20 @@ def _last_axis(shape: list[int], itemsize: int) -> tuple[Shape, Shape] | None:
 
 
 RULES: dict[str, Callable[[list[int], int], tuple[Shape, Shape] | None]] = {
-    "spike_times": _spikes,
-    "by_time_times": _spikes,
-    "by_time_units": _spikes,
-    "matrix": _rows,
-    "event_stack": _last_axis,
-    "stack": _last_axis,
+    "ranges": _spikes,
+    "rows": _rows,
+    "slices": _last_axis,
 }
-"""Dataset name → rule giving ``(inner chunk shape, shard shape)`` or ``None``."""
+"""Access pattern → rule giving ``(inner chunk shape, shard shape)`` or ``None``."""
 
 
-def apply_layout(meta: dict[str, Any], name: str) -> dict[str, Any]:
-    """``meta`` (an array's ``zarr.json``) with the layout :data:`RULES` give ``name``.
+def apply_layout(meta: dict[str, Any], access: str | None) -> dict[str, Any]:
+    """``meta`` (an array's ``zarr.json``) with the layout :data:`RULES` give ``access``.
 
-    Returns ``meta`` unchanged for other names, string arrays and arrays too
-    small to gain from sharding.
+    Returns ``meta`` unchanged without a pattern, for string arrays and for
+    arrays too small to gain from sharding.
     """
-    rule = RULES.get(name)
+    rule = RULES.get(access or "")
     if rule is None or meta.get("data_type") == "string" or not meta["shape"] or 0 in meta["shape"]:
         return meta
     itemsize = _itemsize(meta)

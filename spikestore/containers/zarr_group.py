@@ -21,6 +21,7 @@ from zarr.core.metadata.v3 import ArrayV3Metadata
 from zarr.core.sync import sync
 from zarr.storage import StorePath
 
+from ..codecs.registry import access_pattern
 from ..errors import CorruptDataError
 from ..jsonvalue import from_json, to_json
 from ..record import Dataset, Record
@@ -64,7 +65,7 @@ async def _write_array(store: Store, path: str, ds: Dataset, sem: asyncio.Semaph
     dtype = np.dtype(data.dtype) if not isinstance(data, np.ndarray) else data.dtype
     if isinstance(data, np.ndarray) and data.dtype.kind in "SO":
         data = np.asarray(data, dtype=object)
-    meta_doc = apply_layout(array_metadata(tuple(data.shape), dtype, to_json(ds.attrs)), path.rsplit("/", 1)[-1])
+    meta_doc = apply_layout(array_metadata(tuple(data.shape), dtype, to_json(ds.attrs)), access_pattern(path.rsplit("/", 1)[-1]))
     metadata = ArrayV3Metadata.from_dict(meta_doc)
     # every chunk is written, even one equal to the fill value: a missing chunk
     # then always means damage (see spikestore.strict_store)
