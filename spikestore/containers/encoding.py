@@ -1,12 +1,23 @@
 """How the Zarr container lays out one array: chunk shape and codec chain.
 
-Choices (measured by ``benchmarks/``, reasons in ``docs/format.md``):
+Choices (measured by ``benchmarks/`` on the ``medium`` workload, table and
+reasons in ``docs/benchmarks.md``):
 
 * chunks of about ``TARGET_CHUNK_BYTES`` raw bytes, split over all axes so
   that one unit (a row) and one time window (a column block) both touch few
   chunks;
-* Blosc (zstd, level 1, byte-shuffle) for numbers: the measured sweet spot
-  between size and write speed on spike times and rate matrices;
+* 1-D numbers (spike times, unit ids, offsets, time axes, attribute
+  columns): Blosc zstd level 1 with *bit*-shuffle.  Sorted float64 times and
+  small integers compress 2.9-5x this way (plain zstd: 1.5-3.7x) at
+  0.8-1.4 GB/s;
+* 2-D and higher numbers (rate matrices, slice stacks, pairwise matrices,
+  templates): plain zstd level 1.  On ISI-rate matrices it compresses as well
+  as Blosc+shuffle (5.5x vs 5.4x) at twice to three times the speed, and on
+  rate slice stacks far better (3.9x vs 2.4x);
+* every codec is in the Zarr v3 specification (plain zarr-python reads the
+  store); PCodec was measured (spike times 3.9x vs 2.9x) but is left out:
+  spike times are a few percent of the bytes, and it is a non-spec codec
+  needing an extra package;
 * a crc32c checksum after compression on every chunk, so a flipped byte is
   detected instead of silently decoded.
 """
@@ -20,9 +31,12 @@ import numpy as np
 from zarr.core.dtype import VariableLengthUTF8, parse_dtype
 
 TARGET_CHUNK_BYTES = 1 << 20
+# 1-D numeric arrays
 BLOSC_CNAME = "zstd"
 BLOSC_CLEVEL = 1
-BLOSC_SHUFFLE = "shuffle"
+BLOSC_SHUFFLE = "bitshuffle"
+# numeric arrays of two or more dimensions
+ZSTD_LEVEL = 1
 NUMPY_DTYPE_ATTR = "spikestore:dtype"
 
 STRING_KINDS = "USOT"
@@ -40,11 +54,10 @@ def chunk_shape(shape: tuple[int, ...], itemsize: int, target: int = TARGET_CHUN
     return chunks
 
 
-def _numeric_codecs(dtype: np.dtype) -> list[dict[str, Any]]:
-    endian = "big" if dtype.byteorder == ">" else "little"
-    return [
-        {"name": "bytes", "configuration": {"endian": endian}} if dtype.itemsize > 1 else {"name": "bytes"},
-        {
+def _compressor(dtype: np.dtype, ndim: int) -> dict[str, Any]:
+    """The bytes-to-bytes compressor of a numeric array (see the module docstring)."""
+    if ndim <= 1:
+        return {
             "name": "blosc",
             "configuration": {
                 "typesize": int(dtype.itemsize),
@@ -53,7 +66,15 @@ def _numeric_codecs(dtype: np.dtype) -> list[dict[str, Any]]:
                 "shuffle": BLOSC_SHUFFLE if dtype.itemsize > 1 else "noshuffle",
                 "blocksize": 0,
             },
-        },
+        }
+    return {"name": "zstd", "configuration": {"level": ZSTD_LEVEL, "checksum": False}}
+
+
+def _numeric_codecs(dtype: np.dtype, ndim: int = 1) -> list[dict[str, Any]]:
+    endian = "big" if dtype.byteorder == ">" else "little"
+    return [
+        {"name": "bytes", "configuration": {"endian": endian}} if dtype.itemsize > 1 else {"name": "bytes"},
+        _compressor(dtype, ndim),
         {"name": "crc32c"},
     ]
 
@@ -70,7 +91,7 @@ def array_metadata(shape: tuple[int, ...], dtype: np.dtype, attributes: dict[str
     else:
         zdtype = parse_dtype(dtype, zarr_format=3)
         itemsize = dtype.itemsize
-        codecs = _numeric_codecs(dtype)
+        codecs = _numeric_codecs(dtype, len(shape))
     return {
         "zarr_format": 3,
         "node_type": "array",

@@ -1,0 +1,297 @@
+"""spikestore vs spikelab vs the raw floor: save, load, load_item, bytes, memory, S3 requests.
+
+All three systems get the same in-memory workspace from
+:func:`spikestore.workload.make_workspace` (pickled once, unpickled in each
+child before the clock starts).  Every operation runs in a fresh spawned
+process; rounds are interleaved and medians reported.  The *raw floor*
+writes every numeric array with ``ndarray.tofile`` into a plain folder and
+reads it back with ``np.fromfile``: no objects, no compression, no metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+import time
+from typing import Any, Iterator
+
+import numpy as np
+
+from benchmarks.common import fmt, interleaved, measure, ratio, remove, run_isolated, table, tree_bytes
+
+SYSTEMS = ("spikestore", "spikelab", "raw")
+SMALL_ITEMS = (("rec1", "results"), ("rec2", "correlation"))
+S3_SCALE = "small"
+
+
+# -- the raw floor --------------------------------------------------------------
+
+
+def _arrays(obj: Any, name: str, seen: set[int]) -> Iterator[tuple[str, np.ndarray]]:
+    if id(obj) in seen:
+        return
+    if isinstance(obj, np.ndarray):
+        seen.add(id(obj))
+        if obj.dtype.kind in "biufc":
+            yield name, obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _arrays(v, f"{name}.{k}", seen)
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            yield from _arrays(v, f"{name}.{i}", seen)
+    elif hasattr(obj, "__dict__"):
+        seen.add(id(obj))
+        for k, v in vars(obj).items():
+            yield from _arrays(v, f"{name}.{k}", seen)
+
+
+def raw_save(ws: Any, folder: str) -> None:
+    """Write every numeric array of ``ws`` with ``tofile``: per item and dtype, one file.
+
+    The arrays of an item that share a dtype are concatenated and written
+    with one ``tofile`` (their sizes go to a second file), so a ragged list
+    of spike trains costs one write, as it does in spikelab's layout.  No
+    objects, no compression, no per-array metadata: a floor.
+    """
+    os.makedirs(folder)
+    manifest = []
+    seen: set[int] = set()
+    for ns in ws.list_namespaces():
+        for key in ws.list_keys(ns):
+            groups: dict[str, list[np.ndarray]] = {}
+            for _, arr in _arrays(ws.get(ns, key), "", seen):
+                groups.setdefault(arr.dtype.str, []).append(arr.ravel())
+            for dtype, parts in groups.items():
+                stem = f"{len(manifest)}"
+                np.concatenate(parts).tofile(os.path.join(folder, stem + ".bin"))
+                np.fromiter((p.size for p in parts), dtype=np.int64, count=len(parts)).tofile(os.path.join(folder, stem + ".sizes"))
+                manifest.append({"ns": ns, "key": key, "stem": stem, "dtype": dtype})
+    with open(os.path.join(folder, "manifest.json"), "w") as f:
+        json.dump(manifest, f)
+
+
+def raw_load(folder: str, item: tuple[str, str] | None = None) -> list[np.ndarray]:
+    """Read back the arrays of :func:`raw_save` (all, or one item's), as flat arrays."""
+    with open(os.path.join(folder, "manifest.json")) as f:
+        manifest = json.load(f)
+    if item is not None:
+        manifest = [m for m in manifest if (m["ns"], m["key"]) == item]
+    out: list[np.ndarray] = []
+    for m in manifest:
+        data = np.fromfile(os.path.join(folder, m["stem"] + ".bin"), dtype=m["dtype"])
+        sizes = np.fromfile(os.path.join(folder, m["stem"] + ".sizes"), dtype=np.int64)
+        out.extend(np.split(data, np.cumsum(sizes)[:-1]))
+    return out
+
+
+# -- the systems ------------------------------------------------------------------
+
+
+def to_spikelab(ws: Any) -> Any:
+    """The same items in a ``spikelab`` ``AnalysisWorkspace``."""
+    from spikelab.workspace.workspace import AnalysisWorkspace as SpikelabWorkspace
+
+    out = SpikelabWorkspace(name=ws.name)
+    out.workspace_id, out.created_at = ws.workspace_id, ws.created_at
+    for ns in ws.list_namespaces():
+        for key in ws.list_keys(ns):
+            out.store(ns, key, ws.get(ns, key), note=(ws.get_info(ns, key) or {}).get("note"))
+    return out
+
+
+def _location(system: str, dest: str) -> str:
+    return dest if system != "spikelab" else os.path.join(dest, "ws")
+
+
+def child_save(system: str, pickle_path: str, dest: str) -> dict[str, float]:
+    """(child) Unpickle the workspace, then time ``system``'s save to ``dest``."""
+    _import_libraries()
+    with open(pickle_path, "rb") as f:
+        ws = pickle.load(f)
+    if system == "spikestore":
+        return measure(ws.save, dest)
+    if system == "spikelab":
+        sl = to_spikelab(ws)
+        del ws
+        os.makedirs(dest)
+        return measure(sl.save, _location(system, dest))
+    return measure(raw_save, ws, dest)
+
+
+def _import_libraries() -> None:
+    """Import what every system needs, so no one-time import is timed.
+
+    spikestore imports spikelab lazily, on the first decode: without this,
+    that second of import time would land in the first timed operation.
+    """
+    import spikelab.spikedata  # noqa: F401
+    import spikelab.workspace.hdf5_io  # noqa: F401
+    import spikestore  # noqa: F401
+
+
+def child_load(system: str, dest: str, item: tuple[str, str] | None = None) -> dict[str, float]:
+    """(child) Time ``system``'s load (whole workspace, or one item) from ``dest``."""
+    _import_libraries()
+    if system == "spikestore":
+        from spikestore import AnalysisWorkspace
+
+        return measure(AnalysisWorkspace.load, dest) if item is None else measure(AnalysisWorkspace.load_item, dest, *item)
+    if system == "spikelab":
+        from spikelab.workspace.workspace import AnalysisWorkspace as SpikelabWorkspace
+
+        loc = _location(system, dest)
+        return measure(SpikelabWorkspace.load, loc) if item is None else measure(SpikelabWorkspace.load_item, loc, *item)
+    return measure(raw_load, dest, item)
+
+
+# -- sections -------------------------------------------------------------------------
+
+
+def _prepare(scale: str, tmp: str) -> tuple[str, int, Any]:
+    from spikestore.workload import SCALES, make_workspace, workspace_nbytes
+
+    ws = make_workspace(scale)
+    path = os.path.join(tmp, f"{scale}.pkl")
+    with open(path, "wb") as f:
+        pickle.dump(ws, f, protocol=pickle.HIGHEST_PROTOCOL)
+    return path, workspace_nbytes(ws), SCALES[scale]
+
+
+def local_section(scale: str, tmp: str, repeat: int) -> dict[str, Any]:
+    """Save, load, load_item and bytes of the three systems on local disk."""
+    pkl, raw_bytes, sc = _prepare(scale, tmp)
+    dests = {s: os.path.join(tmp, f"{scale}-{s}") for s in SYSTEMS}
+
+    def saver(system: str) -> Any:
+        def run() -> dict[str, float]:
+            remove(dests[system])
+            return run_isolated(child_save, system, pkl, dests[system])
+
+        return run
+
+    def loader(system: str, item: tuple[str, str] | None = None) -> Any:
+        return lambda: run_isolated(child_load, system, dests[system], item)
+
+    res: dict[str, Any] = {"scale": scale, "raw_mb": raw_bytes / 1e6, "units": sc.units, "minutes": sc.minutes}
+    res["save"] = interleaved({s: saver(s) for s in SYSTEMS}, repeat)
+    res["bytes"] = {s: tree_bytes(dests[s]) for s in SYSTEMS}
+    res["load"] = interleaved({s: loader(s) for s in SYSTEMS}, repeat)
+    for item in SMALL_ITEMS:
+        res["/".join(item)] = interleaved({s: loader(s, item) for s in SYSTEMS}, repeat)
+    res["dests"] = dests
+    os.remove(pkl)
+    return res
+
+
+def print_local(res: dict[str, Any]) -> None:
+    """The local-disk table: absolute numbers and ratios."""
+    print(
+        f"\n== local disk, scale {res['scale']}: 3 recordings x {res['units']} units x {res['minutes']:g} min, "
+        f"raw arrays {res['raw_mb']:.1f} MB; median of fresh processes, rounds interleaved =="
+    )
+    rows = []
+    for op in ["save", "load", *("/".join(i) for i in SMALL_ITEMS)]:
+        label = op if op in ("save", "load") else f"load_item {op}"
+        t = {s: res[op][s]["seconds"] for s in SYSTEMS}
+        m = {s: res[op][s]["peak_mb"] for s in SYSTEMS}
+        unit, k = ("s", 1.0) if op in ("save", "load") else ("ms", 1e3)
+        rows.append([f"{label} time ({unit})", *(fmt(t[s] * k, 3 if k == 1 else 1) for s in SYSTEMS), ratio(t["spikestore"], t["spikelab"]), ratio(t["spikestore"], t["raw"])])
+        rows.append([f"{label} peak extra RSS (MB)", *(fmt(m[s], 0) for s in SYSTEMS), ratio(m["spikestore"], m["spikelab"]), ratio(m["spikestore"], m["raw"])])
+    b = res["bytes"]
+    rows.append(["bytes on disk (MB)", *(fmt(b[s] / 1e6, 1) for s in SYSTEMS), ratio(b["spikestore"], b["spikelab"]), ratio(b["spikestore"], b["raw"])])
+    print(table(["operation", *SYSTEMS, "ss/spikelab", "ss/raw"], rows))
+
+
+def item_scaling_section(scales: list[str], tmp: str, repeat: int, saved: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """load_item time of the same small items on workspaces of different sizes."""
+    from spikestore.workload import make_workspace
+
+    for scale in scales:
+        if scale in saved:
+            continue
+        ws = make_workspace(scale)
+        dests = {s: os.path.join(tmp, f"{scale}-{s}") for s in ("spikestore", "spikelab")}
+        ws.save(dests["spikestore"])
+        os.makedirs(dests["spikelab"])
+        to_spikelab(ws).save(_location("spikelab", dests["spikelab"]))
+        saved[scale] = dests
+    cases = {}
+    for item in SMALL_ITEMS:
+        for scale in scales:
+            for system in ("spikestore", "spikelab"):
+                cases[(system, scale, item)] = (lambda s=system, d=saved[scale][system], i=item: run_isolated(child_load, s, d, i))
+    named = {f"{k[0]}|{k[1]}|{'/'.join(k[2])}": v for k, v in cases.items()}
+    return interleaved(named, repeat)
+
+
+def print_item_scaling(res: dict[str, Any], scales: list[str]) -> None:
+    """load_item time by workspace size."""
+    print(f"\n== load_item time (ms) vs workspace size ({' vs '.join(scales)}), median of fresh processes ==")
+    rows = []
+    for item in SMALL_ITEMS:
+        name = "/".join(item)
+        for system in ("spikestore", "spikelab"):
+            t = [res[f"{system}|{s}|{name}"]["seconds"] * 1e3 for s in scales]
+            rows.append([f"{system} {name}", *(fmt(x, 1) for x in t), ratio(t[-1], t[0])])
+    print(table(["item", *scales, f"{scales[-1]}/{scales[0]}"], rows))
+
+
+def s3_section(tmp: str) -> dict[str, Any]:
+    """Requests and bytes of spikestore's save/load/load_item against moto S3."""
+    from spikestore import AnalysisWorkspace
+    from spikestore.testing import CountingS3Server
+    from spikestore.workload import make_workspace
+
+    ws = make_workspace(S3_SCALE)
+    server = CountingS3Server().start()
+    try:
+        server.create_bucket("bench")
+        url, opts = "s3://bench/ws", server.storage_options
+        out: dict[str, Any] = {}
+        server.reset_counts()
+        t0 = time.perf_counter()
+        ws.save(url, storage_options=opts)
+        out["save"] = (time.perf_counter() - t0, server.reset_counts())
+        t0 = time.perf_counter()
+        AnalysisWorkspace.load(url, storage_options=opts)
+        out["load"] = (time.perf_counter() - t0, server.reset_counts())
+        for item in SMALL_ITEMS:
+            t0 = time.perf_counter()
+            AnalysisWorkspace.load_item(url, *item, storage_options=opts)
+            out["load_item " + "/".join(item)] = (time.perf_counter() - t0, server.reset_counts())
+        return out
+    finally:
+        server.stop()
+
+
+def print_s3(res: dict[str, Any]) -> None:
+    """The S3 request table."""
+    print(f"\n== moto S3 (127.0.0.1), scale {S3_SCALE}, spikestore only (spikelab cannot write to a URL); single run ==")
+    rows = []
+    for op, (seconds, counts) in res.items():
+        methods = ", ".join(f"{m} {n}" for m, n in sorted(counts.requests.items()))
+        rows.append([op, fmt(seconds, 2), counts.total, methods, fmt(counts.total_bytes_out / 1e6, 2), fmt(sum(counts.bytes_in.values()) / 1e6, 2)])
+    print(table(["operation", "time (s)", "requests", "by method", "MB down", "MB up"], rows))
+
+
+def main(scale: str = "small", repeat: int = 3) -> dict[str, Any]:
+    """Run every section at ``scale`` and print the tables."""
+    with tempfile.TemporaryDirectory(prefix="spikestore-bench-") as tmp:
+        local = local_section(scale, tmp, repeat)
+        print_local(local)
+        scales = ["small", scale] if scale != "small" else ["small"]
+        saved = {scale: {s: local["dests"][s] for s in ("spikestore", "spikelab")}}
+        if len(scales) > 1:
+            for s in SYSTEMS:  # free disk before building the other scale
+                if s == "raw":
+                    remove(local["dests"][s])
+            scaling = item_scaling_section(scales, tmp, repeat, saved)
+            print_item_scaling(scaling, scales)
+            local["item_scaling"] = scaling
+        s3 = s3_section(tmp)
+        print_s3(s3)
+        local["s3"] = s3
+    return local
