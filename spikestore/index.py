@@ -97,7 +97,8 @@ class IndexState:
     absorbed: set[str] = field(default_factory=set)
     applied: list[str] = field(default_factory=list)
     workspace: dict[str, Any] | None = None
-    _snapshot_items: dict[str, dict[str, dict]] = field(default_factory=dict)
+    _snapshot_raw: bytes = b""
+    _fresh_items: dict[str, dict[str, dict]] | None = None
     _records: dict[str, list[dict]] = field(default_factory=dict)
 
     def entry(self, namespace: str, key: str) -> dict | None:
@@ -124,31 +125,33 @@ class IndexState:
         names = backend.list_names(INDEX_DIR)
         snapshots = sorted(n for n in names if n.startswith(SNAPSHOT_PREFIX) and n.endswith(".json"))
         journal = sorted(n for n in names if n.startswith(JOURNAL_PREFIX) and n.endswith(".json"))
-        rebuilt = False
+        snapshot: dict[str, Any] | None = None
         if snapshots and _generation(snapshots[-1]) != self.generation:
             raw = backend.read_bytes(f"{INDEX_DIR}/{snapshots[-1]}")
             if raw is None:
                 raise FileNotFoundError(snapshots[-1])
-            snap = json.loads(raw)
-            if snap.get("format_version", 1) > INDEX_FORMAT_VERSION:
-                raise FormatError(f"index snapshot of {backend.url} has format {snap['format_version']}; upgrade spikestore")
-            self.generation = int(snap["generation"])
-            self.absorbed = set(snap.get("absorbed", []))
-            self.workspace = snap.get("workspace")
-            self._snapshot_items = snap["items"]
-            rebuilt = True
-        pending = [n for n in journal if n not in self.absorbed]
-        if not rebuilt and pending[: len(self.applied)] != self.applied:
-            rebuilt = True  # a record sorted in before ours, or records vanished: re-apply
+            snapshot = json.loads(raw)
+            if snapshot.get("format_version", 1) > INDEX_FORMAT_VERSION:
+                raise FormatError(f"index snapshot of {backend.url} has format {snapshot['format_version']}; upgrade spikestore")
+        absorbed = set(snapshot.get("absorbed", [])) if snapshot is not None else self.absorbed
+        pending = [n for n in journal if n not in absorbed]
         missing = [n for n in pending if n not in self._records]
         fetched = backend.read_many(f"{INDEX_DIR}/{n}" for n in missing)
         for name in missing:
-            raw = fetched[f"{INDEX_DIR}/{name}"]
-            if raw is None:
+            raw_record = fetched[f"{INDEX_DIR}/{name}"]
+            if raw_record is None:
                 raise FileNotFoundError(name)
-            self._records[name] = json.loads(raw)["ops"]
-        if rebuilt:
-            self.items = copy.deepcopy(self._snapshot_items)
+            self._records[name] = json.loads(raw_record)["ops"]
+        # everything is read: only now does the view change (a retry starts clean)
+        rebuilt = snapshot is not None or pending[: len(self.applied)] != self.applied
+        if snapshot is not None:
+            self.generation = int(snapshot["generation"])
+            self.absorbed = absorbed
+            self.workspace = snapshot.get("workspace")
+            self._snapshot_raw = raw
+            self._fresh_items = snapshot["items"]  # used as is: parsing again is cheaper than deepcopy
+        if rebuilt:  # a new snapshot, or a record sorted in before ours / records vanished
+            self.items = self._snapshot_state()
             self.applied = []
         for name in pending[len(self.applied) :]:
             apply_ops(self.items, copy.deepcopy(self._records[name]))
@@ -194,7 +197,8 @@ class IndexState:
         doc = {"format_version": INDEX_FORMAT_VERSION, "generation": generation, "absorbed": absorbed, "items": items}
         if workspace is not None:
             doc["workspace"] = workspace
-        if not backend.create_bytes(f"{INDEX_DIR}/{_snapshot_name(generation)}", json.dumps(doc).encode()):
+        payload = json.dumps(doc).encode()
+        if not backend.create_bytes(f"{INDEX_DIR}/{_snapshot_name(generation)}", payload):
             return False
         for name in absorbed:
             backend.delete(f"{INDEX_DIR}/{name}")
@@ -202,10 +206,17 @@ class IndexState:
             if name.startswith(SNAPSHOT_PREFIX) and name.endswith(".json") and _generation(name) < generation:
                 backend.delete(f"{INDEX_DIR}/{name}")
         self.generation, self.absorbed, self.workspace = generation, set(absorbed), workspace
-        self._snapshot_items = copy.deepcopy(items)
-        self.items = copy.deepcopy(items)
+        self._snapshot_raw = payload
+        self.items = self._snapshot_state()
         self.applied, self._records = [], {}
         return True
+
+    def _snapshot_state(self) -> dict[str, dict[str, dict]]:
+        """A private copy of the snapshot's items, to apply journal records to."""
+        fresh, self._fresh_items = self._fresh_items, None
+        if fresh is not None:
+            return fresh
+        return json.loads(self._snapshot_raw)["items"] if self._snapshot_raw else {}
 
     @property
     def pending_records(self) -> int:

@@ -25,6 +25,7 @@ from ..codecs.registry import access_pattern
 from ..errors import CorruptDataError
 from ..jsonvalue import from_json, to_json
 from ..record import Dataset, Record
+from . import chunk_writer
 from .encoding import STRING_KINDS, array_metadata, restore_dtype
 from .layout import apply_layout
 
@@ -74,7 +75,9 @@ async def _write_array(store: Store, path: str, ds: Dataset, sem: asyncio.Semaph
         await store.set(f"{path}/zarr.json", _buffer(json.dumps(meta_doc).encode()))
         if int(np.prod(data.shape, dtype=np.int64)) == 0:
             return meta_doc
-        if isinstance(data, np.ndarray):
+        if isinstance(data, np.ndarray) and chunk_writer.supports(meta_doc):
+            await chunk_writer.write_array(store, path, meta_doc, data)
+        elif isinstance(data, np.ndarray):
             await array.setitem(Ellipsis, _for_zarr(data))
         else:
             chunk0 = meta_doc["chunk_grid"]["configuration"]["chunk_shape"][0] if data.shape else 1
@@ -82,7 +85,10 @@ async def _write_array(store: Store, path: str, ds: Dataset, sem: asyncio.Semaph
                 # a zarr source is awaited: sync() cannot run inside zarr's own event loop
                 selection = block if data.shape else ()
                 part = np.asarray(await data._async_array.getitem(selection) if isinstance(data, Array) else data[selection])
-                await array.setitem(block if data.shape else Ellipsis, _for_zarr(part))
+                if data.shape and chunk_writer.supports(meta_doc):
+                    await chunk_writer.write_array(store, path, meta_doc, part, first_row=block.start or 0)
+                else:
+                    await array.setitem(block if data.shape else Ellipsis, _for_zarr(part))
                 del part  # else the next block is read while this one is still alive (2x memory)
     return meta_doc
 

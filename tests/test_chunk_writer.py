@@ -1,0 +1,55 @@
+"""The fast chunk writer produces exactly the bytes zarr-python writes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import zarr
+from zarr.core.sync import sync
+from zarr.core.array import AsyncArray
+from zarr.core.metadata.v3 import ArrayV3Metadata
+from zarr.storage import MemoryStore, StorePath
+
+from spikestore.containers import chunk_writer
+from spikestore.containers.encoding import array_metadata
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        np.random.default_rng(0).gamma(2.0, 2.0, size=(300, 1700)),  # edge chunks on both axes
+        np.arange(24, dtype=">i4").reshape(2, 3, 4),  # big-endian, one chunk
+        np.random.default_rng(1).random((5, 7)).astype(np.float32)[:, ::2],  # non-contiguous view
+        np.array([[True, False], [False, True]]),
+        (np.arange(12) + 1j).reshape(3, 4),
+    ],
+    ids=["rates", "big-endian", "strided", "bool", "complex"],
+)
+def test_chunks_are_byte_identical_to_zarr(data) -> None:
+    meta = array_metadata(data.shape, data.dtype, {})
+    assert chunk_writer.supports(meta)
+    ours, theirs = MemoryStore(), MemoryStore()
+    sync(chunk_writer.write_array(ours, "a", meta, data))
+    # zarr-python writing the very same array metadata is the reference
+    reference = AsyncArray(metadata=ArrayV3Metadata.from_dict(meta), store_path=StorePath(theirs, "a"), config={"write_empty_chunks": True})
+    sync(reference._save_metadata(reference.metadata))
+    sync(reference.setitem(Ellipsis, data))
+    chunk_keys = sorted(k for k in theirs._store_dict if "/c/" in k)
+    assert chunk_keys == sorted(k for k in ours._store_dict if "/c/" in k)
+    for key in chunk_keys:
+        assert ours._store_dict[key].to_bytes() == theirs._store_dict[key].to_bytes(), key
+    ours._store_dict["a/zarr.json"] = theirs._store_dict["a/zarr.json"]
+    np.testing.assert_array_equal(zarr.open_array(ours, path="a", mode="r")[...], data)
+
+
+def test_block_writes_land_at_their_rows() -> None:
+    data = np.arange(600 * 500, dtype=np.float64).reshape(600, 500)
+    meta = array_metadata(data.shape, data.dtype, {})
+    rows = meta["chunk_grid"]["configuration"]["chunk_shape"][0]
+    store = MemoryStore()
+    sync(chunk_writer.write_array(store, "a", meta, data[:rows], first_row=0))
+    sync(chunk_writer.write_array(store, "a", meta, data[rows:], first_row=rows))
+    sync(store.set("a/zarr.json", zarr.core.buffer.default_buffer_prototype().buffer.from_bytes(__import__("json").dumps(meta).encode())))
+    np.testing.assert_array_equal(zarr.open_array(store, path="a", mode="r")[...], data)
+    with pytest.raises(ValueError, match="aligned"):
+        sync(chunk_writer.write_array(store, "a", meta, data[1:], first_row=1))
