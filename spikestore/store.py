@@ -129,7 +129,7 @@ class WorkspaceStore:
         every process ends up with that one.
         """
         if cls.read_attrs(backend) is None:
-            if not backend.is_empty() and not backend.exists("zarr.json"):
+            if holds_foreign_data(backend):
                 raise FormatError(
                     f"{backend.url} already holds data that is not a spikestore workspace; choose an empty location."
                 )
@@ -309,6 +309,16 @@ class WorkspaceStore:
     def compact(self) -> bool:
         """Fold the journal into a snapshot, so that the next open is a few requests."""
         return self.index.compact(self.backend)
+
+
+def holds_foreign_data(backend: Backend) -> bool:
+    """Whether the location holds something other than (the start of) a workspace.
+
+    ``__spikestore__/`` is written first by every writer that creates a
+    workspace, so a location holding it is ours even before its root exists
+    (another process is creating it, or a save was interrupted).
+    """
+    return not backend.is_empty() and not backend.exists("zarr.json") and not backend.exists("__spikestore__")
 
 
 def encode_info(obj: Any, record_type: str | None, created_at: float, note: str | None) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from .errors import FormatError, StoreWriteError, UnsupportedTypeError
 from .names import validate_item_address
 from .record import Record
 from .containers.zarr_group import group_document
-from .store import WorkspaceStore, encode_info
+from .store import WorkspaceStore, encode_info, holds_foreign_data
 
 URL = "str | os.PathLike[str]"
 
@@ -280,7 +280,7 @@ def save_records(
     ``encoded`` may be a generator, so items can be streamed one at a time.
     """
     previous = WorkspaceStore.read_attrs(backend)
-    if previous is None and not backend.is_empty() and not backend.exists("__spikestore__"):
+    if previous is None and holds_foreign_data(backend):
         raise FormatError(
             f"{backend.url} already holds data that is not a spikestore workspace; refusing to "
             f"overwrite it. Choose an empty location."
