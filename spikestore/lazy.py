@@ -27,7 +27,10 @@ import time
 import uuid
 import warnings
 import weakref
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
+
+if TYPE_CHECKING:
+    from .maintenance import GcReport, VerifyReport
 
 from . import codecs
 from .backend import Backend
@@ -288,6 +291,21 @@ class LazyAnalysisWorkspace(AnalysisWorkspace):
         """Fold the index journal into one snapshot (next open: constant requests)."""
         try:
             return self._writable().compact()
+        finally:
+            self._index_cache = None
+
+    def verify(self) -> "VerifyReport":
+        """Read every chunk of every item and report damage (see :func:`spikestore.verify`)."""
+        from .maintenance import verify
+
+        return verify(self._require_open())
+
+    def gc(self, grace_seconds: float | None = None) -> "GcReport":
+        """Remove leftovers of interrupted or superseded writes (see :func:`spikestore.gc`)."""
+        from .maintenance import DEFAULT_GRACE_SECONDS, gc
+
+        try:
+            return gc(self._writable(), grace_seconds=DEFAULT_GRACE_SECONDS if grace_seconds is None else grace_seconds)
         finally:
             self._index_cache = None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import spikestore
 from spikestore import AnalysisWorkspace, CorruptDataError, gc, verify
 from spikestore.backend import Backend
 from spikestore.store import WorkspaceStore
@@ -50,3 +51,19 @@ def test_damage_is_detected_by_get_and_reported_by_verify(location, flip) -> Non
     assert ("corrupt" if flip else "missing") in report.problems[0][2]
     assert_same({"x": np.arange(5)}, AnalysisWorkspace.load_item(location.url, "rec", "fine", storage_options=location.storage_options))
     assert gc(location.url, storage_options=location.storage_options, grace_seconds=0).removed == [], "gc never removes committed data"
+
+
+def test_workspace_handles_verify_and_gc(location) -> None:
+    from spikestore import open_workspace
+
+    _saved(location)
+    with open_workspace(location.url, "a", storage_options=location.storage_options) as ws:
+        assert ws.verify().ok
+        ws.store("rec", "fine", {"x": np.arange(6)})  # replaces a version: the old one is cleaned up
+        assert ws.gc(grace_seconds=0).removed == []
+        _damage(location, flip=True)
+        report = ws.verify()
+        assert [(ns, key) for ns, key, _ in report.problems] == [("rec", "rates")]
+    with open_workspace(location.url, "r", storage_options=location.storage_options) as ws:
+        with pytest.raises(spikestore.ReadOnlyError):
+            ws.gc()
