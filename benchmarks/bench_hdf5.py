@@ -27,6 +27,7 @@ import tempfile
 from typing import Any, Callable
 
 from benchmarks.common import fmt, interleaved, measure, ratio, remove, run_isolated, table
+from spikestore.workload import to_spikelab
 
 EXPORT_TARGET = 1.2
 IMPORT_TARGET = 0.8
@@ -49,20 +50,6 @@ def build_workspace(scale: str, copies: int) -> Any:
         for ns in ws.list_namespaces():
             for key in ws.list_keys(ns):
                 out.store(f"s{seed}_{ns}", key, ws.get(ns, key), note=(ws.get_info(ns, key) or {}).get("note"))
-    return out
-
-
-def to_spikelab(ws: Any) -> Any:
-    """The same workspace as a spikelab ``AnalysisWorkspace`` (same id, notes, timestamps)."""
-    from spikelab.workspace.workspace import AnalysisWorkspace as SpikelabWorkspace
-
-    out = SpikelabWorkspace(name=ws.name)
-    out.workspace_id, out.created_at = ws.workspace_id, ws.created_at
-    for ns in ws.list_namespaces():
-        for key in ws.list_keys(ns):
-            info = ws.get_info(ns, key) or {}
-            out.store(ns, key, ws.get(ns, key), note=info.get("note"))
-            out._index[ns][key]["created_at"] = info.get("created_at", out._index[ns][key]["created_at"])
     return out
 
 

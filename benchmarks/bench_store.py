@@ -20,6 +20,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from benchmarks.common import fmt, interleaved, measure, ratio, remove, run_isolated, table, tree_bytes
+from spikestore.workload import to_spikelab
 
 SYSTEMS = ("spikestore", "spikelab", "raw")
 SMALL_ITEMS = (("rec1", "results"), ("rec2", "correlation"))
@@ -88,18 +89,6 @@ def raw_load(folder: str, item: tuple[str, str] | None = None) -> list[np.ndarra
 
 
 # -- the systems ------------------------------------------------------------------
-
-
-def to_spikelab(ws: Any) -> Any:
-    """The same items in a ``spikelab`` ``AnalysisWorkspace``."""
-    from spikelab.workspace.workspace import AnalysisWorkspace as SpikelabWorkspace
-
-    out = SpikelabWorkspace(name=ws.name)
-    out.workspace_id, out.created_at = ws.workspace_id, ws.created_at
-    for ns in ws.list_namespaces():
-        for key in ws.list_keys(ns):
-            out.store(ns, key, ws.get(ns, key), note=(ws.get_info(ns, key) or {}).get("note"))
-    return out
 
 
 def _location(system: str, dest: str) -> str:

@@ -76,21 +76,6 @@ def _stored_bytes(url: str, storage_options: Optional[dict]) -> int:
     return int(backend.fs.du(backend.root, total=True))
 
 
-def _spikelab_copy(ws: AnalysisWorkspace) -> Any:
-    """The same workspace as a ``spikelab.workspace.AnalysisWorkspace``."""
-    from spikelab.workspace import AnalysisWorkspace as SpikelabWorkspace
-
-    copy = SpikelabWorkspace(name=ws.name)
-    copy.workspace_id, copy.created_at = ws.workspace_id, ws.created_at
-    for namespace in ws.list_namespaces():
-        for key in ws.list_keys(namespace):
-            info = ws.get_info(namespace, key) or {}
-            copy.store(namespace, key, ws.get(namespace, key), note=info.get("note"))
-            if "created_at" in info:  # keep the original time stamps, as an export does
-                copy.get_info(namespace, key)["created_at"] = info["created_at"]
-    return copy
-
-
 def _first_spike_item(ws: AnalysisWorkspace) -> Optional[tuple[str, str]]:
     for namespace, keys in ws.describe().items():
         for key, info in keys.items():
@@ -202,7 +187,7 @@ def run_demo(
         (export and spikelab's load of it).  A step that could not run holds
         ``{"skipped": reason}``.
     """
-    from .workload import SCALES, make_workspace, workspace_nbytes
+    from .workload import SCALES, make_workspace, to_spikelab, workspace_nbytes
 
     if scale not in SCALES:
         raise InvalidValueError(f"unknown demo scale {scale!r}; choose one of {', '.join(SCALES)}")
@@ -226,7 +211,7 @@ def run_demo(
         from spikelab.workspace import AnalysisWorkspace as SpikelabWorkspace
 
         say("saving the same workspace with spikelab …")
-        reference = _spikelab_copy(ws)
+        reference = to_spikelab(ws)
         spikelab_base = os.path.join(folder, "spikelab")
         _, sl_save_s = _timed(lambda: reference.save(spikelab_base))
         _, sl_load_s = _timed(lambda: SpikelabWorkspace.load(spikelab_base))

@@ -31,6 +31,7 @@ import h5py
 from . import codecs
 from .backend import Backend, normalize_url
 from .codecs.registry import ITEM_TYPE_NAMES, codec_named
+from .containers.zarr_group import block_readable
 from .containers.hdf5_file import check_compression, item_info, read_record, write_record
 from .errors import (
     CorruptDataError,
@@ -147,7 +148,7 @@ def _store_source(store: WorkspaceStore) -> _Source:
         name=attrs.get("name"),
         created_at=float(attrs["created_at"]),
         index=store.describe(),
-        record=lambda ns, key: store.read(ns, key, lazy=True),
+        record=lambda ns, key: block_readable(store.read(ns, key, lazy=True), store.index.entry(ns, key)["tree"]),
     )
 
 

@@ -300,3 +300,19 @@ def workspace_nbytes(ws: AnalysisWorkspace) -> int:
     """Raw bytes of every numpy array held by the workspace's items (each array once)."""
     seen: set[int] = set()
     return sum(_nbytes(ws.get(ns, key), seen) for ns in ws.list_namespaces() for key in ws.list_keys(ns))
+
+
+def to_spikelab(ws: Any) -> Any:
+    """The same workspace as a ``spikelab`` ``AnalysisWorkspace``: same id, name,
+    notes and per-item ``created_at`` (what spikelab's own save is compared on)."""
+    from spikelab.workspace import AnalysisWorkspace as SpikelabWorkspace
+
+    copy = SpikelabWorkspace(name=ws.name)
+    copy.workspace_id, copy.created_at = ws.workspace_id, ws.created_at
+    for namespace in ws.list_namespaces():
+        for key in ws.list_keys(namespace):
+            info = ws.get_info(namespace, key) or {}
+            copy.store(namespace, key, ws.get(namespace, key), note=info.get("note"))
+            if "created_at" in info:  # keep the original time stamps, as an export does
+                copy.get_info(namespace, key)["created_at"] = info["created_at"]
+    return copy

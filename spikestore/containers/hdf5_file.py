@@ -20,6 +20,7 @@ themselves, so nothing is read until a codec or another container asks.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator
 
 import h5py
@@ -31,7 +32,7 @@ from ..record import Dataset, Record
 
 # Rows copied per step when the source is not a numpy array (a zarr or h5py
 # array): bounds memory to about this many bytes per array being copied.
-STREAM_BLOCK_BYTES = 64 << 20
+STREAM_BLOCK_BYTES = 16 << 20  # two blocks are in memory at once (read-ahead)
 # Size assumed per element of a variable-length string array when sizing blocks.
 STRING_ITEM_BYTES = 64
 COMPRESSIONS = (None, "gzip", "lzf")
@@ -86,6 +87,24 @@ def _blocks(shape: tuple[int, ...], itemsize: int, chunk0: int) -> Iterator[tupl
         yield (slice(start, min(shape[0], start + rows)),)
 
 
+def _read_ahead(data: Any, blocks: Iterator[Any]) -> Iterator[tuple[Any, np.ndarray]]:
+    """``(block, values)`` pairs, reading the next block while the caller writes this one.
+
+    Reading a block of a zarr array means decompressing its chunks; writing it
+    to HDF5 is a copy.  Overlapping them keeps both cores busy, at the price
+    of one more block in memory.
+    """
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        pending = None
+        for block in blocks:
+            following = reader.submit(lambda b=block: np.asarray(data[b]))
+            if pending is not None:
+                yield pending[0], pending[1].result()
+            pending = (block, following)
+        if pending is not None:
+            yield pending[0], pending[1].result()
+
+
 def _write_attrs(target: Any, attrs: dict[str, Any]) -> None:
     for name, value in attrs.items():
         if name.startswith(_PRIVATE_PREFIX):
@@ -109,8 +128,8 @@ def _write_dataset(group: h5py.Group, name: str, ds: Dataset, compression: str |
             itemsize = STRING_ITEM_BYTES if string else np.dtype(data.dtype).itemsize
             chunks = getattr(data, "chunks", None)
             chunk0 = int(chunks[0]) if chunks and shape else 1
-            for block in _blocks(shape, itemsize, chunk0):
-                out[block] = _h5_values(np.asarray(data[block]))
+            for block, values in _read_ahead(data, _blocks(shape, itemsize, chunk0)):
+                out[block] = _h5_values(values)
     _write_attrs(out, ds.attrs)
 
 

@@ -25,7 +25,7 @@ from ..codecs.registry import access_pattern
 from ..errors import CorruptDataError
 from ..jsonvalue import from_json, to_json
 from ..record import Dataset, Record
-from . import chunk_writer
+from . import fast_chunks
 from .encoding import STRING_KINDS, array_metadata, restore_dtype
 from .layout import apply_layout
 
@@ -75,8 +75,8 @@ async def _write_array(store: Store, path: str, ds: Dataset, sem: asyncio.Semaph
         await store.set(f"{path}/zarr.json", _buffer(json.dumps(meta_doc).encode()))
         if int(np.prod(data.shape, dtype=np.int64)) == 0:
             return meta_doc
-        if isinstance(data, np.ndarray) and chunk_writer.supports(meta_doc):
-            await chunk_writer.write_array(store, path, meta_doc, data)
+        if isinstance(data, np.ndarray) and fast_chunks.supports(meta_doc):
+            await fast_chunks.write_array(store, path, meta_doc, data)
         elif isinstance(data, np.ndarray):
             await array.setitem(Ellipsis, _for_zarr(data))
         else:
@@ -85,8 +85,8 @@ async def _write_array(store: Store, path: str, ds: Dataset, sem: asyncio.Semaph
                 # a zarr source is awaited: sync() cannot run inside zarr's own event loop
                 selection = block if data.shape else ()
                 part = np.asarray(await data._async_array.getitem(selection) if isinstance(data, Array) else data[selection])
-                if data.shape and chunk_writer.supports(meta_doc):
-                    await chunk_writer.write_array(store, path, meta_doc, part, first_row=block.start or 0)
+                if data.shape and fast_chunks.supports(meta_doc):
+                    await fast_chunks.write_array(store, path, meta_doc, part, first_row=block.start or 0)
                 else:
                     await array.setitem(block if data.shape else Ellipsis, _for_zarr(part))
                 del part  # else the next block is read while this one is still alive (2x memory)
@@ -181,6 +181,38 @@ def lazy_record(store: Store, path: str, skeleton: dict[str, Any]) -> Record:
     return build(path, skeleton)
 
 
+class RowBlocks:
+    """A read-only array-like over a stored array whose row blocks read fast.
+
+    Slicing rows (``[a:b]``) of an array in the fast layout decodes its
+    chunks in parallel threads (:mod:`fast_chunks`); anything else is
+    delegated to the ``zarr.Array``.  Meant for streaming copies that read
+    an array block by block from a plain thread (the HDF5 export).
+    """
+
+    def __init__(self, array: Array, metadata: dict[str, Any]) -> None:
+        self.array, self.metadata = array, metadata
+        self.shape, self.dtype, self.chunks = array.shape, array.dtype, array.chunks
+        self.nbytes = array.nbytes
+
+    def __getitem__(self, selection: Any) -> Any:
+        if isinstance(selection, tuple) and len(selection) == 1:
+            selection = selection[0]
+        if isinstance(selection, slice) and selection.step in (None, 1) and fast_chunks.supports(self.metadata):
+            store_path = self.array._async_array.store_path
+            return sync(fast_chunks.read_array(store_path.store, store_path.path, self.metadata, rows=selection))
+        return self.array[selection]
+
+
+def block_readable(record: Record, skeleton: dict[str, Any]) -> Record:
+    """``record`` (from :func:`lazy_record`) with its datasets wrapped in :class:`RowBlocks`."""
+    for name, ds in record.datasets.items():
+        ds.data = RowBlocks(ds.data, skeleton["datasets"][name])
+    for name, child in record.children.items():
+        block_readable(child, skeleton["children"][name])
+    return record
+
+
 async def _read_array(array: Array, metadata: dict[str, Any]) -> np.ndarray:
     async_array = array._async_array
     shape = tuple(metadata["shape"])
@@ -188,7 +220,10 @@ async def _read_array(array: Array, metadata: dict[str, Any]) -> np.ndarray:
         empty = np.zeros(shape, dtype=async_array.dtype if metadata["data_type"] != "string" else str)
         return restore_dtype(empty, metadata)
     try:
-        value = await async_array.getitem(Ellipsis)
+        if fast_chunks.supports(metadata):
+            value = await fast_chunks.read_array(async_array.store_path.store, async_array.store_path.path, metadata)
+        else:
+            value = await async_array.getitem(Ellipsis)
     except (ValueError, RuntimeError) as exc:
         # raised by the codec chain: a crc32c mismatch or undecodable bytes
         raise CorruptDataError(f"array {array.path!r} failed to decode: {exc}") from exc

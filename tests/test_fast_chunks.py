@@ -10,7 +10,7 @@ from zarr.core.array import AsyncArray
 from zarr.core.metadata.v3 import ArrayV3Metadata
 from zarr.storage import MemoryStore, StorePath
 
-from spikestore.containers import chunk_writer
+from spikestore.containers import fast_chunks
 from spikestore.containers.encoding import array_metadata
 
 
@@ -27,9 +27,9 @@ from spikestore.containers.encoding import array_metadata
 )
 def test_chunks_are_byte_identical_to_zarr(data) -> None:
     meta = array_metadata(data.shape, data.dtype, {})
-    assert chunk_writer.supports(meta)
+    assert fast_chunks.supports(meta)
     ours, theirs = MemoryStore(), MemoryStore()
-    sync(chunk_writer.write_array(ours, "a", meta, data))
+    sync(fast_chunks.write_array(ours, "a", meta, data))
     # zarr-python writing the very same array metadata is the reference
     reference = AsyncArray(metadata=ArrayV3Metadata.from_dict(meta), store_path=StorePath(theirs, "a"), config={"write_empty_chunks": True})
     sync(reference._save_metadata(reference.metadata))
@@ -47,9 +47,34 @@ def test_block_writes_land_at_their_rows() -> None:
     meta = array_metadata(data.shape, data.dtype, {})
     rows = meta["chunk_grid"]["configuration"]["chunk_shape"][0]
     store = MemoryStore()
-    sync(chunk_writer.write_array(store, "a", meta, data[:rows], first_row=0))
-    sync(chunk_writer.write_array(store, "a", meta, data[rows:], first_row=rows))
+    sync(fast_chunks.write_array(store, "a", meta, data[:rows], first_row=0))
+    sync(fast_chunks.write_array(store, "a", meta, data[rows:], first_row=rows))
     sync(store.set("a/zarr.json", zarr.core.buffer.default_buffer_prototype().buffer.from_bytes(__import__("json").dumps(meta).encode())))
     np.testing.assert_array_equal(zarr.open_array(store, path="a", mode="r")[...], data)
     with pytest.raises(ValueError, match="aligned"):
-        sync(chunk_writer.write_array(store, "a", meta, data[1:], first_row=1))
+        sync(fast_chunks.write_array(store, "a", meta, data[1:], first_row=1))
+
+
+@pytest.mark.parametrize("rows", [None, slice(0, 250), slice(100, 420), slice(250, 600)])
+def test_reads_equal_zarr_reads(rows) -> None:
+    data = np.random.default_rng(4).gamma(2.0, 2.0, size=(600, 900))
+    meta = array_metadata(data.shape, data.dtype, {})
+    store = MemoryStore()
+    sync(fast_chunks.write_array(store, "a", meta, data))
+    got = sync(fast_chunks.read_array(store, "a", meta, rows))
+    np.testing.assert_array_equal(got, data if rows is None else data[rows])
+
+
+def test_a_flipped_byte_is_a_corrupt_data_error() -> None:
+    from spikestore.errors import CorruptDataError
+
+    data = np.arange(300 * 500, dtype=np.float64).reshape(300, 500)
+    meta = array_metadata(data.shape, data.dtype, {})
+    store = MemoryStore()
+    sync(fast_chunks.write_array(store, "a", meta, data))
+    key = sorted(k for k in store._store_dict if "/c/" in k)[0]
+    raw = bytearray(store._store_dict[key].to_bytes())
+    raw[10] ^= 0x01
+    store._store_dict[key] = zarr.core.buffer.default_buffer_prototype().buffer.from_bytes(bytes(raw))
+    with pytest.raises(CorruptDataError, match="crc32c"):
+        sync(fast_chunks.read_array(store, "a", meta))
