@@ -31,7 +31,7 @@ from .layout import apply_layout
 
 # Rows copied per step when the source is not in memory (h5py, another store):
 # bounds memory to about this many bytes per array being copied.
-STREAM_BLOCK_BYTES = 64 << 20
+STREAM_BLOCK_BYTES = 32 << 20
 MAX_CONCURRENT_WRITES = 8
 
 
