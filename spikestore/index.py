@@ -184,11 +184,9 @@ class IndexState:
         Returns False when another writer created that snapshot generation
         first; nothing is lost then, the other snapshot holds everything.
         """
+        self.refresh(backend)
         if items is None:
-            self.refresh(backend)
             items = self.items
-        else:
-            self.refresh(backend)
         absorbed = sorted(self.absorbed.union(self.applied))
         listed = set(backend.list_names(INDEX_DIR))
         absorbed = [n for n in absorbed if n in listed]

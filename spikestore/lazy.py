@@ -245,7 +245,7 @@ class LazyAnalysisWorkspace(AnalysisWorkspace):
         validate_item_address(namespace, key)
         record = codecs.encode_item(obj, f"item ({namespace!r}, {key!r})")
         try:
-            store.put(namespace, key, record, encode_info(obj, record.type, time.time(), note))
+            store.put(namespace, key, record, encode_info(obj, time.time(), note))
         finally:
             self._index_cache = None
 

@@ -321,7 +321,7 @@ def holds_foreign_data(backend: Backend) -> bool:
     return not backend.is_empty() and not backend.exists("zarr.json") and not backend.exists("__spikestore__")
 
 
-def encode_info(obj: Any, record_type: str | None, created_at: float, note: str | None) -> dict[str, Any]:
+def encode_info(obj: Any, created_at: float, note: str | None) -> dict[str, Any]:
     """spikelab's index entry for ``obj``."""
     info = codecs.summary(obj)
     info["created_at"] = created_at

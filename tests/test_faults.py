@@ -46,7 +46,7 @@ def test_a_store_that_fails_at_any_write_leaves_the_workspace_unchanged(faulty_u
     def put(key: str) -> None:
         store = WorkspaceStore.open(Backend(faulty_url))
         record = codecs.encode_item(item, "test")
-        store.put("rec", key, record, encode_info(item, record.type, 1.0, None))
+        store.put("rec", key, record, encode_info(item, 1.0, None))
 
     total = _writes_needed(lambda: put("probe"))
     store = WorkspaceStore.open(Backend(faulty_url))

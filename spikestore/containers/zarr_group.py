@@ -26,7 +26,7 @@ from ..errors import CorruptDataError
 from ..jsonvalue import from_json, to_json
 from ..record import Dataset, Record
 from . import fast_chunks
-from .encoding import STRING_KINDS, array_metadata, restore_dtype
+from .encoding import array_metadata, restore_dtype
 from .layout import apply_layout
 
 # Rows copied per step when the source is not in memory (h5py, another store):
@@ -259,8 +259,3 @@ def skeleton_arrays(skeleton: dict[str, Any], prefix: str = "") -> Iterator[tupl
             yield (f"{prefix}/{name}" if prefix else name), meta
     for name, child in skeleton.get("children", {}).items():
         yield from skeleton_arrays(child, f"{prefix}/{name}" if prefix else name)
-
-
-def uses_strings(dtype: np.dtype) -> bool:
-    """Whether arrays of ``dtype`` are stored as variable-length strings."""
-    return dtype.kind in STRING_KINDS
