@@ -69,6 +69,9 @@ def test_a_store_that_fails_at_any_write_leaves_the_workspace_unchanged(faulty_u
     assert _snapshot(faulty_url).keys() == expected.keys()
 
 
+# a failure after the switch-over only fails the cosmetic root rewrite: save warns
+# ("saved, but ...") and the new workspace is whole, which the loop checks
+@pytest.mark.filterwarnings("ignore:saved, but:UserWarning")
 def test_a_save_that_fails_at_any_write_keeps_the_previous_workspace(faulty_url) -> None:
     expected = _snapshot(faulty_url)
     new = AnalysisWorkspace(name="after")
