@@ -22,8 +22,11 @@ from spikestore.containers.encoding import array_metadata
         np.random.default_rng(1).random((5, 7)).astype(np.float32)[:, ::2],  # non-contiguous view
         np.array([[True, False], [False, True]]),
         (np.arange(12) + 1j).reshape(3, 4),
+        np.sort(np.random.default_rng(2).uniform(0, 6e5, 300_000)),  # 1-D: blosc + bit-shuffle, edge chunk
+        np.arange(1000, dtype=np.int32),
+        np.array([True, False, True]),
     ],
-    ids=["rates", "big-endian", "strided", "bool", "complex"],
+    ids=["rates", "big-endian", "strided", "bool", "complex", "spike-times-blosc", "int32-blosc", "bool-1d"],
 )
 def test_chunks_are_byte_identical_to_zarr(data) -> None:
     meta = array_metadata(data.shape, data.dtype, {})
