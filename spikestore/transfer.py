@@ -32,6 +32,7 @@ from . import codecs
 from .backend import Backend, normalize_url
 from .codecs.registry import ITEM_TYPE_NAMES, codec_named
 from .containers.zarr_group import block_readable
+from .memory import release_free_memory
 from .containers.hdf5_file import check_compression, item_info, read_record, write_record
 from .errors import (
     CorruptDataError,
@@ -108,11 +109,15 @@ def _record_bytes(record: Record) -> int:
 def _with_progress(
     entries: Iterable[tuple[str, str, Record, dict]], progress: _Progress
 ) -> Iterator[tuple[str, str, Record, dict]]:
-    """Pass entries through, advancing the bar once each has been consumed."""
+    """Pass entries through, advancing the bar once each has been consumed.
+
+    Between items, freed memory goes back to the OS (see :mod:`spikestore.memory`).
+    """
     previous: tuple[str, int] | None = None
     for ns, key, record, info in entries:
         if previous is not None:
             progress.item(*previous)
+            release_free_memory()
         previous = (f"{ns}/{key}", _record_bytes(record))
         yield ns, key, record, info
     if previous is not None:
@@ -282,6 +287,7 @@ def export_hdf5(
                             compression=compression,
                         )
                         bar.item(f"{ns}/{key}", nbytes)
+                        release_free_memory()
             os.replace(tmp, h5_path)
         except BaseException:
             _remove(tmp)
