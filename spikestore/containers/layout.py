@@ -8,8 +8,9 @@ are spikelab's, so records imported from HDF5 or copied between stores get
 the same layout), and this module turns a pattern into a layout:
 
 ``"ranges"`` (1-D: ``spike_times``, ``by_time_times``, ``by_time_units``)
-    Shards of about ``SHARD_BYTES`` holding inner chunks of about
-    ``SPIKE_INNER_BYTES``.  One unit's train (a few thousand spikes) is one
+    Shards of up to ``SPIKE_SHARD_BYTES`` (64 MiB: 8 M spikes, so a
+    30-minute 1,000-unit recording is one shard and no unit straddles a
+    shard edge) holding inner chunks of about ``SPIKE_INNER_BYTES``.  One unit's train (a few thousand spikes) is one
     (rarely two) inner chunk, read by byte range; a full read is one ``GET``
     per shard.
 ``"rows"`` (n × n ``matrix``)
@@ -34,11 +35,13 @@ from typing import Any, Callable
 INNER_BYTES = 128 << 10
 SPIKE_INNER_BYTES = 512 << 10
 SHARD_BYTES = 8 << 20
+# spike arrays: one shard up to 8 M spikes, so a unit's range never straddles a shard edge
+SPIKE_SHARD_BYTES = 64 << 20
 
 Shape = list[int]
 
 
-def _rows(shape: list[int], itemsize: int, inner_bytes: int = INNER_BYTES) -> tuple[Shape, Shape] | None:
+def _rows(shape: list[int], itemsize: int, inner_bytes: int = INNER_BYTES, shard_bytes: int = SHARD_BYTES) -> tuple[Shape, Shape] | None:
     """Inner chunks and shards made of whole leading-axis rows."""
     if not shape:
         return None
@@ -47,7 +50,7 @@ def _rows(shape: list[int], itemsize: int, inner_bytes: int = INNER_BYTES) -> tu
     if inner_rows >= shape[0]:
         return None
     inner_chunks = -(-shape[0] // inner_rows)
-    per_shard = _largest_divisor(inner_chunks, max(1, SHARD_BYTES // max(1, row * inner_rows)))
+    per_shard = _largest_divisor(inner_chunks, max(1, shard_bytes // max(1, row * inner_rows)))
     return [inner_rows, *shape[1:]], [inner_rows * per_shard, *shape[1:]]
 
 
@@ -64,7 +67,7 @@ def _largest_divisor(n: int, at_most: int) -> int:
 
 def _spikes(shape: list[int], itemsize: int) -> tuple[Shape, Shape] | None:
     """1-D spike arrays: rows with larger inner chunks (a unit rarely spans two)."""
-    return _rows(shape, itemsize, SPIKE_INNER_BYTES)
+    return _rows(shape, itemsize, SPIKE_INNER_BYTES, SPIKE_SHARD_BYTES)
 
 
 def _last_axis(shape: list[int], itemsize: int) -> tuple[Shape, Shape] | None:
