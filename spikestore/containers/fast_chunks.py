@@ -57,10 +57,15 @@ async def _run_all(jobs: Any) -> None:
             for job in jobs:
                 group.create_task(job)
     except BaseExceptionGroup as errors:
-        first: BaseException = errors
-        while isinstance(first, BaseExceptionGroup):
-            first = first.exceptions[0]
-        raise first from None
+        raise first_error(errors) from None
+
+
+def first_error(group: BaseExceptionGroup) -> BaseException:
+    """The first exception inside a (possibly nested) exception group."""
+    first: BaseException = group
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    return first
 
 
 def _zstd(config: dict[str, Any]) -> Any:

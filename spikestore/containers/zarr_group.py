@@ -150,16 +150,11 @@ def write_record(store: Store, path: str, record: Record, *, derive: Deriver | N
     try:
         return sync(run())
     except BaseExceptionGroup as group:
-        raise _first_leaf(group) from group
+        raise fast_chunks.first_error(group) from group
 
 
 def _existing(record: Record) -> dict[str, Dataset]:
     return record.derived
-
-
-def _first_leaf(group: BaseExceptionGroup) -> BaseException:
-    first = group.exceptions[0]
-    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 def open_array(store: Store, path: str, metadata: dict[str, Any]) -> Array:
