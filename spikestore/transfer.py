@@ -27,13 +27,13 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Optional
 
 import h5py
+import numpy as np
 
-from . import codecs
+from . import codecs, hdf5_reading
 from .backend import Backend, normalize_url
-from .codecs.registry import ITEM_TYPE_NAMES, codec_named
+from .containers.hdf5_file import check_compression, item_info, read_record, write_record
 from .containers.zarr_group import block_readable
 from .memory import release_free_memory
-from .containers.hdf5_file import check_compression, item_info, read_record, write_record
 from .errors import (
     CorruptDataError,
     FormatError,
@@ -43,7 +43,7 @@ from .errors import (
     WorkspaceNotFoundError,
 )
 from .jsonvalue import json_default
-from .names import validate_item_address, validate_name
+from .names import validate_item_address
 from .record import Record
 from .store import WorkspaceStore
 from .workspace import AnalysisWorkspace, make_summary, save_records
@@ -306,64 +306,25 @@ def export_hdf5(
 # ---------------------------------------------------------------------------
 
 
-@contextmanager
-def _open_h5(h5_path: str) -> Iterator[h5py.File]:
-    """Open a spikelab ``.h5`` read-only, with clear errors for missing or damaged files."""
-    if not os.path.exists(h5_path):
-        raise WorkspaceNotFoundError(
-            f"{h5_path} does not exist; pass the base path spikelab's save() was given "
-            f"(without or with the .h5 extension)."
-        )
-    try:
-        f = h5py.File(h5_path, "r")
-    except OSError as exc:
-        raise FormatError(
-            f"{h5_path} is not a readable HDF5 file ({exc}); it may be truncated, still being "
-            f"written, or not a spikelab save at all."
-        ) from None
-    try:
-        if "__workspace_id__" not in f.attrs:
-            raise FormatError(
-                f"{h5_path} is an HDF5 file but not a spikelab workspace (no __workspace_id__ "
-                f"attribute on its root)."
-            )
-        yield f
-    finally:
-        f.close()
-
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
-def _root_attrs(f: h5py.File) -> tuple[str, Optional[str], float]:
-    workspace_id = _text(f.attrs["__workspace_id__"])
-    name = _text(f.attrs.get("__workspace_name__", "")) or None
-    created_at = float(f.attrs.get("__created_at__", 0.0))
-    return workspace_id, name, created_at
-
-
-def _item_groups(f: h5py.File) -> Iterator[tuple[str, str, h5py.Group]]:
-    """``(namespace, key, group)`` of every item; ``__``-prefixed groups are skipped (spikelab's rule)."""
-    for ns in f:
-        if ns.startswith("__"):
-            continue
-        ns_group = f[ns]
-        if not isinstance(ns_group, h5py.Group):
-            continue
-        for key in ns_group:
-            group = ns_group[key]
-            if isinstance(group, h5py.Group):
-                yield ns, key, group
+def _checked_items(h5_path: str, f: h5py.File) -> list[tuple[str, str, h5py.Group, str]]:
+    """Every item with its ``__type__``, each checked by :func:`hdf5_reading.check_item`."""
+    file_size = os.path.getsize(h5_path)
+    checked = []
+    for ns, key, group in hdf5_reading.item_groups(h5_path, f):
+        validate_item_address(ns, key)
+        checked.append((ns, key, group, hdf5_reading.check_item(h5_path, ns, key, group, file_size)))
+    return checked
 
 
 def _decode(h5_path: str, group: h5py.Group) -> Any:
+    """Decode a checked item; reading failures are ``CorruptDataError``, inconsistencies ``FormatError``."""
+    record = _checked(read_record(group), h5_path)
     try:
-        return codecs.decode(read_record(group))
+        return hdf5_reading.decoded(h5_path, group, lambda: codecs.decode(record))
     except FormatError as exc:
+        if str(exc).startswith(h5_path):
+            raise
         raise FormatError(f"{h5_path}, group {group.name}: {exc}") from None
-    except (OSError, KeyError) as exc:
-        raise CorruptDataError(f"{h5_path}, group {group.name} cannot be read ({exc}); the file is damaged.") from None
 
 
 def load_hdf5_workspace(base_path: str | os.PathLike[str], cls: type = AnalysisWorkspace) -> AnalysisWorkspace:
@@ -371,21 +332,28 @@ def load_hdf5_workspace(base_path: str | os.PathLike[str], cls: type = AnalysisW
 
     The index is rebuilt from the objects (summary) and the items'
     ``__created_at__``/``__note__`` attributes, exactly as spikelab's loader
-    does; the ``.json`` sidecar is not needed.
+    does; the ``.json`` sidecar is not needed.  Every item is checked
+    (:mod:`spikestore.hdf5_reading`) before any is decoded.
 
     Raises
     ------
     WorkspaceNotFoundError
         If the ``.h5`` file does not exist.
     FormatError
-        If the file is not a spikelab workspace or holds an unknown ``__type__``.
+        If the file is not a spikelab workspace, holds an unknown ``__type__``,
+        or is damaged or hostile (names, links, datatypes, sizes; the message
+        names the HDF5 object).
+    CorruptDataError
+        If a dataset cannot be read.
     """
     h5_path, _ = hdf5_paths(base_path)
-    with _open_h5(h5_path) as f:
+    with hdf5_reading.open_h5(h5_path) as f:
+        workspace_id, name, created_at = hdf5_reading.root_attrs(h5_path, f)
+        items = _checked_items(h5_path, f)
         ws = cls.__new__(cls)
         AnalysisWorkspace.__init__(ws)
-        ws.workspace_id, ws.name, ws.created_at = _root_attrs(f)
-        for ns, key, group in _item_groups(f):
+        ws.workspace_id, ws.name, ws.created_at = workspace_id, name, created_at
+        for ns, key, group, _ in items:
             obj = _decode(h5_path, group)
             entry = make_summary(obj)
             entry.update(item_info(group))
@@ -395,20 +363,24 @@ def load_hdf5_workspace(base_path: str | os.PathLike[str], cls: type = AnalysisW
 
 
 def load_hdf5_item(base_path: str | os.PathLike[str], namespace: str, key: str) -> Any:
-    """Load one item of a spikelab save.
+    """Load one item of a spikelab save (only that item is checked and read).
 
     Raises
     ------
     ItemNotFoundError
         (a ``KeyError``) with spikelab's message if the namespace or key is missing.
+    FormatError, CorruptDataError
+        As :func:`load_hdf5_workspace`, for this item.
     """
     h5_path, _ = hdf5_paths(base_path)
-    with _open_h5(h5_path) as f:
-        if namespace not in f:
+    with hdf5_reading.open_h5(h5_path) as f:
+        if namespace not in hdf5_reading.link_names(h5_path, f):
             raise ItemNotFoundError(f"Namespace '{namespace}' not found in workspace file.")
-        if key not in f[namespace]:
+        group = hdf5_reading.find_item(h5_path, f, namespace, key)
+        if group is None:
             raise ItemNotFoundError(f"Key '{key}' not found in namespace '{namespace}'.")
-        return _decode(h5_path, f[namespace][key])
+        hdf5_reading.check_item(h5_path, namespace, key, group, os.path.getsize(h5_path))
+        return _decode(h5_path, group)
 
 
 # ---------------------------------------------------------------------------
@@ -416,57 +388,20 @@ def load_hdf5_item(base_path: str | os.PathLike[str], namespace: str, key: str) 
 # ---------------------------------------------------------------------------
 
 
-def _read_index(json_path: str, h5_path: str) -> dict[str, Any]:
-    if not os.path.isfile(json_path):
-        raise FormatError(
-            f"{json_path} is missing; spikelab always writes it next to {h5_path}. Restore it, or "
-            f"load the .h5 with AnalysisWorkspace.load(base_path) and save() that workspace."
-        )
-    try:
-        with open(json_path, encoding="utf-8") as fh:
-            content = json.load(fh)
-    except (OSError, ValueError) as exc:
-        raise FormatError(f"{json_path} is not a readable JSON index ({exc}).") from None
-    if not isinstance(content, dict) or not isinstance(content.get("index"), dict):
-        raise FormatError(f"{json_path} is not a spikelab workspace index (no 'index' mapping).")
-    return content
-
-
-def _check_tree(h5_path: str, group: h5py.Group, dict_child: bool) -> None:
-    """Every ``__type__`` in the tree is known; every dict key can be a store name.
-
-    Touches every group's attributes (metadata only), so a damaged structure
-    fails here, before anything is written.
-    """
-    type_tag = group.attrs.get("__type__")
-    if type_tag is not None:
-        type_tag = _text(type_tag)
-        try:
-            codec_named(type_tag)
-        except FormatError as exc:
-            raise FormatError(f"{h5_path}, group {group.name}: {exc}") from None
-    for name in group:
-        child = group.get(name)
-        if child is None:
-            raise FormatError(f"{h5_path}: {group.name}/{name} is a dangling link.")
-        if type_tag == "dict":
-            validate_name(name, f"{h5_path}, dict key in {group.name}")
-        if isinstance(child, h5py.Group):
-            _check_tree(h5_path, child, type_tag == "dict")
-        else:
-            child.attrs.keys()  # noqa: B018  (reads the dataset header)
-
-
-def _validate_h5(h5_path: str, json_path: str, f: h5py.File, content: dict[str, Any]) -> list[tuple[str, str, h5py.Group]]:
-    workspace_id, _, _ = _root_attrs(f)
+def _validate_h5(
+    h5_path: str, json_path: str, f: h5py.File, content: dict[str, Any]
+) -> list[tuple[str, str, h5py.Group, dict[str, Any]]]:
+    """Check the whole pair before anything is written; ``(ns, key, group, info)`` per item."""
+    workspace_id, _, _ = hdf5_reading.root_attrs(h5_path, f)
     if str(content.get("workspace_id")) != workspace_id:
         raise FormatError(
             f"{json_path} (workspace_id {content.get('workspace_id')!r}) does not belong to {h5_path} "
             f"(workspace_id {workspace_id!r}); keep the .h5 and .json of one save together."
         )
-    items = list(_item_groups(f))
-    in_h5 = {(ns, key) for ns, key, _ in items}
-    in_json = {(ns, key) for ns, keys in content["index"].items() for key in (keys or {})}
+    items = _checked_items(h5_path, f)
+    index = content["index"]
+    in_h5 = {(ns, key) for ns, key, _, _ in items}
+    in_json = {(ns, key) for ns, keys in index.items() for key in (keys or {})}
     if in_h5 != in_json:
         only_h5 = sorted(in_h5 - in_json)[:5]
         only_json = sorted(in_json - in_h5)[:5]
@@ -474,38 +409,45 @@ def _validate_h5(h5_path: str, json_path: str, f: h5py.File, content: dict[str, 
             f"{json_path} and {h5_path} list different items (only in .h5: {only_h5}, only in "
             f".json: {only_json}); the pair is from different saves or one was edited."
         )
-    for ns, key, group in items:
-        validate_item_address(ns, key)
-        type_tag = group.attrs.get("__type__")
-        type_tag = _text(type_tag) if type_tag is not None else None
-        if type_tag not in ITEM_TYPE_NAMES:
-            raise FormatError(
-                f"{h5_path}, item ({ns!r}, {key!r}): unknown __type__ {type_tag!r}; known item types: "
-                f"{sorted(ITEM_TYPE_NAMES)}. The file may come from a newer spikelab."
-            )
-        _check_tree(h5_path, group, False)
-    return items
+    checked = []
+    for ns, key, group, tag in items:
+        entry = index[ns][key]
+        hdf5_reading.check_summary(json_path, h5_path, ns, key, entry, group, tag)
+        info = {k: v for k, v in entry.items() if k not in ("created_at", "note")}
+        with hdf5_reading.guard(h5_path, f"the __created_at__/__note__ attributes of {group.name!r}"):
+            info.update(item_info(group))
+        checked.append((ns, key, group, info))
+    return checked
 
 
 class _CheckedH5:
-    """An h5py dataset whose read errors name the file (a damaged ``.h5``)."""
+    """An h5py dataset whose read errors name the file and dataset (a damaged ``.h5``)."""
 
     def __init__(self, ds: h5py.Dataset, h5_path: str) -> None:
         self.ds, self.h5_path = ds, h5_path
         self.shape, self.dtype, self.chunks = ds.shape, ds.dtype, ds.chunks
+        self.ndim = len(ds.shape)
 
     @property
     def nbytes(self) -> int:
         return int(self.ds.nbytes)
 
+    def __len__(self) -> int:
+        return int(self.shape[0])
+
     def __getitem__(self, selection: Any) -> Any:
         try:
             return self.ds[selection]
-        except (OSError, RuntimeError) as exc:
+        except hdf5_reading.H5PY_ERRORS as exc:
             raise CorruptDataError(
-                f"{self.h5_path}: dataset {self.ds.name} cannot be read ({exc}); the file is damaged. "
-                f"Nothing was published: the destination still holds what it held before."
+                f"{self.h5_path}: dataset {self.ds.name} cannot be read ({type(exc).__name__}: {exc}); the file is "
+                f"damaged. Nothing was published: the destination still holds what it held before. Restore an "
+                f"intact copy of the file."
             ) from None
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        arr = np.asarray(self[()] if not self.shape else self[...])
+        return arr if dtype is None else arr.astype(dtype)
 
 
 def _checked(record: Record, h5_path: str) -> Record:
@@ -526,9 +468,16 @@ def _save_streaming(
     try:
         return save_records(backend, entries, workspace_id, name, created_at)
     except StoreWriteError as exc:
-        if isinstance(exc.__cause__, CorruptDataError):
+        if isinstance(exc.__cause__, (CorruptDataError, FormatError)):
             raise exc.__cause__ from None
         raise
+
+
+def _opened(url: str | os.PathLike[str], storage_options: Optional[dict]) -> Any:
+    """The workspace at ``url`` opened read-only (a ``LazyAnalysisWorkspace``)."""
+    from .lazy import open_workspace  # lazy imports transfer indirectly
+
+    return open_workspace(url, "r", storage_options=storage_options)
 
 
 def import_hdf5(
@@ -537,7 +486,7 @@ def import_hdf5(
     *,
     storage_options: Optional[dict] = None,
     progress: bool = False,
-) -> WorkspaceStore:
+) -> Any:
     """Write spikelab's ``base_path.h5`` + ``.json`` as a Zarr workspace at ``url``.
 
     Workspace id, name and creation time, item notes and ``created_at`` are
@@ -558,8 +507,9 @@ def import_hdf5(
 
     Returns
     -------
-    WorkspaceStore
-        The written store.
+    LazyAnalysisWorkspace
+        The imported workspace, opened read-only (``open_workspace(url, "r")``):
+        nothing is loaded until an item is asked for.
 
     Raises
     ------
@@ -567,7 +517,9 @@ def import_hdf5(
         If the ``.h5`` is missing.
     FormatError
         If the ``.h5`` is not HDF5 or not a spikelab workspace, holds an unknown
-        ``__type__``, or the ``.json`` is missing or does not match it.
+        ``__type__``, is damaged or hostile (unsafe names, links, datatypes or
+        declared sizes; see :mod:`spikestore.hdf5_reading`), or the ``.json`` is
+        missing or does not match it (items, types, shapes, counts).
     CorruptDataError
         If a dataset cannot be read while copying.
 
@@ -580,24 +532,25 @@ def import_hdf5(
     then holds an empty workspace).
     """
     h5_path, json_path = hdf5_paths(base_path)
-    with _open_h5(h5_path) as f:
-        content = _read_index(json_path, h5_path)
+    with hdf5_reading.open_h5(h5_path) as f:
+        content = hdf5_reading.read_index(json_path, h5_path)
         items = _validate_h5(h5_path, json_path, f, content)
-        workspace_id, name, created_at = _root_attrs(f)
+        workspace_id, name, created_at = hdf5_reading.root_attrs(h5_path, f)
         backend = Backend(url, storage_options)
-        total = sum(int(ds.nbytes) for _, _, g in items for ds in _datasets(g)) if progress else 0
+        total = sum(int(ds.nbytes) for _, _, g, _ in items for ds in _datasets(g)) if progress else 0
         bar = _Progress(progress, total, f"import {os.path.basename(h5_path)}")
 
         def entries() -> Iterator[tuple[str, str, Record, dict]]:
-            for ns, key, group in items:
-                info = {k: v for k, v in dict(content["index"][ns][key]).items() if k not in ("created_at", "note")}
-                info.update(item_info(group))
-                yield ns, key, _checked(read_record(group), h5_path), info
+            for ns, key, group, info in items:
+                with hdf5_reading.guard(h5_path, f"item {group.name!r}"):
+                    record = read_record(group)
+                yield ns, key, _checked(record, h5_path), info
 
         try:
-            return _save_streaming(backend, _with_progress(entries(), bar), workspace_id, name, created_at)
+            _save_streaming(backend, _with_progress(entries(), bar), workspace_id, name, created_at)
         finally:
             bar.close()
+    return _opened(url, storage_options)
 
 
 def _datasets(group: h5py.Group) -> Iterator[h5py.Dataset]:
@@ -611,6 +564,12 @@ def _datasets(group: h5py.Group) -> Iterator[h5py.Dataset]:
 # ---------------------------------------------------------------------------
 
 
+def _short_label(verb: str, url: str, width: int = 20) -> str:
+    """``"<verb> <last path component>"``, the component cut to ``width`` characters (a bar label)."""
+    last = os.path.basename(str(url).rstrip("/")) or str(url)
+    return f"{verb} {last if len(last) <= width else last[: width - 1] + '…'}"
+
+
 def copy_workspace(
     src_url: str | os.PathLike[str],
     dst_url: str | os.PathLike[str],
@@ -618,13 +577,18 @@ def copy_workspace(
     src_storage_options: Optional[dict] = None,
     dst_storage_options: Optional[dict] = None,
     progress: bool = False,
-) -> WorkspaceStore:
+) -> Any:
     """Copy the workspace at ``src_url`` to ``dst_url`` (any two fsspec URLs), streaming.
 
     Items are read as lazy records and written block by block; ids, names,
     notes and every ``created_at`` are kept, as are the Zarr-only derived
     arrays.  An existing workspace at ``dst_url`` is replaced atomically
     (see :func:`spikestore.workspace.save_records`).
+
+    Returns
+    -------
+    LazyAnalysisWorkspace
+        The copy, opened read-only (``open_workspace(dst_url, "r")``).
 
     Raises
     ------
@@ -640,18 +604,19 @@ def copy_workspace(
     src = WorkspaceStore.open(src_backend)
     order = [(ns, key, dict(entry["info"])) for ns, keys in src.index.items.items() for key, entry in keys.items()]
     total = sum(_record_bytes(src.read(ns, key, lazy=True)) for ns, key, _ in order) if progress else 0
-    bar = _Progress(progress, total, f"copy {src_backend.url}")
+    bar = _Progress(progress, total, _short_label("copy", src_backend.url))
 
     def entries() -> Iterator[tuple[str, str, Record, dict]]:
         for ns, key, info in order:
             yield ns, key, src.read(ns, key, lazy=True), info
 
     try:
-        return _save_streaming(
+        _save_streaming(
             dst_backend, _with_progress(entries(), bar), src.attrs["workspace_id"], src.attrs.get("name"), float(src.attrs["created_at"])
         )
     finally:
         bar.close()
+    return _opened(dst_url, dst_storage_options)
 
 
 __all__ = [
