@@ -1,27 +1,54 @@
-"""Where bytes go: one URL (any fsspec URL or a plain path) turned into a
-filesystem for small control objects and a Zarr store for arrays.
+"""The gatekeeper: the one layer that reads, writes, lists and deletes objects.
 
-This is the only module that knows how a filesystem makes a write atomic or
-exclusive: local files use a temporary name plus ``os.replace``/``os.link``,
-object stores use a single ``PUT`` (``If-None-Match: *`` for create-only).
-Everything above it speaks in paths relative to the workspace root.
+A :class:`Backend` is a workspace root on some filesystem (any fsspec URL or
+a plain path).  Every method takes a key *relative to the root* and checks it
+with :func:`spikestore.paths.check_key` before any request, so no path read
+from an index, a skeleton or a ``.h5`` file can address anything outside the
+root.  Deletes are confined further: :meth:`Backend.delete_version` removes
+only item version folders, :meth:`Backend.remove_group_if_empty` only the
+group document of a namespace or key folder.  Zarr reaches the same bytes
+only through :class:`GuardedStore`, which applies the same check to every
+key zarr asks for.
+
+This is also the only module that knows how a filesystem makes a write
+atomic or exclusive: local files are written under ``__spikestore__/tmp/``
+(where no user name can reach) and moved into place with ``os.replace`` /
+``os.link``; object stores use a single ``PUT`` (``If-None-Match: *`` for
+create-only).  Storage errors that mean "no access" (missing credentials, a
+missing bucket, access denied) become :class:`~spikestore.errors.StoreAccessError`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import posixpath
+import time
 import uuid
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, AsyncIterator, Iterable, Iterator
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
-from zarr.abc.store import Store
-from zarr.storage import FsspecStore, LocalStore
+from zarr.abc.store import ByteRequest, Store
+from zarr.core.buffer import Buffer, BufferPrototype
+from zarr.storage import FsspecStore, LocalStore, WrapperStore
 
-from .errors import InvalidURLError
+from .errors import InvalidURLError, StoreAccessError
+from .paths import GROUP_DOCUMENT, INTERNAL_DIR, check_key, check_version_folder
+
+TMP_DIR = f"{INTERNAL_DIR}/tmp"
+# object stores limit a whole key (S3: 1024 bytes); local paths are limited per segment
+OBJECT_KEY_BYTES = 1024
+_ACCESS_ERRORS = {
+    "NoCredentialsError": "no credentials were found",
+    "PartialCredentialsError": "the credentials are incomplete",
+    "InvalidAccessKeyId": "the access key id is not known to the server",
+    "SignatureDoesNotMatch": "the secret key does not match the access key id",
+    "AccessDenied": "access was denied",
+    "NoSuchBucket": "the bucket does not exist",
+}
 
 
 def normalize_url(url: str | os.PathLike[str]) -> str:
@@ -36,8 +63,34 @@ def normalize_url(url: str | os.PathLike[str]) -> str:
     return url.rstrip("/") if not url.endswith("://") else url
 
 
+def access_problem(exc: BaseException) -> str | None:
+    """What an exception says about access (credentials, bucket), or ``None``."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        name = type(current).__name__
+        if name in _ACCESS_ERRORS:
+            return _ACCESS_ERRORS[name]
+        code = getattr(current, "response", {}).get("Error", {}).get("Code") if hasattr(current, "response") else None
+        if code in _ACCESS_ERRORS:
+            return _ACCESS_ERRORS[code]
+        if isinstance(current, PermissionError):
+            return "access was denied"
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _access_error(url: str, problem: str) -> StoreAccessError:
+    return StoreAccessError(
+        f"cannot access {url}: {problem}. For S3, set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or "
+        f"AWS_PROFILE), or pass storage_options={{'key': ..., 'secret': ...}} (`-o key=... -o secret=...` "
+        f"on the command line); use anon=True for a public bucket; check that the bucket exists."
+    )
+
+
 class Backend:
-    """A workspace root on some filesystem.
+    """A workspace root on some filesystem: the only code that touches it.
 
     Parameters
     ----------
@@ -84,30 +137,70 @@ class Backend:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["url"], state["storage_options"], read_only=state["read_only"])  # type: ignore[misc]
 
-    # -- paths -------------------------------------------------------------
+    # -- the boundary ------------------------------------------------------------
 
-    def abspath(self, rel: str) -> str:
-        """Filesystem path of a root-relative path."""
+    def abspath(self, rel: str, *, prefix: bool = False) -> str:
+        """Filesystem path of a root-relative key, after checking that it stays inside the root."""
+        check_key(rel, f"key in {self.url}", prefix=prefix)
+        rel = rel.rstrip("/")
         return posixpath.join(self.root, rel) if rel else self.root
 
     @property
+    def max_key_bytes(self) -> int:
+        """The longest root-relative key this location can hold (UTF-8 bytes)."""
+        if self.is_local:
+            return 4096 - len(self.root.encode()) - 1
+        return OBJECT_KEY_BYTES - len(self.root.split("/", 1)[-1].encode()) - 1
+
+    @contextlib.contextmanager
+    def access(self) -> Iterator[None]:
+        """Turn "no access" failures of the filesystem into :class:`StoreAccessError`."""
+        try:
+            yield
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError, FileExistsError):
+            raise
+        except Exception as exc:
+            problem = access_problem(exc)
+            if problem is None:
+                raise
+            raise _access_error(self.url, problem) from exc
+
+    def missing_location_hint(self) -> str:
+        """Why a location may look empty: e.g. its bucket does not exist (one request)."""
+        if self.is_local:
+            parent = os.path.dirname(self.root)
+            return "" if os.path.isdir(parent) else f" (folder {parent} does not exist)"
+        bucket = self.root.split("/", 1)[0]
+        try:
+            with self.access():
+                exists = bool(self.fs.exists(bucket))
+        except StoreAccessError as exc:
+            return f" ({exc})"
+        except OSError:
+            return ""
+        return "" if exists else f" (bucket {bucket!r} does not exist, or these credentials cannot see it)"
+
+    @property
     def zarr_store(self) -> Store:
-        """The Zarr store rooted at the workspace root (created on first use)."""
+        """The Zarr store rooted at the workspace root, behind :class:`GuardedStore`."""
         if self._zarr_store is None:
             if self.is_local:
-                self._zarr_store = LocalStore(self.root, read_only=self.read_only)
+                inner: Store = LocalStore(self.root, read_only=self.read_only)
             else:
-                self._zarr_store = FsspecStore.from_url(
+                inner = FsspecStore.from_url(
                     self.url, storage_options=self._options(self.url, self.storage_options), read_only=self.read_only
                 )
+            self._zarr_store = GuardedStore(inner, self.url)
         return self._zarr_store
 
     # -- small objects -----------------------------------------------------
 
     def read_bytes(self, rel: str) -> bytes | None:
         """The object's bytes, or ``None`` when it does not exist."""
+        path = self.abspath(rel)
         try:
-            return self.fs.cat_file(self.abspath(rel))
+            with self.access():
+                return self.fs.cat_file(path)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return None
 
@@ -117,24 +210,39 @@ class Backend:
         if not rels:
             return {}
         paths = {self.abspath(r): r for r in rels}
-        out = self.fs.cat(list(paths), on_error="return")
+        with self.access():
+            out = self.fs.cat(list(paths), on_error="return")
         result: dict[str, bytes | None] = {}
         for path, rel in paths.items():
             value = out.get(path) if isinstance(out, dict) else out
+            if isinstance(value, Exception) and access_problem(value) is not None:
+                raise _access_error(self.url, access_problem(value) or "") from value
             result[rel] = value if isinstance(value, bytes) else None
         return result
+
+    def _temporary(self, data: bytes) -> str:
+        """A complete local file under ``__spikestore__/tmp/`` holding ``data``."""
+        folder = self.abspath(TMP_DIR)
+        os.makedirs(folder, exist_ok=True)
+        tmp = posixpath.join(folder, uuid.uuid4().hex)
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        return tmp
 
     def write_bytes(self, rel: str, data: bytes) -> None:
         """Write an object so that readers see the old or the new bytes, never a mix."""
         path = self.abspath(rel)
-        if self.is_local:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            tmp = f"{path}.tmp-{uuid.uuid4().hex}"
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)
-        else:
-            self.fs.pipe_file(path, data)
+        with self.access():
+            if self.is_local:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                tmp = self._temporary(data)
+                try:
+                    os.replace(tmp, path)
+                except BaseException:
+                    _unlink(tmp)
+                    raise
+            else:
+                self.fs.pipe_file(path, data)
 
     def create_bytes(self, rel: str, data: bytes) -> bool:
         """Write an object only if none exists at ``rel``; return whether it was written.
@@ -143,84 +251,271 @@ class Backend:
         temporary file locally, a conditional ``PUT`` on object stores.
         """
         path = self.abspath(rel)
-        if self.is_local:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            tmp = f"{path}.tmp-{uuid.uuid4().hex}"
-            with open(tmp, "wb") as fh:
-                fh.write(data)
+        with self.access():
+            if self.is_local:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                tmp = self._temporary(data)
+                try:
+                    os.link(tmp, path)
+                    return True
+                except FileExistsError:
+                    return False
+                finally:
+                    _unlink(tmp)
             try:
-                os.link(tmp, path)
+                self.fs.pipe_file(path, data, mode="create")
                 return True
             except FileExistsError:
                 return False
-            finally:
-                os.unlink(tmp)
-        try:
-            self.fs.pipe_file(path, data, mode="create")
-            return True
-        except FileExistsError:
-            return False
 
     def list_names(self, rel: str) -> list[str]:
         """Names directly under ``rel`` (fresh listing, no cache)."""
         path = self.abspath(rel)
         try:
-            self.fs.invalidate_cache(path)
-            entries = self.fs.ls(path, detail=False)
+            with self.access():
+                self.fs.invalidate_cache(path)
+                entries = self.fs.ls(path, detail=False)
         except (FileNotFoundError, NotADirectoryError):
             return []
         names = [posixpath.basename(str(e).rstrip("/")) for e in entries]
-        return [n for n in names if n and ".tmp-" not in n]
+        return [n for n in names if n]
+
+    def list_details(self, rel: str) -> dict[str, float | None]:
+        """Names directly under ``rel`` with their modification time (POSIX seconds, ``None`` if unknown)."""
+        path = self.abspath(rel)
+        try:
+            with self.access():
+                self.fs.invalidate_cache(path)
+                entries = self.fs.ls(path, detail=True)
+        except (FileNotFoundError, NotADirectoryError):
+            return {}
+        out: dict[str, float | None] = {}
+        for entry in entries:
+            name = posixpath.basename(str(entry.get("name", "")).rstrip("/"))
+            if name:
+                out[name] = _mtime(entry)
+        return out
+
+    def modified_time(self, rel: str) -> float | None:
+        """When the object or folder at ``rel`` last changed (POSIX seconds), ``None`` if missing."""
+        path = self.abspath(rel)
+        try:
+            with self.access():
+                if self.is_local:
+                    return os.stat(path).st_mtime
+                self.fs.invalidate_cache(path)
+                return _mtime(self.fs.info(path))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def object_sizes(self, rel: str = "") -> dict[str, int]:
+        """Every object under ``rel``: root-relative key → size in bytes."""
+        base = self.abspath(rel)
+        with self.access():
+            self.fs.invalidate_cache(base)
+            try:
+                found = self.fs.find(base, detail=True)
+            except FileNotFoundError:
+                return {}
+        root = self.root.rstrip("/")
+        out: dict[str, int] = {}
+        for path, info in found.items():
+            key = posixpath.relpath(str(path), root)
+            if not key.startswith(f"{INTERNAL_DIR}/tmp/"):
+                out[key] = int(info.get("size") or 0)
+        return out
 
     def delete(self, rel: str) -> None:
         """Remove one object; missing is fine."""
-        try:
-            self.fs.rm_file(self.abspath(rel))
-        except FileNotFoundError:
-            pass
-
-    def delete_tree(self, rel: str) -> None:
-        """Remove everything under ``rel``; missing is fine."""
         path = self.abspath(rel)
         try:
-            self.fs.invalidate_cache(path)
-            self.fs.rm(path, recursive=True)
+            with self.access():
+                self.fs.rm_file(path)
         except FileNotFoundError:
             pass
 
-    def remove_group_if_empty(self, rel: str) -> None:
-        """Remove a group folder that holds nothing but its ``zarr.json``.
+    def delete_version(self, rel: str) -> None:
+        """Remove one item version folder (``<ns>/<key>/<version>``) and everything in it.
+
+        The only recursive delete spikestore does: anything that is not a
+        version folder is refused with :class:`~spikestore.errors.UnsafePathError`.
+        """
+        path = self.abspath(check_version_folder(rel))
+        try:
+            with self.access():
+                self.fs.invalidate_cache(path)
+                self.fs.rm(path, recursive=True)
+        except FileNotFoundError:
+            pass
+
+    def remove_group_if_empty(self, rel: str, *, older_than: float | None = None) -> None:
+        """Remove a namespace or key folder that holds nothing but its ``zarr.json``.
 
         Only the group document is deleted (and, locally, the then-empty
         folder with ``rmdir``, which refuses a non-empty folder): data another
-        writer is putting there right now is never touched.
+        writer is putting there right now is never touched.  With
+        ``older_than`` (seconds), a folder or document that changed more
+        recently is kept: a writer may be creating it.
         """
-        if set(self.list_names(rel)) - {"zarr.json"}:
+        check_key(rel, "group folder")
+        if not 1 <= rel.count("/") + 1 <= 2 or rel.startswith("__"):
+            raise ValueError(f"remove_group_if_empty takes a namespace or key folder, not {rel!r}")
+        details = self.list_details(rel)
+        if set(details) - {GROUP_DOCUMENT}:
             return
-        self.delete(f"{rel}/zarr.json")
+        if older_than is not None:
+            stamps = [details[GROUP_DOCUMENT]] if GROUP_DOCUMENT in details else []
+            if self.is_local:
+                stamps.append(self.modified_time(rel))
+            if not stamps or any(t is None or time.time() - t < older_than for t in stamps):
+                return
+        self.delete(f"{rel}/{GROUP_DOCUMENT}")
         if self.is_local:
             try:
                 os.rmdir(self.abspath(rel))
             except OSError:
                 pass
 
+    def remove_stale_temporaries(self, older_than: float) -> list[str]:
+        """Remove temporary files of interrupted local writes older than ``older_than`` seconds."""
+        if not self.is_local:
+            return []
+        folder = self.abspath(TMP_DIR)
+        removed = []
+        now = time.time()
+        try:
+            names = os.listdir(folder)
+        except FileNotFoundError:
+            return []
+        for name in names:
+            path = os.path.join(folder, name)
+            try:
+                if now - os.path.getmtime(path) >= older_than:
+                    os.unlink(path)
+                    removed.append(f"{TMP_DIR}/{name}")
+            except (FileNotFoundError, IsADirectoryError):
+                pass
+        return removed
+
     def copy_tree(self, src_rel: str, dst_rel: str) -> None:
         """Copy everything under ``src_rel`` to ``dst_rel`` on the same filesystem."""
         src, dst = self.abspath(src_rel), self.abspath(dst_rel)
-        self.fs.invalidate_cache(src)
-        files = [f for f in self.fs.find(src) if ".tmp-" not in f]
-        for f in files:
-            target = posixpath.join(dst, posixpath.relpath(f, src))
-            if self.is_local:
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-            self.fs.copy(f, target)
+        with self.access():
+            self.fs.invalidate_cache(src)
+            files = list(self.fs.find(src))
+            for f in files:
+                relative = posixpath.relpath(f, src)
+                target = self.abspath(f"{dst_rel}/{relative}")  # each copied key is checked too
+                if self.is_local:
+                    os.makedirs(os.path.dirname(target), exist_ok=True)
+                self.fs.copy(f, target)
 
     def exists(self, rel: str) -> bool:
         """Whether an object or folder exists at ``rel``."""
         path = self.abspath(rel)
-        self.fs.invalidate_cache(path)
-        return bool(self.fs.exists(path))
+        with self.access():
+            self.fs.invalidate_cache(path)
+            return bool(self.fs.exists(path))
 
     def is_empty(self) -> bool:
         """Whether the root holds nothing at all."""
         return not self.list_names("")
+
+
+def _mtime(info: dict[str, Any]) -> float | None:
+    for field in ("mtime", "LastModified", "last_modified", "created"):
+        value = info.get(field)
+        if value is None:
+            continue
+        if hasattr(value, "timestamp"):
+            return float(value.timestamp())
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+class GuardedStore(WrapperStore[Store]):
+    """A Zarr store that checks every key zarr asks for before passing it on.
+
+    Keys must stay inside the root (:func:`spikestore.paths.check_key`);
+    "no access" failures become :class:`~spikestore.errors.StoreAccessError`.
+    """
+
+    def __init__(self, store: Store, url: str = "") -> None:
+        super().__init__(store)
+        self._url = url
+
+    def _with_store(self, store: Store) -> "GuardedStore":
+        return type(self)(store, self._url)
+
+    def _check(self, key: str, *, prefix: bool = False) -> None:
+        check_key(key, f"zarr key in {self._url}", prefix=prefix)
+
+    @contextlib.asynccontextmanager
+    async def _access(self) -> Any:
+        try:
+            yield
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError, FileExistsError):
+            raise
+        except Exception as exc:
+            problem = access_problem(exc)
+            if problem is None:
+                raise
+            raise _access_error(self._url, problem) from exc
+
+    async def get(self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None) -> Buffer | None:
+        self._check(key)
+        async with self._access():
+            return await self._store.get(key, prototype, byte_range)
+
+    async def get_partial_values(self, prototype: BufferPrototype, key_ranges: Iterable[tuple[str, ByteRequest | None]]) -> list[Buffer | None]:
+        key_ranges = list(key_ranges)
+        for key, _ in key_ranges:
+            self._check(key)
+        async with self._access():
+            return await self._store.get_partial_values(prototype, key_ranges)
+
+    async def exists(self, key: str) -> bool:
+        self._check(key)
+        return await self._store.exists(key)
+
+    async def set(self, key: str, value: Buffer) -> None:
+        self._check(key)
+        async with self._access():
+            await self._store.set(key, value)
+
+    async def _set_many(self, values: Iterable[tuple[str, Buffer]]) -> None:
+        for key, value in values:
+            await self.set(key, value)
+
+    async def _get_many(self, requests: Iterable[tuple[str, BufferPrototype, ByteRequest | None]]) -> Any:
+        for key, prototype, byte_range in requests:
+            yield key, await self.get(key, prototype, byte_range)
+
+    async def set_if_not_exists(self, key: str, value: Buffer) -> None:
+        self._check(key)
+        await self._store.set_if_not_exists(key, value)
+
+    async def delete(self, key: str) -> None:
+        self._check(key)
+        await self._store.delete(key)
+
+    def list_prefix(self, prefix: str) -> AsyncIterator[str]:
+        self._check(prefix, prefix=True)
+        return self._store.list_prefix(prefix)
+
+    def list_dir(self, prefix: str) -> AsyncIterator[str]:
+        self._check(prefix, prefix=True)
+        return self._store.list_dir(prefix)
+
+    async def delete_dir(self, prefix: str) -> None:
+        raise PermissionError("spikestore never deletes through zarr; use Backend.delete_version")

@@ -71,3 +71,28 @@ class FormatError(SpikestoreError, ValueError):
 
 class ConcurrentModificationError(SpikestoreError, RuntimeError):
     """Another writer changed the store in a way this operation cannot merge."""
+
+
+class UnsafePathError(FormatError):
+    """A path read from a store or a file would leave the workspace root,
+    or address one of spikestore's own objects.
+
+    Raised before any I/O: the store may have been edited by hand or by a
+    hostile party.  Nothing was read, written or deleted.
+    """
+
+
+class StoreAccessError(SpikestoreError, PermissionError):
+    """The storage backend refused access: missing credentials, a missing
+    bucket, or permissions.  The message says what to set."""
+
+
+class InvalidValueTypeError(InvalidValueError, TypeError):
+    """A value's elements have types that cannot be stored together.
+
+    Examples: a set whose elements cannot be ordered (``{1, "a"}``), a list
+    or tuple mixing numbers with ``None``, pairwise labels mixing numbers with
+    ``None``, an integer outside the int64/uint64 range.  spikelab raises
+    ``TypeError`` for these, so this is both an :class:`InvalidValueError`
+    (a ``ValueError``) and a ``TypeError``.
+    """

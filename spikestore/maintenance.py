@@ -9,22 +9,29 @@ never touched.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import google_crc32c
 import numpy as np
+from zarr.core.buffer import default_buffer_prototype
+from zarr.storage import MemoryStore
 
 from .backend import Backend
-from .containers.zarr_group import open_array, skeleton_arrays
-from .errors import CorruptDataError
-from .index import INDEX_DIR
+from .containers.zarr_group import chunk_digest, open_array, skeleton_arrays
+from .errors import CorruptDataError, FormatError, InvalidValueError
+from .index import INDEX_DIR, IndexState, index_problems
+from .paths import GROUP_DOCUMENT, INTERNAL_DIR, is_version_id
 from .store import WorkspaceStore, version_age_seconds
-from .strict_store import MissingChunkError
+from .strict_store import MissingChunkError, StrictStore
 
 DEFAULT_GRACE_SECONDS = 3600.0
-RESERVED_ROOT_NAMES = {"zarr.json", "__spikestore__"}
+RESERVED_ROOT_NAMES = {GROUP_DOCUMENT, INTERNAL_DIR}
+# chunk objects fetched at once by verify
+VERIFY_BATCH = 32
 
 
 @dataclass
@@ -46,6 +53,7 @@ class VerifyReport:
     arrays_checked: int = 0
     chunks_checked: int = 0
     problems: list[tuple[str, str, str]] = field(default_factory=list)
+    unreferenced_versions: int = 0
 
     @property
     def ok(self) -> bool:
@@ -54,6 +62,11 @@ class VerifyReport:
 
     def __str__(self) -> str:
         head = f"checked {self.items_checked} item(s), {self.arrays_checked} array(s), {self.chunks_checked} chunk(s)"
+        if self.unreferenced_versions:
+            head += (
+                f"; {self.unreferenced_versions} version folder(s) no index entry references (leftovers of "
+                f"interrupted or superseded writes; `spikestore gc` removes them)"
+            )
         if self.ok:
             return head + ": no damage found"
         lines = [head + f": {len(self.problems)} problem(s)"]
@@ -72,8 +85,25 @@ def _store(target: Any, storage_options: dict | None, read_only: bool) -> Worksp
     return WorkspaceStore.open(Backend(target, storage_options, read_only=read_only))
 
 
+def _backend_of(target: Any, storage_options: dict | None) -> Backend:
+    if isinstance(target, WorkspaceStore):
+        return target.backend
+    inner = getattr(target, "_store", None)
+    if isinstance(inner, WorkspaceStore):
+        return inner.backend
+    return Backend(target, storage_options)
+
+
 def gc(target: Any, *, storage_options: dict | None = None, grace_seconds: float = DEFAULT_GRACE_SECONDS) -> GcReport:
     """Remove unreferenced item versions and stray temporary files.
+
+    Safe beside live writers and readers: a version is deleted only if it is
+    older than ``grace_seconds`` (by the time in its name) *and* unreferenced
+    in an index read after that age was reached, so a version committed
+    during the pass is kept.  Nothing is deleted while the index is damaged
+    (a missing generation, a failed checksum, a vanished journal record).
+    A location holding an unfinished workspace (an interrupted save, import
+    or copy) is cleaned too.
 
     Parameters
     ----------
@@ -81,76 +111,136 @@ def gc(target: Any, *, storage_options: dict | None = None, grace_seconds: float
         A store URL, a ``WorkspaceStore`` or an open workspace.
     grace_seconds
         Only leftovers older than this are removed; it must exceed the
-        longest time one item takes to write (default one hour).
+        longest time one item takes to write (default one hour). ``0`` is
+        for a store no writer is using.
+
+    Raises
+    ------
+    CorruptDataError
+        If the index is damaged; nothing was deleted.
     """
+    if grace_seconds < 0:
+        raise InvalidValueError(f"grace_seconds={grace_seconds} is negative; use 0 or more seconds.")
+    backend = _backend_of(target, storage_options)
+    if WorkspaceStore.read_attrs(backend) is None and backend.exists(INTERNAL_DIR):
+        return _gc_unfinished(backend, grace_seconds)
     store = _store(target, storage_options, read_only=False)
     backend = store.backend
+    problems = index_problems(backend, store.index)
+    if problems:
+        raise CorruptDataError(
+            f"gc deleted nothing: the index of {backend.url} is damaged, so it cannot tell garbage from "
+            f"data: {'; '.join(problems[:3])}"
+        )
     store.compact()
-    live = store.index.referenced_paths()
-    live_keys = {(ns, key) for ns, keys in store.index.items.items() for key in keys}
     report = GcReport()
+    candidates = _unreferenced_versions(backend, store.index.referenced_paths(), grace_seconds, report)
+    # an index read *after* every candidate's age passed the grace: a version
+    # committed meanwhile is referenced here and kept
+    store.refresh()
+    live = store.index.referenced_paths()
+    for path in candidates:
+        if path not in live:
+            backend.delete_version(path)
+            report.removed.append(path)
+    _remove_empty_groups(backend, store.index.items, grace_seconds)
+    report.removed.extend(backend.remove_stale_temporaries(grace_seconds))
+    return report
+
+
+def _unreferenced_versions(backend: Backend, live: set[str], grace_seconds: float, report: GcReport) -> list[str]:
+    """Version folders not in ``live`` and older than the grace period (younger ones go to the report)."""
+    candidates = []
     for namespace in backend.list_names(""):
         if namespace in RESERVED_ROOT_NAMES:
             continue
-        keys = [k for k in backend.list_names(namespace) if k != "zarr.json"]
-        for key in keys:
-            versions = [v for v in backend.list_names(f"{namespace}/{key}") if v != "zarr.json"]
-            for version in versions:
+        for key in backend.list_names(namespace):
+            if key == GROUP_DOCUMENT:
+                continue
+            for version in backend.list_names(f"{namespace}/{key}"):
                 path = f"{namespace}/{key}/{version}"
-                if path in live:
+                if path in live or not is_version_id(version):
                     continue
                 age = version_age_seconds(version)
                 if age is not None and age < grace_seconds:
                     report.kept_young.append(path)
-                    continue
-                backend.delete_tree(path)
-                report.removed.append(path)
-            if (namespace, key) not in live_keys:
-                backend.remove_group_if_empty(f"{namespace}/{key}")
-        if namespace not in store.index.items:
-            backend.remove_group_if_empty(namespace)
-    _remove_stale_temporaries(backend, grace_seconds, report)
+                else:
+                    candidates.append(path)
+    return candidates
+
+
+def _remove_empty_groups(backend: Backend, items: dict[str, dict[str, dict]], grace_seconds: float) -> None:
+    live_folders = {e["path"].rsplit("/", 1)[0] for space in items.values() for e in space.values()}
+    live_namespaces = {folder.split("/")[0] for folder in live_folders}
+    for namespace in backend.list_names(""):
+        if namespace in RESERVED_ROOT_NAMES:
+            continue
+        for key in backend.list_names(namespace):
+            if key != GROUP_DOCUMENT and f"{namespace}/{key}" not in live_folders:
+                backend.remove_group_if_empty(f"{namespace}/{key}", older_than=grace_seconds)
+        if namespace not in live_namespaces:
+            backend.remove_group_if_empty(namespace, older_than=grace_seconds)
+
+
+def _gc_unfinished(backend: Backend, grace_seconds: float) -> GcReport:
+    """Clean a location where creating a workspace was interrupted (no root document yet).
+
+    Versions a readable snapshot references are kept (the creator may be
+    about to publish them); everything else older than the grace period
+    goes, and an unfinished workspace left with no data is removed entirely,
+    so the location is empty again.
+    """
+    state = IndexState(creating=True)
+    try:
+        state.refresh(backend)
+        live = state.referenced_paths()
+    except (CorruptDataError, FormatError):
+        live = set()
+    report = GcReport()
+    for path in _unreferenced_versions(backend, live, grace_seconds, report):
+        backend.delete_version(path)
+        report.removed.append(path)
+    _remove_empty_groups(backend, state.items, grace_seconds)
+    report.removed.extend(backend.remove_stale_temporaries(grace_seconds))
+    leftovers = set(backend.list_names("")) - {INTERNAL_DIR}
+    if not live and not leftovers and not report.kept_young:
+        internal = [f"{INDEX_DIR}/{n}" for n in backend.list_names(INDEX_DIR)] + [f"{INTERNAL_DIR}/{GROUP_DOCUMENT}"]
+        ages = [backend.modified_time(rel) for rel in internal]
+        if all(t is not None and time.time() - t >= grace_seconds for t in ages):
+            for rel in internal:
+                backend.delete(rel)
+                report.removed.append(rel)
     return report
 
 
-def _remove_stale_temporaries(backend: Backend, grace_seconds: float, report: GcReport) -> None:
-    """Temporary files of interrupted local atomic writes (``*.tmp-<uuid>``)."""
-    if not backend.is_local:
-        return
-    import os
-
-    now = time.time()
-    for path in backend.fs.find(backend.root):
-        if ".tmp-" in os.path.basename(path):
-            try:
-                if now - os.path.getmtime(path) >= grace_seconds:
-                    os.unlink(path)
-                    report.removed.append(os.path.relpath(path, backend.root))
-            except FileNotFoundError:
-                pass
-
-
 def verify(target: Any, *, storage_options: dict | None = None) -> VerifyReport:
-    """Read every chunk of every item and check its checksum and metadata.
+    """Read every chunk of every item and check it against its checksum, its
+    place (the chunk digest recorded at write time) and the index metadata;
+    check the index itself for vanished records and a broken snapshot chain.
 
     Returns a report instead of raising, so every damaged item is listed.
     """
-    store = _store(target, storage_options, read_only=True)
     report = VerifyReport()
+    try:
+        store = _store(target, storage_options, read_only=True)
+    except (CorruptDataError, FormatError) as exc:
+        report.problems.append(("", "", f"index: {exc}"))
+        return report
+    for problem in index_problems(store.backend, store.index):
+        report.problems.append(("", "", f"index: {problem}"))
     for namespace, keys in store.index.items.items():
         for key, entry in keys.items():
             report.items_checked += 1
             for problem in _verify_item(store, entry, report):
                 report.problems.append((namespace, key, problem))
-    for name in store.backend.list_names(INDEX_DIR):
-        if name.startswith("snap-") and store.backend.read_bytes(f"{INDEX_DIR}/{name}") is None:
-            report.problems.append(("", "", f"index snapshot {name} unreadable"))
+    unreferenced = _unreferenced_versions(store.backend, store.index.referenced_paths(), 0.0, GcReport())
+    report.unreferenced_versions = len(unreferenced)
     return report
 
 
 def _verify_item(store: WorkspaceStore, entry: dict, report: VerifyReport) -> list[str]:
     problems: list[str] = []
-    for rel, metadata in skeleton_arrays(entry["tree"]):
+    for rel, metadata, digest in skeleton_arrays(entry["tree"]):
         path = f"{entry['path']}/{rel}"
         report.arrays_checked += 1
         stored_meta = store.backend.read_bytes(f"{path}/zarr.json")
@@ -163,28 +253,49 @@ def _verify_item(store: WorkspaceStore, entry: dict, report: VerifyReport) -> li
         except ValueError:
             problems.append(f"array {rel}: zarr.json is not valid JSON")
             continue
-        array = open_array(store.reader, path, metadata)
-        if int(np.prod(array.shape, dtype=np.int64)) == 0:
-            continue
-        for chunk_slices in _chunk_slices(array.shape, array.chunks):
-            report.chunks_checked += 1
-            try:
-                array[chunk_slices]
-            except MissingChunkError as exc:
-                problems.append(f"array {rel}: chunk missing ({exc})")
-            except (ValueError, RuntimeError, CorruptDataError) as exc:
-                problems.append(f"array {rel}: chunk at {_fmt(chunk_slices)} is corrupt ({exc})")
+        problems.extend(f"array {rel}: {p}" for p in _verify_chunks(store.backend, path, metadata, digest, report))
     return problems
 
 
-def _chunk_slices(shape: tuple[int, ...], chunks: tuple[int, ...]) -> Any:
-    if not shape:
-        yield ()
-        return
-    grid = [range(0, s, c) for s, c in zip(shape, chunks)]
-    for starts in np.ndindex(*[len(g) for g in grid]):
-        yield tuple(slice(grid[d][i], min(shape[d], grid[d][i] + chunks[d])) for d, i in enumerate(starts))
+def _chunk_keys(metadata: dict[str, Any]) -> list[tuple[tuple[int, ...], str]]:
+    """``(grid index, key relative to the array)`` of every chunk (shard) object of an array."""
+    shape = metadata["shape"]
+    chunks = metadata["chunk_grid"]["configuration"]["chunk_shape"]
+    if int(np.prod(shape, dtype=np.int64)) == 0:
+        return []
+    separator = metadata.get("chunk_key_encoding", {}).get("configuration", {}).get("separator", "/")
+    grid = [range(-(-s // c)) for s, c in zip(shape, chunks)]
+    return [(index, separator.join(["c", *map(str, index)])) for index in itertools.product(*grid)]
 
 
-def _fmt(slices: tuple[slice, ...]) -> str:
-    return "[" + ", ".join(f"{s.start}:{s.stop}" for s in slices) + "]"
+def _verify_chunks(backend: Backend, path: str, metadata: dict[str, Any], digest: str | None, report: VerifyReport) -> list[str]:
+    """Fetch each chunk object once: check its place (digest) and decode it from memory."""
+    problems: list[str] = []
+    keys = _chunk_keys(metadata)
+    memory: dict[str, Any] = {}
+    array = open_array(StrictStore(MemoryStore(memory)), "a", metadata)
+    chunk_shape = metadata["chunk_grid"]["configuration"]["chunk_shape"]
+    seen: list[tuple[str, int, int]] = []
+    for start in range(0, len(keys), VERIFY_BATCH):
+        batch = keys[start : start + VERIFY_BATCH]
+        raws = backend.read_many(f"{path}/{key}" for _, key in batch)
+        memory.clear()
+        for index, key in batch:
+            report.chunks_checked += 1
+            raw = raws[f"{path}/{key}"]
+            if raw is None:
+                problems.append(f"chunk {key} missing")
+                continue
+            seen.append((key, len(raw), google_crc32c.value(raw)))
+            memory[f"a/{key}"] = default_buffer_prototype().buffer.from_bytes(raw)
+            selection = tuple(slice(i * c, (i + 1) * c) for i, c in zip(index, chunk_shape))
+            try:
+                array[selection]
+            except (MissingChunkError, ValueError, RuntimeError, CorruptDataError) as exc:
+                problems.append(f"chunk {key} is corrupt ({exc})")
+    if digest is not None and not problems and chunk_digest(seen) != digest:
+        problems.append(
+            "its chunks are not the ones written (chunks swapped or replaced by other valid chunks): "
+            "the chunk digest recorded in the index differs"
+        )
+    return problems

@@ -10,6 +10,7 @@ spikelab's own attributes and groups).
 from __future__ import annotations
 
 from .errors import InvalidNameError
+from .paths import MAX_SEGMENT_BYTES, storage_segment
 
 _FORBIDDEN_CHARS = {"/": "a slash '/'", "\\": "a backslash '\\'", "\x00": "a NUL byte"}
 
@@ -34,7 +35,15 @@ def validate_name(name: object, what: str = "name") -> str:
     ------
     InvalidNameError
         If the name is not a non-empty string, contains ``/``, ``\\`` or NUL,
-        is ``.`` or ``..``, or starts with ``__``.
+        is ``.`` or ``..``, starts with ``__``, or is longer than a path
+        segment may be (255 bytes in UTF-8).
+
+    Notes
+    -----
+    ``zarr.json`` and names containing ``.tmp-`` are ordinary names: the
+    Zarr container stores ``zarr.json`` under an escaped segment
+    (:func:`spikestore.paths.storage_segment`), and spikestore keeps its
+    temporary files under ``__spikestore__/``.
     """
     if not isinstance(name, str):
         raise InvalidNameError(
@@ -58,11 +67,21 @@ def validate_name(name: object, what: str = "name") -> str:
             f"{what} {name!r} starts with '__', which is reserved for spikestore's "
             f"internal groups and attributes; drop the leading underscores."
         )
+    try:
+        size = len(storage_segment(name).encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidNameError(
+            f"{what} {name!r} is not valid Unicode (it holds a lone surrogate); use a name that encodes as UTF-8."
+        ) from None
+    if size > MAX_SEGMENT_BYTES:
+        raise InvalidNameError(
+            f"{what} {name[:40]!r}… is {size} bytes long in UTF-8; file systems and object stores "
+            f"allow at most {MAX_SEGMENT_BYTES} bytes per name. Choose a shorter name."
+        )
     return name
 
 
-def validate_item_address(namespace: object, key: object | None = None) -> None:
-    """Validate a ``(namespace, key)`` pair (``key`` may be omitted)."""
+def validate_item_address(namespace: object, key: object) -> None:
+    """Validate a ``(namespace, key)`` pair; ``None`` is not a key."""
     validate_name(namespace, "namespace")
-    if key is not None:
-        validate_name(key, "key")
+    validate_name(key, "key")

@@ -16,7 +16,9 @@ entirely or not at all.
 
 from __future__ import annotations
 
+import difflib
 import json
+import os
 import time
 import uuid
 import warnings
@@ -27,14 +29,17 @@ from zarr.abc.store import Store
 from . import codecs
 from .backend import Backend
 from .containers.zarr_group import group_document, lazy_record, read_record, write_record
-from .errors import CorruptDataError, FormatError, ItemNotFoundError, StoreWriteError, WorkspaceNotFoundError
+from .errors import CorruptDataError, FormatError, InvalidNameError, ItemNotFoundError, StoreWriteError, WorkspaceNotFoundError
 from .index import AUTO_COMPACT_RECORDS, INDEX_DIR, IndexState
+from .paths import INTERNAL_DIR, item_folder, storage_segment
 from .record import Record
 from .strict_store import MissingChunkError, StrictStore
 
 FORMAT_NAME = "spikestore-workspace"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 ROOT_ATTR = "spikestore"
+# a read retries while the item it reads keeps being replaced under it
+READ_ATTEMPTS = 6
 
 
 def new_version_id() -> str:
@@ -64,7 +69,7 @@ class WorkspaceStore:
     def __init__(self, backend: Backend, attrs: dict[str, Any]) -> None:
         self.backend = backend
         self.attrs = attrs
-        self.index = IndexState()
+        self.index = IndexState(legacy=int(attrs.get("format_version", 1)) < 2)
         self._reader: Store | None = None
 
     # -- opening and creating -----------------------------------------------
@@ -81,6 +86,8 @@ class WorkspaceStore:
             return None
         if not isinstance(attrs, dict) or attrs.get("format") != FORMAT_NAME:
             return None
+        if not isinstance(attrs.get("format_version", 1), int) or not isinstance(attrs.get("workspace_id"), str):
+            raise FormatError(f"{backend.url}/zarr.json has malformed spikestore attributes; the root document is damaged.")
         if int(attrs.get("format_version", 1)) > FORMAT_VERSION:
             raise FormatError(
                 f"{backend.url} uses spikestore format {attrs['format_version']}, newer than this "
@@ -93,8 +100,14 @@ class WorkspaceStore:
         """Open an existing workspace (reads the root and the index)."""
         attrs = cls.read_attrs(backend)
         if attrs is None:
+            hint = backend.missing_location_hint()
+            if not hint and backend.exists(INTERNAL_DIR):
+                hint = (
+                    " (it holds an unfinished workspace: an interrupted save, import or copy; remove the "
+                    "leftovers with `spikestore gc --grace 0 URL` once no writer is active)"
+                )
             raise WorkspaceNotFoundError(
-                f"no spikestore workspace at {backend.url}; check the URL, or create one with "
+                f"no spikestore workspace at {backend.url}{hint}; check the URL, or create one with "
                 f"ws.save(url) or open_workspace(url, mode='a')."
             )
         store = cls(backend, attrs)
@@ -116,7 +129,7 @@ class WorkspaceStore:
     def write_root(cls, backend: Backend, workspace_id: str, name: str | None, created_at: float) -> dict[str, Any]:
         """Write the root group documents; return the workspace attributes."""
         attrs = cls._root_attrs(workspace_id, name, created_at)
-        backend.write_bytes("__spikestore__/zarr.json", group_document({ROOT_ATTR: "internal: the item index, see docs/format.md"}))
+        claim_location(backend)
         backend.write_bytes("zarr.json", group_document({ROOT_ATTR: attrs}))
         return attrs
 
@@ -134,7 +147,11 @@ class WorkspaceStore:
                     f"{backend.url} already holds data that is not a spikestore workspace; choose an empty location."
                 )
             attrs = cls._root_attrs(str(uuid.uuid4()), name, time.time())
-            backend.write_bytes("__spikestore__/zarr.json", group_document({ROOT_ATTR: "internal: the item index, see docs/format.md"}))
+            claim_location(backend)
+            # snapshot 1 before the root: a version-2 workspace always has a snapshot (see index.py)
+            creator = cls(backend, attrs)
+            creator.index.creating = True
+            creator.index.compact(backend)
             backend.create_bytes("zarr.json", group_document({ROOT_ATTR: attrs}))
         return cls.open(backend)
 
@@ -148,13 +165,29 @@ class WorkspaceStore:
     # -- writing -------------------------------------------------------------
 
     def write_data(self, namespace: str, key: str, record: Record) -> tuple[str, dict[str, Any]]:
-        """Write a record's data to a new version folder (step 1); return path and skeleton."""
-        path = f"{namespace}/{key}/{new_version_id()}"
-        tree = write_record(self.backend.zarr_store, path, record, derive=codecs.derive)
+        """Write a record's data to a new version folder (step 1); return path and skeleton.
+
+        Raises
+        ------
+        InvalidNameError
+            Before anything is written, if a key of the record would be longer
+            than the location allows (deeply nested dicts on object stores).
+        """
+        folder = item_folder(namespace, key)
+        check_key_lengths(self.backend, folder, record, f"({namespace!r}, {key!r})")
+        for attempt in range(2):
+            path = f"{folder}/{new_version_id()}"
+            try:
+                tree = write_record(self.backend.zarr_store, path, record, derive=codecs.derive)
+                break
+            except FileNotFoundError:
+                # locally, gc may remove an empty key folder just as we create it: write a new version
+                if attempt or not self.backend.is_local:
+                    raise
         # parent group documents last: they only serve plain-zarr browsing, and a
         # concurrent delete that removed them is repaired by this write
-        self.backend.write_bytes(f"{namespace}/{key}/zarr.json", group_document({}))
-        self.backend.write_bytes(f"{namespace}/zarr.json", group_document({}))
+        self.backend.write_bytes(f"{folder}/zarr.json", group_document({}))
+        self.backend.write_bytes(f"{folder.split('/')[0]}/zarr.json", group_document({}))
         return path, tree
 
     def commit(self, ops: list[dict[str, Any]], superseded: Iterable[str] = ()) -> None:
@@ -178,7 +211,7 @@ class WorkspaceStore:
                 live = self.index.referenced_paths()
                 for path in superseded:
                     if path not in live:
-                        self.backend.delete_tree(path)
+                        self.backend.delete_version(path)
             if self.index.pending_records >= AUTO_COMPACT_RECORDS:
                 self.index.compact(self.backend)
         except OSError as exc:
@@ -227,9 +260,9 @@ class WorkspaceStore:
         try:
             for key in keys:
                 if self.index.entry(namespace, key) is None:
-                    self.backend.remove_group_if_empty(f"{namespace}/{key}")
+                    self.backend.remove_group_if_empty(item_folder(namespace, key))
             if namespace not in self.index.items:
-                self.backend.remove_group_if_empty(namespace)
+                self.backend.remove_group_if_empty(item_folder(namespace, "k").split("/")[0])
         except OSError as exc:
             warnings.warn(f"removing empty groups in {self.backend.url} failed ({exc!r}); run `spikestore gc`", stacklevel=3)
 
@@ -237,8 +270,8 @@ class WorkspaceStore:
         """Move an item to a new key: its data is copied, then one record swaps the names."""
         entry = self.require(namespace, old_key)
         replaced = self.index.entry(namespace, new_key)
-        new_path = f"{namespace}/{new_key}/{new_version_id()}"
-        self.backend.write_bytes(f"{namespace}/{new_key}/zarr.json", group_document({}))
+        new_path = f"{item_folder(namespace, new_key)}/{new_version_id()}"
+        self.backend.write_bytes(f"{item_folder(namespace, new_key)}/zarr.json", group_document({}))
         self.backend.copy_tree(entry["path"], new_path)
         moved = {**entry, "path": new_path}
         self.commit(
@@ -259,18 +292,29 @@ class WorkspaceStore:
         entry = self.index.entry(namespace, key)
         if entry is None:
             if namespace not in self.index.items:
-                raise ItemNotFoundError(f"Namespace '{namespace}' not found in workspace {self.backend.url}.")
-            raise ItemNotFoundError(f"Key '{key}' not found in namespace '{namespace}'.")
+                raise ItemNotFoundError(
+                    f"Namespace '{namespace}' not found in workspace {self.backend.url}."
+                    + close_matches(namespace, self.index.items, "namespaces")
+                )
+            raise ItemNotFoundError(
+                f"Key '{key}' not found in namespace '{namespace}'." + close_matches(key, self.index.items[namespace], "keys")
+            )
         return entry
 
     def read(self, namespace: str, key: str, *, lazy: bool = False) -> Record:
         """The item's record (arrays in memory, or ``zarr.Array`` when ``lazy``).
 
         If the version named by our view of the index was replaced and removed
-        meanwhile, the view is refreshed and the read retried once.
+        meanwhile, the view is refreshed and the read retried, as long as the
+        index keeps pointing to newer versions (bounded): a chunk missing from
+        the version the index still names is damage.
         """
-        for attempt in range(2):
+        last_path = None
+        for attempt in range(READ_ATTEMPTS):
             entry = self.require(namespace, key)
+            if entry["path"] == last_path:
+                break  # the index still names the version whose chunk is missing
+            last_path = entry["path"]
             try:
                 if lazy:
                     return lazy_record(self.reader, entry["path"], entry["tree"])
@@ -281,13 +325,13 @@ class WorkspaceStore:
                     f"`spikestore verify {self.backend.url}` for a full report."
                 ) from exc
             except MissingChunkError as exc:
-                if attempt:
-                    raise CorruptDataError(
-                        f"({namespace!r}, {key!r}) is damaged: chunk {exc} is missing. Run "
-                        f"`spikestore verify {self.backend.url}`."
-                    ) from None
+                missing = exc
+                time.sleep(0.01 * attempt)
                 self.index.refresh(self.backend)
-        raise AssertionError("unreachable")
+        raise CorruptDataError(
+            f"({namespace!r}, {key!r}) is damaged: chunk {missing} is missing. Run "
+            f"`spikestore verify {self.backend.url}`."
+        ) from None
 
     def get(self, namespace: str, key: str) -> Any:
         """The decoded item."""
@@ -319,6 +363,65 @@ def holds_foreign_data(backend: Backend) -> bool:
     (another process is creating it, or a save was interrupted).
     """
     return not backend.is_empty() and not backend.exists("zarr.json") and not backend.exists("__spikestore__")
+
+
+def refuse_file_location(backend: Backend) -> None:
+    """Refuse a local location that is a file: a spikelab ``.h5`` save, or anything else.
+
+    Raises
+    ------
+    FormatError
+        Saying how to convert a ``.h5`` save (``spikestore import``).
+    """
+    if not backend.is_local or not os.path.isfile(backend.root):
+        return
+    if backend.root.endswith(".h5"):
+        base = backend.root[:-3]
+        raise FormatError(
+            f"{backend.root} is a spikelab HDF5 save, not a spikestore workspace. Convert it with "
+            f"`spikestore import {base} NEW_URL` (or spikestore.import_hdf5), or read it with "
+            f"AnalysisWorkspace.load({base!r})."
+        )
+    raise FormatError(f"{backend.root} is a file, not a workspace folder; choose a folder path or an fsspec URL.")
+
+
+def claim_location(backend: Backend) -> None:
+    """Mark a location as (the start of) a workspace: ``__spikestore__/zarr.json``."""
+    backend.write_bytes(f"{INTERNAL_DIR}/zarr.json", group_document({ROOT_ATTR: "internal: the item index, see docs/format.md"}))
+
+
+def check_key_lengths(backend: Backend, folder: str, record: Record, where: str) -> None:
+    """Refuse a record whose longest key (with chunk keys) would not fit the location.
+
+    Raises
+    ------
+    InvalidNameError
+        Naming the item; nothing has been written.
+    """
+    deepest = 0
+    for sub, rec in record.walk():
+        prefix = len("/".join(storage_segment(part) for part in sub.split("/") if part).encode())
+        leaves = [storage_segment(n) for n in [*rec.datasets, *rec.derived, "zarr.json"]]
+        deepest = max(deepest, prefix + 1 + max(len(leaf.encode()) for leaf in leaves))
+    # version folder (24) + separators + "/c/" chunk keys of up to 4 dimensions of 6 digits + "zarr.json"
+    longest = len(folder.encode()) + 24 + deepest + 40
+    if longest > backend.max_key_bytes:
+        raise InvalidNameError(
+            f"{where}: its keys would be about {longest} bytes long, more than {backend.url} allows "
+            f"({backend.max_key_bytes}); use shorter names or a flatter dict."
+        )
+
+
+def close_matches(name: str, existing: Iterable[str], what: str) -> str:
+    """`` Did you mean …?`` text listing existing names close to ``name`` (or the first few)."""
+    existing = [str(e) for e in existing]
+    if not existing:
+        return ""
+    near = difflib.get_close_matches(str(name), existing, n=3)
+    if near:
+        return f" Did you mean {', '.join(map(repr, near))}?"
+    shown = ", ".join(map(repr, sorted(existing)[:5]))
+    return f" Existing {what}: {shown}{' …' if len(existing) > 5 else ''}."
 
 
 def encode_info(obj: Any, created_at: float, note: str | None) -> dict[str, Any]:

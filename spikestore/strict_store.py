@@ -35,3 +35,17 @@ class StrictStore(WrapperStore[Store]):
             if value is None:
                 raise MissingChunkError(key)
         return values
+
+
+_DECODE_WORDS = ("checksum", "crc", "decod", "decompress", "corrupt", "buffer size", "shard index")
+
+
+def is_decode_failure(exc: BaseException) -> bool:
+    """Whether an error raised while reading chunks means the stored bytes are damaged.
+
+    Codec failures surface from zarr and numcodecs as plain ``ValueError`` or
+    ``RuntimeError`` ("Stored and computed checksum do not match", a failed
+    decompression); selection errors from the caller are ``IndexError`` or
+    ``TypeError`` and are not matched.
+    """
+    return isinstance(exc, (ValueError, RuntimeError)) and any(w in str(exc).lower() for w in _DECODE_WORDS)

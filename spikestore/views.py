@@ -50,7 +50,7 @@ from .codecs.spikes import decode_spike_fields
 from .containers.encoding import NUMPY_DTYPE_ATTR
 from .errors import CorruptDataError, InvalidValueError, ItemNotFoundError
 from .record import Dataset, Record
-from .strict_store import MissingChunkError
+from .strict_store import MissingChunkError, is_decode_failure
 
 # ---------------------------------------------------------------------------
 # Arrays
@@ -79,8 +79,11 @@ async def _read_async(array: Array, selection: Any, where: str) -> Any:
             f"created. Call get_lazy() again."
         ) from None
     except (ValueError, RuntimeError) as exc:
-        if "crc" in str(exc).lower() or "decod" in str(exc).lower() or "decompress" in str(exc).lower():
-            raise CorruptDataError(f"{where}: a chunk failed to decode ({exc}); the stored bytes are damaged.") from exc
+        if is_decode_failure(exc):
+            raise CorruptDataError(
+                f"{where}: a chunk of {array.path!r} failed to decode ({exc}); the stored bytes are damaged. "
+                f"Run `spikestore verify` for a full report."
+            ) from exc
         raise
 
 

@@ -18,11 +18,10 @@ from typing import Any, Iterable, Iterator, Optional
 
 from . import codecs
 from .backend import Backend
-from .errors import FormatError, StoreWriteError, UnsupportedTypeError
+from .errors import CorruptDataError, FormatError, StoreWriteError, UnsupportedTypeError
 from .names import validate_item_address
 from .record import Record
-from .containers.zarr_group import group_document
-from .store import WorkspaceStore, encode_info, holds_foreign_data
+from .store import WorkspaceStore, claim_location, encode_info, holds_foreign_data
 
 URL = "str | os.PathLike[str]"
 
@@ -47,15 +46,37 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+_WARNED_STALE_H5: set[str] = set()
+
+
 def _hdf5_base(url: Any) -> str | None:
-    """The base path if ``url`` names a spikelab ``.h5`` save on local disk."""
+    """The base path if ``url`` names a spikelab ``.h5`` save on local disk to read.
+
+    A path holding a spikestore workspace is read as the workspace even when
+    ``<path>.h5`` exists too (the user saved there last with spikestore, e.g.
+    after migrating); a warning, once per path, says the ``.h5`` is ignored.
+    """
     if not isinstance(url, (str, os.PathLike)):
         return None
     text = os.fspath(url)
     if "://" in text:
         return None
-    base = text[:-3] if text.endswith(".h5") else text
-    return base if os.path.isfile(base + ".h5") else None
+    if text.endswith(".h5"):
+        return text[:-3] if os.path.isfile(text) else None
+    if not os.path.isfile(text + ".h5"):
+        return None
+    if WorkspaceStore.read_attrs(Backend(text, read_only=True)) is None:
+        return text
+    key = os.path.abspath(text)
+    if key not in _WARNED_STALE_H5:
+        _WARNED_STALE_H5.add(key)
+        warnings.warn(
+            f"{text} holds a spikestore workspace and {text}.h5 an (older) spikelab save; reading the "
+            f"workspace. Pass '{text}.h5' to read the spikelab file, or remove it.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return None
 
 
 class AnalysisWorkspace:
@@ -285,14 +306,32 @@ def save_records(
             f"{backend.url} already holds data that is not a spikestore workspace; refusing to "
             f"overwrite it. Choose an empty location."
         )
-    old = WorkspaceStore.open(backend) if previous is not None else None
+    old, damaged = None, False
+    if previous is not None:
+        try:
+            old = WorkspaceStore.open(backend)
+        except (CorruptDataError, FormatError) as exc:
+            if "upgrade spikestore" in str(exc):
+                raise
+            # the content is being replaced: a damaged index must not block that, but the
+            # old data it names cannot be trusted, so nothing of it is deleted here
+            damaged = True
+            warnings.warn(
+                f"the index of {backend.url} is damaged ({exc}); saving replaces it. Data it named "
+                f"is left in place (unreferenced); `spikestore gc` removes it after the grace period.",
+                UserWarning,
+                stacklevel=3,
+            )
     attrs = WorkspaceStore._root_attrs(workspace_id, name, created_at)
     store = WorkspaceStore(backend, attrs)
+    store.index.creating = previous is None
+    store.index.replacing = damaged
+    store.index.upgrading = (old is not None and old.index.legacy) or (damaged and int(previous.get("format_version", 1)) < 2)
     items: dict[str, dict[str, dict]] = {}
     workspace = {k: attrs[k] for k in ("workspace_id", "name", "created_at")}
     try:
-        if old is None:  # claims the location: leftovers of a failed save are recognisably ours
-            backend.write_bytes("__spikestore__/zarr.json", group_document({"spikestore": "internal: the item index, see docs/format.md"}))
+        if previous is None:  # claims the location: leftovers of a failed save are recognisably ours
+            claim_location(backend)
         for namespace, key, record, info in encoded:
             path, tree = store.write_data(namespace, key, record)
             items.setdefault(namespace, {})[key] = {"info": info, "path": path, "tree": tree}
@@ -301,7 +340,7 @@ def save_records(
                 break
         else:
             raise StoreWriteError(f"could not publish the new index of {backend.url}: other writers kept compacting")
-        if old is None:  # a new workspace becomes visible with its root document
+        if previous is None:  # a new workspace becomes visible with its root document
             WorkspaceStore.write_root(backend, workspace_id, name, created_at)
     except OSError as exc:
         if isinstance(exc, StoreWriteError):
@@ -310,13 +349,14 @@ def save_records(
             f"saving to {backend.url} failed: {exc!r}. The previous content is unchanged; partial data "
             f"is invisible and `spikestore gc` removes it."
         ) from exc
-    if old is not None:
+    if previous is not None:
         try:  # the snapshot already switched readers over; the root is for plain-zarr browsing
             WorkspaceStore.write_root(backend, workspace_id, name, created_at)
         except OSError as exc:
             warnings.warn(f"saved, but updating the root attributes of {backend.url} failed ({exc!r})", stacklevel=2)
         try:
-            _remove_replaced(backend, old, store, items)
+            if old is not None:
+                _remove_replaced(backend, old, store, items)
         except OSError as exc:
             warnings.warn(f"saved, but removing the replaced content of {backend.url} failed ({exc!r}); run `spikestore gc`", stacklevel=2)
     return store
@@ -327,7 +367,7 @@ def _remove_replaced(backend: Backend, old: WorkspaceStore, new: WorkspaceStore,
     for namespace, keys in old.index.items.items():
         for entry in keys.values():
             if entry["path"] not in keep:
-                backend.delete_tree(entry["path"])
+                backend.delete_version(entry["path"])
         new.remove_empty_groups(namespace, keys)
 
 

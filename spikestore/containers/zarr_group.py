@@ -10,8 +10,11 @@ chunks are read, and only those asked for.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
-from typing import Any, Callable, Coroutine, Iterator
+from typing import Any, Callable, Coroutine, Iterable, Iterator
+
+import google_crc32c
 
 import numpy as np
 from zarr.abc.store import Store
@@ -19,10 +22,12 @@ from zarr.core.array import Array, AsyncArray
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.metadata.v3 import ArrayV3Metadata
 from zarr.core.sync import sync
-from zarr.storage import StorePath
+from zarr.storage import StorePath, WrapperStore
 
 from ..codecs.registry import access_pattern
-from ..errors import CorruptDataError
+from ..entries import skeleton_segment
+from ..errors import CorruptDataError, FormatError
+from ..paths import storage_segment
 from ..jsonvalue import from_json, to_json
 from ..record import Dataset, Record
 from . import fast_chunks
@@ -111,14 +116,15 @@ async def _write_tree(store: Store, path: str, record: Record, sem: asyncio.Sema
         derived: list[tuple[str, Dataset]] = []
     else:
         derived = list((record.derived or derive(record)).items())
+    segments = {name: storage_segment(name) for name in [*record.datasets, *(n for n, _ in derived), *record.children]}
     for name, ds in arrays:
-        jobs.append(_write_array(store, f"{path}/{name}", ds, sem))
+        jobs.append(_write_array(store, f"{path}/{segments[name]}", ds, sem))
         names.append(("datasets", name))
     for name, ds in derived:
-        jobs.append(_write_array(store, f"{path}/{name}", ds, sem))
+        jobs.append(_write_array(store, f"{path}/{segments[name]}", ds, sem))
         names.append(("derived", name))
     for name, child in record.children.items():
-        jobs.append(_write_tree(store, f"{path}/{name}", child, sem, derive))
+        jobs.append(_write_tree(store, f"{path}/{segments[name]}", child, sem, derive))
         names.append(("children", name))
     # a TaskGroup cancels and awaits the siblings of a failed write, so no
     # write of an abandoned attempt keeps running after the error is raised
@@ -128,9 +134,52 @@ async def _write_tree(store: Store, path: str, record: Record, sem: asyncio.Sema
     skeleton: dict[str, Any] = {"type": record.type, "attrs": to_json(record.attrs), "datasets": {}, "children": {}}
     if derived:
         skeleton["derived"] = {}
+    escaped = {name: seg for name, seg in segments.items() if seg != name}
+    if escaped:
+        skeleton["segments"] = escaped
     for (kind, name), result in zip(names, results[1:]):
         skeleton[kind][name] = result
     return skeleton
+
+
+class _ChunkLedger(WrapperStore[Store]):
+    """Passes writes through and remembers, per key, the size and crc32c of what was written."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
+        self.written: dict[str, tuple[int, int]] = {}
+
+    async def set(self, key: str, value: Any) -> None:
+        data = value.to_bytes()
+        self.written[key] = (len(data), google_crc32c.value(data))
+        await self._store.set(key, value)
+
+    async def _set_many(self, values: Iterable[tuple[str, Any]]) -> None:
+        for key, value in values:
+            await self.set(key, value)
+
+
+def chunk_digest(entries: Iterable[tuple[str, int, int]]) -> str:
+    """The digest of an array's chunk objects: SHA-256 over ``key size crc32c`` lines, sorted by key.
+
+    It binds every chunk to its place, so chunks swapped or replaced by
+    another valid chunk change the digest although each passes its crc32c.
+    """
+    lines = sorted(f"{key} {size} {crc:08x}\n" for key, size, crc in entries)
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def _add_digests(skeleton: dict[str, Any], path: str, written: dict[str, tuple[int, int]]) -> None:
+    digests = {}
+    for kind in ("datasets", "derived"):
+        for name in skeleton.get(kind, {}):
+            prefix = f"{path}/{skeleton_segment(skeleton, name)}/"
+            digests[name] = chunk_digest(
+                (key[len(prefix):], size, crc) for key, (size, crc) in written.items() if key.startswith(prefix) and not key.endswith("zarr.json")
+            )
+    skeleton["digests"] = digests
+    for name, child in skeleton.get("children", {}).items():
+        _add_digests(child, f"{path}/{skeleton_segment(skeleton, name)}", written)
 
 
 def write_record(store: Store, path: str, record: Record, *, derive: Deriver | None = None) -> dict[str, Any]:
@@ -141,16 +190,23 @@ def write_record(store: Store, path: str, record: Record, *, derive: Deriver | N
     derived arrays a record already has.
 
     Arrays are written concurrently; data that is not a numpy array (h5py or
-    zarr arrays) is copied block by block, so memory stays bounded.
+    zarr arrays) is copied block by block, so memory stays bounded.  Names
+    that would collide with a group document are stored under an escaped
+    segment (:func:`spikestore.paths.storage_segment`), listed in the
+    skeleton's ``segments``; the skeleton's ``digests`` bind each array's
+    chunks to their places (:func:`chunk_digest`).
     """
+    ledger = _ChunkLedger(store)
 
     async def run() -> dict[str, Any]:
-        return await _write_tree(store, path, record, asyncio.Semaphore(MAX_CONCURRENT_WRITES), derive or _existing)
+        return await _write_tree(ledger, path, record, asyncio.Semaphore(MAX_CONCURRENT_WRITES), derive or _existing)
 
     try:
-        return sync(run())
+        skeleton = sync(run())
     except BaseExceptionGroup as group:
         raise fast_chunks.first_error(group) from group
+    _add_digests(skeleton, path, ledger.written)
+    return skeleton
 
 
 def _existing(record: Record) -> dict[str, Dataset]:
@@ -159,18 +215,28 @@ def _existing(record: Record) -> dict[str, Dataset]:
 
 def open_array(store: Store, path: str, metadata: dict[str, Any]) -> Array:
     """A ``zarr.Array`` for the array at ``path`` whose ``zarr.json`` is ``metadata`` (no request)."""
-    return Array(AsyncArray(metadata=ArrayV3Metadata.from_dict(metadata), store_path=StorePath(store, path)))
+    try:
+        parsed = ArrayV3Metadata.from_dict(metadata)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise FormatError(f"array {path!r}: its metadata cannot be read ({exc}); the index is damaged.") from None
+    return Array(AsyncArray(metadata=parsed, store_path=StorePath(store, path)))
 
 
 def lazy_record(store: Store, path: str, skeleton: dict[str, Any]) -> Record:
     """A record whose datasets are ``zarr.Array`` objects: nothing is read yet."""
     def build(p: str, sk: dict[str, Any]) -> Record:
+        def arrays(kind: str) -> dict[str, Dataset]:
+            return {
+                n: Dataset(open_array(store, f"{p}/{skeleton_segment(sk, n)}", m), from_json(m.get("attributes", {})))
+                for n, m in sk.get(kind, {}).items()
+            }
+
         return Record(
             type=sk.get("type"),
             attrs=from_json(sk.get("attrs", {})),
-            datasets={n: Dataset(open_array(store, f"{p}/{n}", m), from_json(m.get("attributes", {}))) for n, m in sk["datasets"].items()},
-            children={n: build(f"{p}/{n}", c) for n, c in sk.get("children", {}).items()},
-            derived={n: Dataset(open_array(store, f"{p}/{n}", m), from_json(m.get("attributes", {}))) for n, m in sk.get("derived", {}).items()},
+            datasets=arrays("datasets"),
+            children={n: build(f"{p}/{skeleton_segment(sk, n)}", c) for n, c in sk.get("children", {}).items()},
+            derived=arrays("derived"),
         )
 
     return build(path, skeleton)
@@ -221,7 +287,7 @@ async def _read_array(array: Array, metadata: dict[str, Any]) -> np.ndarray:
             value = await async_array.getitem(Ellipsis)
     except (ValueError, RuntimeError) as exc:
         # raised by the codec chain: a crc32c mismatch or undecodable bytes
-        raise CorruptDataError(f"array {array.path!r} failed to decode: {exc}") from exc
+        raise CorruptDataError(f"a chunk of array {array.path!r} failed to decode: {exc}") from exc
     return restore_dtype(np.asarray(value), metadata)
 
 
@@ -247,10 +313,16 @@ def read_record(store: Store, path: str, skeleton: dict[str, Any]) -> Record:
     return record
 
 
-def skeleton_arrays(skeleton: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
-    """``(relative path, zarr.json)`` of every array in a skeleton, derived ones included."""
+def skeleton_arrays(skeleton: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, dict[str, Any], str | None]]:
+    """``(relative storage path, zarr.json, chunk digest)`` of every array in a skeleton, derived ones included.
+
+    The digest is ``None`` for arrays written before digests were recorded.
+    """
+    digests = skeleton.get("digests", {})
     for kind in ("datasets", "derived"):
         for name, meta in skeleton.get(kind, {}).items():
-            yield (f"{prefix}/{name}" if prefix else name), meta
+            segment = skeleton_segment(skeleton, name)
+            yield (f"{prefix}/{segment}" if prefix else segment), meta, digests.get(name)
     for name, child in skeleton.get("children", {}).items():
-        yield from skeleton_arrays(child, f"{prefix}/{name}" if prefix else name)
+        segment = skeleton_segment(skeleton, name)
+        yield from skeleton_arrays(child, f"{prefix}/{segment}" if prefix else segment)

@@ -1,0 +1,119 @@
+"""What an index entry may contain: the checks applied to every entry read
+from a snapshot or a journal record before anything acts on it.
+
+An entry is ``{"info": {...}, "path": "<ns>/<key>/<version>", "tree":
+skeleton}``.  Read from a store, it is hostile input: its path must be a
+version folder of that very item (:func:`spikestore.paths.check_item_path`),
+every name in its skeleton must be one safe path segment, and every array's
+metadata may only name the codecs spikestore writes, so zarr never resolves
+a codec (``numcodecs.pickle``, ``vlen-bytes`` …) that a hostile store names.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import FormatError
+from .paths import GROUP_DOCUMENT, check_item_path, check_segment
+
+# every codec the Zarr container writes (see spikestore/containers/encoding.py)
+WRITTEN_CODECS = frozenset({"bytes", "blosc", "zstd", "crc32c", "vlen-utf8", "sharding_indexed"})
+MAX_TREE_DEPTH = 64
+MAX_DIMENSION = 1 << 48
+
+
+def check_name(name: object, what: str) -> str:
+    """A namespace or key read from an index: a safe segment not reserved for spikestore."""
+    check_segment(name, what)
+    if str(name).startswith("__"):
+        raise FormatError(f"{what} {name!r} starts with '__', which no stored name may; the index is damaged or hostile.")
+    return str(name)
+
+
+def check_entry(namespace: object, key: object, entry: object, where: str) -> dict[str, Any]:
+    """``entry`` if it is a well-formed index entry for ``(namespace, key)``.
+
+    Raises
+    ------
+    FormatError
+        (or its subclass :class:`~spikestore.errors.UnsafePathError`) naming
+        what is wrong; nothing has been read or written.
+    """
+    ns = check_name(namespace, f"{where}: namespace")
+    k = check_name(key, f"{where}: key")
+    if not isinstance(entry, dict) or not isinstance(entry.get("info"), dict) or not isinstance(entry.get("tree"), dict):
+        raise FormatError(f"{where}: the entry of ({ns!r}, {k!r}) is not an index entry (info, path, tree).")
+    check_item_path(entry.get("path"), ns, k, where)
+    check_skeleton(entry["tree"], f"{where}: ({ns!r}, {k!r})")
+    return entry
+
+
+def skeleton_segment(skeleton: dict[str, Any], name: str) -> str:
+    """The path segment of a child or array ``name`` of a record skeleton."""
+    return skeleton.get("segments", {}).get(name, name)
+
+
+def check_skeleton(skeleton: object, where: str, depth: int = 0) -> None:
+    """Check a record skeleton's names, array metadata and nesting depth."""
+    if depth > MAX_TREE_DEPTH:
+        raise FormatError(f"{where}: the record nests deeper than {MAX_TREE_DEPTH} levels.")
+    if not isinstance(skeleton, dict):
+        raise FormatError(f"{where}: a record skeleton is not a mapping.")
+    segments = skeleton.get("segments", {})
+    if not isinstance(segments, dict):
+        raise FormatError(f"{where}: 'segments' is not a mapping.")
+    seen: set[str] = set()
+    for kind in ("datasets", "derived", "children"):
+        members = skeleton.get(kind, {})
+        if not isinstance(members, dict):
+            raise FormatError(f"{where}: {kind!r} is not a mapping.")
+        for name, value in members.items():
+            if not isinstance(name, str):
+                raise FormatError(f"{where}: a {kind[:-1]} name is not a string.")
+            segment = check_segment(segments.get(name, name), f"{where}/{name}")
+            if segment == GROUP_DOCUMENT or segment in seen:
+                raise FormatError(f"{where}/{name}: path segment {segment!r} collides with another object of the record.")
+            seen.add(segment)
+            if kind == "children":
+                check_skeleton(value, f"{where}/{name}", depth + 1)
+            else:
+                check_array_metadata(value, f"{where}/{name}")
+    digests = skeleton.get("digests", {})
+    if not isinstance(digests, dict) or not all(isinstance(v, str) for v in digests.values()):
+        raise FormatError(f"{where}: 'digests' is not a mapping of strings.")
+
+
+def check_array_metadata(meta: object, where: str) -> None:
+    """An array's ``zarr.json`` document names only spikestore's codecs and sane sizes."""
+    if not isinstance(meta, dict) or meta.get("node_type") != "array" or meta.get("zarr_format") != 3:
+        raise FormatError(f"{where}: not a Zarr v3 array document.")
+    shape = meta.get("shape")
+    if not isinstance(shape, list) or not all(isinstance(s, int) and 0 <= s < MAX_DIMENSION for s in shape):
+        raise FormatError(f"{where}: shape {shape!r} is not a list of sizes.")
+    grid = meta.get("chunk_grid", {})
+    chunks = grid.get("configuration", {}).get("chunk_shape") if isinstance(grid, dict) else None
+    if grid.get("name") != "regular" or not _positive_sizes(chunks, len(shape)):
+        raise FormatError(f"{where}: chunk grid {grid!r} is not a regular grid of positive sizes.")
+    if meta.get("storage_transformers"):
+        raise FormatError(f"{where}: storage transformers are not part of the spikestore format.")
+    _check_codecs(meta.get("codecs"), where)
+
+
+def _positive_sizes(sizes: object, ndim: int) -> bool:
+    return isinstance(sizes, list) and len(sizes) == ndim and all(isinstance(c, int) and 0 < c < MAX_DIMENSION for c in sizes)
+
+
+def _check_codecs(codecs: object, where: str) -> None:
+    if not isinstance(codecs, list) or not codecs:
+        raise FormatError(f"{where}: codecs {codecs!r} is not a list of codecs.")
+    for codec in codecs:
+        name = codec.get("name") if isinstance(codec, dict) else codec
+        if name not in WRITTEN_CODECS:
+            raise FormatError(
+                f"{where}: codec {name!r} is not one spikestore writes ({', '.join(sorted(WRITTEN_CODECS))}); "
+                f"the store was written by another program or is hostile, so it is not decoded."
+            )
+        if name == "sharding_indexed":
+            config = codec.get("configuration", {})
+            _check_codecs(config.get("codecs"), where)
+            _check_codecs(config.get("index_codecs"), where)
