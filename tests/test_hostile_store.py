@@ -1,0 +1,392 @@
+"""Hostile and damaged stores: paths read from the index cannot reach outside
+the workspace, damaged index objects are our errors, gc deletes nothing while
+the index is damaged, and names that look like our own files are ordinary.
+
+Every attack runs on a folder and on moto S3 with a *victim* workspace beside
+the attacked one (and, on S3, in another bucket); after each attack the victim
+is unchanged, the error is a spikestore error, and the attacked workspace can
+still be saved to and loaded from."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any, Callable
+
+import fsspec
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from spikestore import AnalysisWorkspace, gc, open_workspace, verify
+from spikestore.errors import CorruptDataError, FormatError, InvalidNameError, SpikestoreError, UnsafePathError
+from spikestore.index import INDEX_DIR, decode_index_object, encode_index_object
+
+from .conftest import BUCKET
+from .objects import assert_same
+
+VICTIM_BUCKET = "spikestore-victim"
+
+
+@pytest.fixture(params=["folder", "s3"])
+def site(request: pytest.FixtureRequest, tmp_path: Any) -> dict[str, Any]:
+    """An attacked workspace URL, victims beside it (and in another bucket on S3), and fsspec access."""
+    if request.param == "folder":
+        base = str(tmp_path)
+        opts: dict[str, Any] = {}
+        victims = [f"{base}/victim"]
+        url = f"{base}/ws"
+    else:
+        server = request.getfixturevalue("s3_server")
+        opts = server.storage_options
+        try:
+            server.create_bucket(VICTIM_BUCKET)
+        except Exception:
+            pass
+        prefix = uuid.uuid4().hex
+        url = f"s3://{BUCKET}/{prefix}/ws"
+        victims = [f"s3://{BUCKET}/{prefix}/victim", f"s3://{VICTIM_BUCKET}/{prefix}/exp"]
+    for victim in victims:
+        ws = AnalysisWorkspace(name="victim")
+        ws.store("v", "data", np.arange(100.0))
+        ws.save(victim, storage_options=opts)
+    fs, _ = fsspec.core.url_to_fs(url, **opts)
+    return {"url": url, "opts": opts, "victims": victims, "fs": fs, "kind": request.param}
+
+
+def _snapshot(site: dict[str, Any]) -> dict[str, Any]:
+    """All objects under every victim, to compare before and after an attack."""
+    out = {}
+    for victim in site["victims"]:
+        fs, root = fsspec.core.url_to_fs(victim, **site["opts"])
+        fs.invalidate_cache()
+        for path in fs.find(root):
+            out[path] = fs.cat_file(path)
+    return out
+
+
+def _saved(site: dict[str, Any]) -> AnalysisWorkspace:
+    ws = AnalysisWorkspace(name="attacked")
+    ws.store("rec", "a", np.arange(10))
+    ws.store("rec", "b", {"x": 1.5, "nested": {"y": np.ones(3)}})
+    ws.save(site["url"], storage_options=site["opts"])
+    return ws
+
+
+def _index_path(site: dict[str, Any], prefix: str) -> str:
+    fs, root = site["fs"], fsspec.core.url_to_fs(site["url"], **site["opts"])[1]
+    fs.invalidate_cache()
+    names = sorted(p for p in fs.ls(f"{root}/{INDEX_DIR}", detail=False) if p.rsplit("/", 1)[-1].startswith(prefix))
+    return names[-1]
+
+
+def _forge(site: dict[str, Any], mutate: Callable[[dict[str, Any]], None], kind: str = "snapshot") -> None:
+    """Rewrite the newest snapshot (or record) with a *valid* checksum: an attacker who knows the format."""
+    fs = site["fs"]
+    path = _index_path(site, "snap-" if kind == "snapshot" else "log-")
+    payload, _ = decode_index_object(fs.cat_file(path), kind, path, legacy=False)
+    mutate(payload)
+    fs.pipe_file(path, encode_index_object(kind, payload))
+
+
+def _victim_path(site: dict[str, Any], which: int) -> str:
+    victim = site["victims"][which]
+    if site["kind"] == "folder":
+        return "../victim"
+    return "/" + victim.split("://", 1)[1]  # an absolute key: another prefix or another bucket
+
+
+def _assert_still_usable(site: dict[str, Any]) -> None:
+    ws = AnalysisWorkspace(name="again")
+    ws.store("rec", "a", np.arange(3))
+    ws.save(site["url"], storage_options=site["opts"])
+    assert_same(np.arange(3), AnalysisWorkspace.load_item(site["url"], "rec", "a", storage_options=site["opts"]))
+
+
+@pytest.mark.parametrize("victim", [0, 1])
+@pytest.mark.parametrize("action", ["load", "store-over", "delete", "save-over", "gc", "verify"])
+def test_an_index_path_outside_the_root_is_refused_before_any_io(site, victim, action) -> None:
+    if victim >= len(site["victims"]):
+        pytest.skip("the other bucket exists only on S3")
+    _saved(site)
+    before = _snapshot(site)
+    _forge(site, lambda p: p["items"]["rec"]["a"].__setitem__("path", _victim_path(site, victim)))
+    url, opts = site["url"], site["opts"]
+    with pytest.raises(SpikestoreError) as err:
+        if action == "load":
+            AnalysisWorkspace.load(url, storage_options=opts)
+        elif action == "store-over":
+            with open_workspace(url, "r+", storage_options=opts) as ws:
+                ws.store("rec", "a", np.zeros(2))
+        elif action == "delete":
+            with open_workspace(url, "r+", storage_options=opts) as ws:
+                ws.delete("rec", "a")
+        elif action == "save-over":  # replacing the content works; the hostile path is never followed
+            with pytest.warns(UserWarning, match="damaged"):
+                AnalysisWorkspace().save(url, storage_options=opts)
+            assert AnalysisWorkspace.load(url, storage_options=opts).list_namespaces() == []
+            raise FormatError("saved over it")
+        elif action == "gc":
+            gc(url, storage_options=opts, grace_seconds=0)
+        else:
+            report = verify(url, storage_options=opts)
+            assert not report.ok
+            raise FormatError(str(report))
+    assert isinstance(err.value, (UnsafePathError, FormatError)), err.value
+    assert _snapshot(site) == before, "the victim changed"
+
+
+def test_an_entry_pointing_at_another_items_version_is_refused(site) -> None:
+    _saved(site)
+
+    def point_b_at_a(p: dict[str, Any]) -> None:
+        p["items"]["rec"]["b"]["path"] = p["items"]["rec"]["a"]["path"]
+
+    _forge(site, point_b_at_a)
+    with pytest.raises(UnsafePathError, match="not a version folder of that item"):
+        open_workspace(site["url"], storage_options=site["opts"])
+    with pytest.raises(SpikestoreError):
+        gc(site["url"], storage_options=site["opts"], grace_seconds=0)
+
+
+@pytest.mark.parametrize("name", ["..", "../../victim", "", "a/../../x", "zarr.json"])
+def test_skeleton_names_that_climb_out_are_refused(site, name) -> None:
+    _saved(site)
+    before = _snapshot(site)
+
+    def plant(p: dict[str, Any]) -> None:
+        tree = p["items"]["rec"]["b"]["tree"]
+        tree["children"][name] = tree["children"].pop("x")
+
+    _forge(site, plant)
+    with pytest.raises(FormatError):
+        AnalysisWorkspace.load(site["url"], storage_options=site["opts"])
+    from spikestore import copy_workspace
+
+    with pytest.raises(FormatError):
+        copy_workspace(site["url"], site["url"] + "-copy", src_storage_options=site["opts"], dst_storage_options=site["opts"])
+    assert _snapshot(site) == before
+    _assert_still_usable(site)
+
+
+@pytest.mark.parametrize("codec", ["numcodecs.pickle", "vlen-bytes", "gzip"])
+def test_unknown_codecs_are_a_format_error_naming_the_array(site, codec) -> None:
+    _saved(site)
+
+    def plant(p: dict[str, Any]) -> None:
+        p["items"]["rec"]["a"]["tree"]["datasets"]["data"]["codecs"][1] = {"name": codec, "configuration": {}}
+
+    _forge(site, plant)
+    with pytest.raises(FormatError, match=re.escape(f"data: codec '{codec}'")):
+        AnalysisWorkspace.load_item(site["url"], "rec", "a", storage_options=site["opts"])
+
+
+def test_an_edited_snapshot_fails_its_checksum(site) -> None:
+    _saved(site)
+    path = _index_path(site, "snap-")
+    raw = site["fs"].cat_file(path)
+    site["fs"].pipe_file(path, raw.replace(b'"shape": [10]', b'"shape": [1]'))
+    with pytest.raises(CorruptDataError, match="SHA-256"):
+        AnalysisWorkspace.load(site["url"], storage_options=site["opts"])
+    with pytest.raises(CorruptDataError):
+        gc(site["url"], storage_options=site["opts"], grace_seconds=0)
+    assert not verify(site["url"], storage_options=site["opts"]).ok
+
+
+@pytest.mark.parametrize("damage", [b"", b"{not json", b"\x00\xff" * 10])
+def test_a_garbage_journal_record_is_corrupt_data(site, damage) -> None:
+    _saved(site)
+    with open_workspace(site["url"], "r+", storage_options=site["opts"]) as ws:
+        ws.store("rec", "c", np.arange(4))
+        ws._store = None  # leave the record uncompacted (as a crashed writer would)
+    site["fs"].pipe_file(_index_path(site, "log-"), damage)
+    for call in (
+        lambda: open_workspace(site["url"], storage_options=site["opts"]),
+        lambda: AnalysisWorkspace.load(site["url"], storage_options=site["opts"]),
+    ):
+        with pytest.raises(CorruptDataError):
+            call()
+    assert not verify(site["url"], storage_options=site["opts"]).ok
+
+
+def test_a_vanished_journal_record_is_reported_and_gc_deletes_nothing(site) -> None:
+    _saved(site)
+    ws = open_workspace(site["url"], "r+", storage_options=site["opts"])
+    ws.store("rec", "c", np.arange(4))
+    ws.store("rec", "d", np.arange(5))
+    ws._store = None
+    fs = site["fs"]
+    root = fsspec.core.url_to_fs(site["url"], **site["opts"])[1]
+    records = sorted(p for p in fs.ls(f"{root}/{INDEX_DIR}", detail=False) if "/log-" in p)
+    assert len(records) == 2
+    fs.rm_file(records[0])
+    report = verify(site["url"], storage_options=site["opts"])
+    assert not report.ok and "vanished" in str(report), str(report)
+    before = sorted(fs.find(root))
+    with pytest.raises(CorruptDataError, match="deleted nothing"):
+        gc(site["url"], storage_options=site["opts"], grace_seconds=0)
+    fs.invalidate_cache()
+    assert sorted(fs.find(root)) == before
+
+
+@pytest.mark.parametrize("which", ["newest", "previous", "all"])
+def test_a_deleted_snapshot_is_detected_and_gc_deletes_nothing(site, which) -> None:
+    _saved(site)
+    with open_workspace(site["url"], "r+", storage_options=site["opts"]) as ws:
+        ws.store("rec", "c", np.arange(4))  # close() compacts: generations 2 and 3 exist
+    fs = site["fs"]
+    root = fsspec.core.url_to_fs(site["url"], **site["opts"])[1]
+    snaps = sorted(p for p in fs.ls(f"{root}/{INDEX_DIR}", detail=False) if "/snap-" in p)
+    assert len(snaps) == 2
+    for path in {"newest": snaps[-1:], "previous": snaps[:1], "all": snaps}[which]:
+        fs.rm_file(path)
+    before = sorted(fs.find(root))
+    with pytest.raises(CorruptDataError):
+        AnalysisWorkspace.load(site["url"], storage_options=site["opts"])
+    with pytest.raises(CorruptDataError):
+        gc(site["url"], storage_options=site["opts"], grace_seconds=0)
+    fs.invalidate_cache()
+    assert sorted(fs.find(root)) == before
+    assert not verify(site["url"], storage_options=site["opts"]).ok
+
+
+def test_a_stray_newer_snapshot_is_reported_and_gc_deletes_nothing(site) -> None:
+    _saved(site)
+    fs = site["fs"]
+    path = _index_path(site, "snap-")
+    payload, _ = decode_index_object(fs.cat_file(path), "snapshot", path, legacy=False)
+    generation = payload["generation"] + 1
+    stray = {**payload, "generation": generation, "items": {}, "previous": "0" * 64}
+    fs.pipe_file(path.replace(f"{generation - 1:012d}", f"{generation:012d}"), encode_index_object("snapshot", stray))
+    report = verify(site["url"], storage_options=site["opts"])
+    assert not report.ok and "does not follow" in str(report)
+    with pytest.raises(CorruptDataError):
+        gc(site["url"], storage_options=site["opts"], grace_seconds=0)
+
+
+def test_swapped_chunks_are_found_by_verify(site) -> None:
+    ws = AnalysisWorkspace()
+    ws.store("rec", "rates", np.random.default_rng(1).random((400, 2000)))
+    ws.save(site["url"], storage_options=site["opts"])
+    fs = site["fs"]
+    root = fsspec.core.url_to_fs(site["url"], **site["opts"])[1]
+    chunks = sorted(p for p in fs.find(root) if "/data/c/" in p)
+    assert len(chunks) >= 2
+    a, b = fs.cat_file(chunks[0]), fs.cat_file(chunks[1])
+    fs.pipe_file(chunks[0], b)
+    fs.pipe_file(chunks[1], a)
+    report = verify(site["url"], storage_options=site["opts"])
+    assert not report.ok and "not the ones written" in str(report), str(report)
+
+
+def test_a_flipped_byte_read_lazily_is_corrupt_data(site) -> None:
+    ws = AnalysisWorkspace()
+    ws.store("rec", "rates", np.random.default_rng(1).random((400, 2000)))
+    ws.save(site["url"], storage_options=site["opts"])
+    fs = site["fs"]
+    root = fsspec.core.url_to_fs(site["url"], **site["opts"])[1]
+    chunk = sorted(p for p in fs.find(root) if "/data/c/" in p)[0]
+    data = bytearray(fs.cat_file(chunk))
+    data[len(data) // 2] ^= 0x10
+    fs.pipe_file(chunk, bytes(data))
+    with open_workspace(site["url"], storage_options=site["opts"]) as lazy:
+        view = lazy.get_lazy("rec", "rates")
+        with pytest.raises(CorruptDataError, match="rates"):
+            view[0]
+
+
+# -- names --------------------------------------------------------------------
+
+ODD_NAMES = ["zarr.json", "zarr.json~", "a.tmp-b", "ns.tmp-1", ".tmp-" + "0" * 32, "c", "~", "é" * 100]
+
+
+@pytest.mark.parametrize("name", ODD_NAMES)
+def test_names_like_our_own_files_round_trip_everywhere(site, name) -> None:
+    from spikelab.spikedata.spikedata import SpikeData
+
+    sd = SpikeData([np.array([1.0, 2.0]), np.array([3.0])], length=10.0, neuron_attributes=[{name: 1.0}, {name: 2.0}])
+    obj = {name: {name: np.arange(3)}, "plain": 1}
+    ws = AnalysisWorkspace()
+    ws.store(name, name, obj)
+    ws.store(name, "spikes", sd)
+    ws.save(site["url"], storage_options=site["opts"])
+    ws.save(site["url"], storage_options=site["opts"])  # saving again over it works too
+    back = AnalysisWorkspace.load(site["url"], storage_options=site["opts"])
+    assert_same(obj, back.get(name, name))
+    assert_same(sd, back.get(name, "spikes"))
+    with open_workspace(site["url"], "r+", storage_options=site["opts"]) as lazy:
+        assert lazy.rename(name, name, name + ".tmp-x")
+        lazy.store("n", name, np.arange(2))
+    back = AnalysisWorkspace.load(site["url"], storage_options=site["opts"])
+    assert_same(obj, back.get(name, name + ".tmp-x"))
+    assert verify(site["url"], storage_options=site["opts"]).ok
+
+
+def test_a_workspace_url_containing_tmp_marker_renames_safely(tmp_path) -> None:
+    url = str(tmp_path / "results.tmp-2024" / "ws")
+    with open_workspace(url, "a") as ws:
+        ws.store("ns.tmp-1", "a.tmp-b", np.arange(50.0))
+        ws.rename("ns.tmp-1", "a.tmp-b", "c.tmp-d")
+    assert_same(np.arange(50.0), AnalysisWorkspace.load_item(url, "ns.tmp-1", "c.tmp-d"))
+    assert gc(url, grace_seconds=0).removed == []
+    assert verify(url).ok
+
+
+@pytest.mark.parametrize("bad", [None, 3, b"bytes", "x" * 300, "é" * 200])
+def test_names_that_cannot_be_stored_are_refused_before_writing(tmp_path, bad) -> None:
+    url = str(tmp_path / "ws")
+    with open_workspace(url, "a") as lazy:
+        lazy.store("rec", "ok", np.arange(3))
+        with pytest.raises(InvalidNameError):
+            lazy.store("rec", bad, np.arange(3))
+        with pytest.raises(InvalidNameError):
+            lazy.store(bad, "k", np.arange(3))
+        with pytest.raises(InvalidNameError):
+            lazy.store("rec", "d", {bad: 1} if isinstance(bad, str) else {"k": {bad: 1}})
+        with pytest.raises(InvalidNameError):
+            lazy.rename("rec", "ok", bad)
+    assert AnalysisWorkspace.load(url).list_keys("rec") == ["ok"]
+    ws = AnalysisWorkspace()
+    with pytest.raises(InvalidNameError):
+        ws.store("rec", bad, 1)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.one_of(st.text(min_size=0, max_size=300), st.sampled_from(ODD_NAMES), st.integers(), st.none()))
+def test_any_name_round_trips_or_is_refused(tmp_path_factory, name) -> None:
+    url = str(tmp_path_factory.mktemp("names") / "ws")
+    ws = AnalysisWorkspace()
+    ws.store("rec", "keep", np.arange(2))
+    try:
+        ws.store("rec", name, {name: 1} if isinstance(name, str) else 1)
+    except InvalidNameError:
+        assert not isinstance(name, str) or not name or name.startswith("__") or "/" in name or len(name.encode("utf-8", "surrogatepass")) > 200 or any(c in name for c in "\\\x00") or name in (".", "..") or any(0xD800 <= ord(c) <= 0xDFFF for c in name)
+        ws.save(url)
+        assert AnalysisWorkspace.load(url).list_keys("rec") == ["keep"]
+        return
+    ws.save(url)
+    back = AnalysisWorkspace.load(url)
+    assert back.get("rec", name) == {name: 1}
+
+
+# -- stale spikelab files -------------------------------------------------------
+
+
+def test_a_workspace_is_read_even_when_an_older_h5_sits_beside_it(tmp_path) -> None:
+    from spikelab.workspace import AnalysisWorkspace as SpikelabWorkspace
+
+    base = str(tmp_path / "analysis")
+    old = SpikelabWorkspace(name="old")
+    old.store("rec", "old", np.arange(3))
+    old.save(base)
+    new = AnalysisWorkspace(name="new")
+    new.store("rec", "new", np.arange(4))
+    new.save(base)
+    with pytest.warns(UserWarning, match="older"):
+        loaded = AnalysisWorkspace.load(base)
+    assert loaded.name == "new" and loaded.list_keys("rec") == ["new"]
+    assert_same(np.arange(4), AnalysisWorkspace.load_item(base, "rec", "new"))
+    assert AnalysisWorkspace.load(base + ".h5").name == "old"  # the .h5 is still reachable by its name
+    with pytest.raises(FormatError, match="spikestore import"):
+        open_workspace(base + ".h5")
