@@ -140,3 +140,27 @@ def all_items() -> dict[str, Any]:
     for dtype in ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16", "float32", "float64", "complex64", "complex128"]:
         items[f"array_{dtype}"] = (np.arange(24) % 7).astype(dtype).reshape(2, 3, 4)
     return items
+
+
+def uneven_slice_stack() -> SpikeSliceStack:
+    """A SpikeSliceStack whose slices last 100 and 200 ms (summary ``length_ms`` is a tuple)."""
+    return SpikeSliceStack(spike_stack=[spike_data(3, length=100.0), spike_data(3, length=200.0)])
+
+
+def big_endian_items() -> dict[str, Any]:
+    """Arrays in non-native byte order, as items, inside a dict, and as class attributes
+    spikelab keeps as given (``raw_data``, ``raw_time``, neuron-attribute arrays)."""
+    rng = _rng()
+    units = [{"template": np.arange(3, dtype=">f4") + i} for i in range(2)]
+    return {
+        "be_f8": (np.arange(6).reshape(2, 3) / 3).astype(">f8"),
+        "be_i4": np.arange(-3, 3, dtype=">i4"),
+        "be_c16": (np.arange(4) + 1j * np.arange(4)).astype(">c16"),
+        "be_zero_d": np.array(2.5, dtype=">f8"),
+        "le_u2": np.arange(5, dtype="<u2"),
+        "be_dict": {"a": np.arange(3, dtype=">f8"), "b": np.arange(4, dtype=">i8").reshape(2, 2), "t": (1, 2)},
+        "be_spikedata": SpikeData(
+            [np.array([1.0, 2.0]), np.array([3.0])], length=10.0, raw_data=rng.normal(size=(2, 5)).astype(">f8"),
+            raw_time=np.arange(5, dtype=">f8"), neuron_attributes=units,
+        ),
+    }

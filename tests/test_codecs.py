@@ -41,3 +41,48 @@ def test_out_of_range_or_nan_spikes_are_refused_as_spikelab_does() -> None:
 def test_spike_data_round_trip_through_the_record_equals_the_original() -> None:
     original = spike_data(5)
     assert_same(original, codecs.decode(codecs.encode_item(original, "x")))
+
+
+def test_numpy_bool_is_written_as_spikelab_writes_it_with_a_private_marker() -> None:
+    record = codecs.encode_value(np.bool_(True), "x")
+    assert record.attrs == {"__scalar_value__": True, "__scalar_kind__": "bool", "spikestore:numpy_bool": True}
+    assert type(codecs.decode(record)) is np.bool_ and codecs.decode(record)
+    # what the HDF5 export writes (the private attribute dropped): spikelab's own record
+    spikelab_record = codecs.encode_value(np.bool_(False), "x")
+    del spikelab_record.attrs["spikestore:numpy_bool"]
+    assert type(codecs.decode(spikelab_record)) is bool and codecs.decode(spikelab_record) is False
+    assert codecs.encode_value(True, "x").attrs == {"__scalar_value__": True, "__scalar_kind__": "bool"}
+
+
+def test_stores_written_with_the_old_bool_kind_still_read_numpy_bools() -> None:
+    record = codecs.encode_value(np.bool_(True), "x")
+    record.attrs = {"__scalar_value__": True, "__scalar_kind__": "bool_"}
+    assert type(codecs.decode(record)) is np.bool_
+
+
+def test_non_native_byte_order_is_recorded_and_restored_by_read() -> None:
+    big = np.arange(4, dtype=">i4")
+    record = codecs.encode_item(big, "x")
+    ds = record.datasets["data"]
+    assert ds.attrs["spikestore:byteorder"] == ">"
+    ds.data = ds.data.astype("=i4")  # what a container that normalises byte order gives back
+    got = codecs.decode(record)
+    assert got.dtype.str == ">i4" and np.array_equal(got, big)
+    native = codecs.encode_item(np.arange(4, dtype="=i4"), "x")
+    assert "spikestore:byteorder" not in native.datasets["data"].attrs
+    assert "spikestore:byteorder" not in codecs.encode_item(np.arange(4, dtype=np.uint8), "x").datasets["data"].attrs
+
+
+def test_long_long_arrays_are_stored_as_fixed_width_ints() -> None:
+    record = codecs.encode_value([2**63, 2**64 - 1], "x")
+    assert record.datasets["data"].data.dtype is np.dtype("uint64")
+    assert codecs.encode_item(np.arange(3, dtype=np.longlong), "x").datasets["data"].data.dtype is np.dtype("int64")
+
+
+def test_uneven_slice_stack_summary_is_spikelabs() -> None:
+    from spikelab.workspace.workspace import _make_summary
+
+    from .objects import uneven_slice_stack
+
+    sss = uneven_slice_stack()
+    assert codecs.summary(sss) == _make_summary(sss) and type(codecs.summary(sss)["length_ms"]) is tuple

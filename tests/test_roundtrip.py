@@ -8,7 +8,7 @@ import zarr
 
 from spikestore import AnalysisWorkspace
 
-from .objects import all_items, assert_same
+from .objects import all_items, assert_same, big_endian_items
 
 ITEMS = all_items()
 
@@ -91,3 +91,24 @@ def test_load_item_missing_namespace_or_key_raises_keyerror(location) -> None:
         AnalysisWorkspace.load_item(location.url, "nope", "k", storage_options=location.storage_options)
     with pytest.raises(KeyError, match="Key 'nope' not found in namespace 'ns'"):
         AnalysisWorkspace.load_item(location.url, "ns", "nope", storage_options=location.storage_options)
+
+
+def test_big_endian_arrays_round_trip_with_their_byte_order(location) -> None:
+    items = big_endian_items()
+    ws = AnalysisWorkspace()
+    for name, obj in items.items():
+        ws.store("be", name, obj)
+    ws.save(location.url, storage_options=location.storage_options)
+    loaded = AnalysisWorkspace.load(location.url, storage_options=location.storage_options)
+    for name, obj in items.items():
+        assert_same(obj, loaded.get("be", name), name)
+    assert loaded.get("be", "be_c16").dtype.str == ">c16"
+    assert loaded.get("be", "be_spikedata").raw_data.dtype.str == ">f8"
+
+
+def test_numpy_and_python_bools_in_dicts_keep_their_types(location) -> None:
+    value = {"np": np.bool_(True), "np_false": np.bool_(False), "py": True}
+    ws = AnalysisWorkspace()
+    ws.store("ns", "d", value)
+    ws.save(location.url, storage_options=location.storage_options)
+    assert_same(value, AnalysisWorkspace.load_item(location.url, "ns", "d", storage_options=location.storage_options))

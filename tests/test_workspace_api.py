@@ -11,7 +11,7 @@ from spikelab.workspace import AnalysisWorkspace as SpikelabWorkspace
 
 from spikestore import AnalysisWorkspace, WorkspaceManager, get_workspace_manager
 
-from .objects import all_items, assert_same
+from .objects import all_items, assert_same, uneven_slice_stack
 
 
 def _pair() -> tuple[AnalysisWorkspace, SpikelabWorkspace]:
@@ -35,6 +35,15 @@ def test_index_summaries_match_spikelab() -> None:
     assert ours.list_keys("rec1") == theirs.list_keys("rec1")
     assert ours.list_keys("missing") == theirs.list_keys("missing") == []
     assert ours.get("missing", "x") is None and ours.get_info("rec1", "missing") is None
+
+
+def test_summary_of_a_stack_of_uneven_slices_is_spikelabs_tuple() -> None:
+    ours, theirs = AnalysisWorkspace(), SpikelabWorkspace()
+    for ws in (ours, theirs):
+        ws.store("rec", "sss", uneven_slice_stack())
+    assert _strip_times(ours.describe()) == _strip_times(theirs.describe())
+    assert ours.get_info("rec", "sss")["length_ms"] == (100.0, 200.0)
+    assert type(ours.get_info("rec", "sss")["length_ms"]) is tuple
 
 
 def test_rename_delete_note_merge_behave_like_spikelab() -> None:

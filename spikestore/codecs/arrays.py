@@ -7,12 +7,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import UnsupportedTypeError
-from ..record import Dataset, Record
-from .base import as_str_array, homogeneous_array, read
+from ..record import Record
+from .base import as_str_array, dataset, homogeneous_array, read
 
 
 def array_record(arr: np.ndarray, type_name: str | None, where: str) -> Record:
-    """A record holding ``arr`` as spikelab's ``data`` dataset."""
+    """A record holding ``arr`` as spikelab's ``data`` dataset (in the byte order given)."""
     if arr.dtype.kind in "OVMm" or arr.dtype.hasobject:
         raise UnsupportedTypeError(
             f"{where}: arrays of dtype {arr.dtype} cannot be stored (object, structured "
@@ -20,7 +20,7 @@ def array_record(arr: np.ndarray, type_name: str | None, where: str) -> Record:
             f"string array."
         )
     attrs = {"__string_array__": True} if arr.dtype.kind in "US" else {}
-    return Record(type_name, datasets={"data": Dataset(arr, attrs)})
+    return Record(type_name, datasets={"data": dataset(arr, attrs)})
 
 
 def array_from_record(record: Record) -> np.ndarray:

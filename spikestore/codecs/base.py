@@ -12,10 +12,18 @@ from typing import Any, Callable, ClassVar, Protocol
 
 import numpy as np
 
-from ..errors import InvalidValueError
+from ..errors import InvalidValueError, InvalidValueTypeError
 from ..jsonvalue import from_json, json_default
 from ..record import Dataset, Record
 
+# Dataset attribute recording a non-native byte order ("<" or ">") of a
+# numeric array.  Zarr hands arrays back in native order whatever order their
+# bytes were stored in; :func:`read` restores the order given.  HDF5 stores
+# byte order itself, so its container drops this (as every ``spikestore:*``
+# attribute).
+BYTEORDER_ATTR = "spikestore:byteorder"
+# Python ints a dataset or attribute can hold: int64 and uint64.
+INT_MIN, INT_MAX = -(1 << 63), (1 << 64) - 1
 
 
 class Codec(Protocol):
@@ -33,8 +41,9 @@ class Codec(Protocol):
 
     type_name: ClassVar[str]
     python_types: ClassVar[tuple[type | str, ...]]
-    # optional: ``access`` (dataset name -> "ranges" | "rows" | "slices") and
-    # ``derive(record)`` (arrays that speed up partial reads)
+    # optional: ``access`` (dataset name -> "ranges" | "rows" | "slices"),
+    # ``derive(record)`` (arrays that speed up partial reads) and
+    # ``restore_summary(info)`` (a summary read back from JSON, e.g. tuples again)
 
     def encode(self, obj: Any, where: str) -> Record:
         """Map ``obj`` to a record; ``where`` names it in error messages."""
@@ -72,12 +81,46 @@ def spikelab_class(name: str) -> type:
     return getattr(importlib.import_module(module), attr)
 
 
+def dataset(arr: np.ndarray, attrs: dict[str, Any] | None = None) -> Dataset:
+    """A dataset holding ``arr``, marked with its byte order when that is not native.
+
+    ``long long`` dtypes (``np.asarray([2**63])`` gives one) are viewed as the
+    equal fixed-width dtype (``uint64``), which every container knows.
+    """
+    attrs = dict(attrs or {})
+    canonical = np.dtype(arr.dtype.str) if arr.dtype.kind in "iu" else arr.dtype
+    if type(canonical) is not type(arr.dtype):
+        arr = arr.view(canonical)
+    if arr.dtype.byteorder in "<>" and arr.dtype.kind in "biufc":
+        attrs[BYTEORDER_ATTR] = arr.dtype.byteorder
+    return Dataset(arr, attrs)
+
+
 def read(ds: Dataset) -> np.ndarray:
-    """Materialise a dataset's data as a numpy array."""
+    """Materialise a dataset's data as a numpy array, in the byte order it was given."""
     data = ds.data
-    if isinstance(data, np.ndarray):
-        return data
-    return np.asarray(data[()] if len(data.shape) == 0 else data[...])
+    arr = data if isinstance(data, np.ndarray) else np.asarray(data[()] if len(data.shape) == 0 else data[...])
+    order = ds.attrs.get(BYTEORDER_ATTR)
+    if order in ("<", ">") and arr.dtype.kind in "biufc" and arr.dtype.str[0] != order:
+        arr = arr.astype(arr.dtype.newbyteorder(order))
+    return arr
+
+
+def check_int_range(value: int, where: str) -> int:
+    """``value`` if int64 or uint64 can hold it (what HDF5 and spikelab can store).
+
+    Raises
+    ------
+    InvalidValueTypeError
+        If the integer is below -2**63 or above 2**64 - 1.
+    """
+    if not INT_MIN <= value <= INT_MAX:
+        raise InvalidValueTypeError(
+            f"{where}: the integer {value} is outside the range int64/uint64 can hold "
+            f"(-2**63 to 2**64-1), so spikelab's HDF5 format cannot store it; store it as a "
+            f"float, a string, or split it into smaller integers."
+        )
+    return value
 
 
 # ---------------------------------------------------------------------------
@@ -129,6 +172,12 @@ def _leaf_kinds(value: Any, kinds: set[str]) -> None:
         kinds.add("num")
 
 
+def _object_leaves(value: Any) -> list[Any]:
+    if isinstance(value, (list, tuple)):
+        return [leaf for v in value for leaf in _object_leaves(v)]
+    return [value]
+
+
 def homogeneous_array(values: Any, where: str, what: str = "list") -> np.ndarray:
     """Convert a list/tuple/sorted set to an array, refusing ragged or mixed input.
 
@@ -137,6 +186,10 @@ def homogeneous_array(values: Any, where: str, what: str = "list") -> np.ndarray
     InvalidValueError
         If the elements differ in shape, or mix strings with other values
         (numpy would silently turn the numbers into strings).
+    InvalidValueTypeError
+        If numpy can only hold the elements in an object array: they mix
+        types (numbers and ``None``) or hold an integer beyond int64/uint64
+        (spikelab raises ``TypeError`` for these).
     """
     try:
         arr = np.asarray(values)
@@ -146,9 +199,13 @@ def homogeneous_array(values: Any, where: str, what: str = "list") -> np.ndarray
             f"shape. Pad the rows, or store them as separate keys."
         ) from None
     if arr.dtype == object:
-        raise InvalidValueError(
-            f"{where}: ragged or mixed-type {what}; every element must have the "
-            f"same shape and type. Convert it to a numpy array first."
+        for leaf in _object_leaves(values):
+            if isinstance(leaf, int) and not isinstance(leaf, bool):
+                check_int_range(leaf, where)
+        raise InvalidValueTypeError(
+            f"{where}: mixed-type {what} (numpy made it an object array); every element "
+            f"must have the same shape and type, and None cannot stand among numbers. "
+            f"Convert it to a numpy array of one dtype first."
         )
     if arr.dtype.kind in "US":
         kinds: set[str] = set()
@@ -181,8 +238,16 @@ def decode_times(record: Record, name: str = "times") -> list[tuple[float, float
     return [(float(a), float(b)) for a, b in arr.reshape(-1, 2)]
 
 
-def encode_labels(record: Record, labels: list | None) -> None:
-    """Store unit labels as spikelab does: strings if any is a string."""
+def encode_labels(record: Record, labels: list | None, where: str = "labels") -> None:
+    """Store unit labels as spikelab does: strings if any is a string.
+
+    Raises
+    ------
+    InvalidValueTypeError
+        If the labels are not all strings and numpy cannot make one numeric
+        array of them (numbers mixed with ``None``, other objects): spikelab's
+        save fails with ``TypeError`` there.
+    """
     if labels is None:
         return
     present = [lbl for lbl in labels if lbl is not None]
@@ -190,8 +255,20 @@ def encode_labels(record: Record, labels: list | None) -> None:
         return
     if any(isinstance(lbl, str) for lbl in present):
         record.datasets["labels"] = Dataset(np.array([str(lbl) for lbl in labels]))
-    else:
-        record.datasets["labels"] = Dataset(np.array(labels))
+        return
+    arr = np.array(labels)
+    if arr.dtype.kind in "OVMm":
+        raise InvalidValueTypeError(
+            f"{where}: labels {_short(labels)} cannot be stored: they must all be strings, or all "
+            f"numbers (no None among numbers). Replace missing labels with a number such as -1, "
+            f"or turn every label into a string."
+        )
+    record.datasets["labels"] = Dataset(arr)
+
+
+def _short(values: list) -> str:
+    text = repr(list(values[:6]))
+    return text[:-1] + ", …]" if len(values) > 6 else text
 
 
 def decode_labels(record: Record) -> list | None:

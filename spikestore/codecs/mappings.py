@@ -6,6 +6,13 @@ Layout (spikelab's): a dict is a group with one child group per key; each
 child carries a ``__type__`` tag: ``scalar`` (``__scalar_value__`` and
 ``__scalar_kind__``), ``scalar_str``, ``none``, ``tuple``/``set``/``frozenset``
 (a ``data`` dataset), or any item type.
+
+``__scalar_kind__`` is the value's type name, as spikelab writes it; a numpy
+bool is written ``"bool"`` (numpy 2's name for ``np.bool_``, and what spikelab
+writes) with the private attribute ``spikestore:numpy_bool`` so that the Zarr
+store gives back a numpy bool.  The HDF5 export drops ``spikestore:*``
+attributes, so an exported file is the one spikelab would write, and reads
+back (in spikelab and spikestore alike) as a Python bool.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from ..names import validate_name
 from ..record import Record
 from . import registry
 from .arrays import array_from_record, array_record
-from .base import homogeneous_array
+from .base import check_int_range, homogeneous_array
 
 
 class DictCodec:
@@ -43,11 +50,13 @@ class DictCodec:
 
 
 _PY_SCALARS = {"bool": bool, "int": int, "float": float}
+# Marks a scalar written from a numpy bool (its ``__scalar_kind__`` is "bool", as spikelab writes).
+NUMPY_BOOL_ATTR = "spikestore:numpy_bool"
 
 
 def _scalar_kind(value: Any) -> str:
     if isinstance(value, np.bool_):
-        return "bool_"  # numpy 2 names np.bool_ "bool", which would read back as a Python bool
+        return "bool"  # spikelab writes type(value).__name__, which numpy 2 spells "bool"
     name = type(value).__name__
     if type(value) in (bool, int, float) or isinstance(value, np.generic):
         return name
@@ -62,19 +71,25 @@ class ScalarCodec:
     python_types: ClassVar[tuple[type, ...]] = (bool, int, float, np.bool_, np.integer, np.floating)
 
     def encode(self, obj: Any, where: str) -> Record:
+        """Raises :class:`~spikestore.errors.InvalidValueTypeError` for ints beyond int64/uint64."""
         if isinstance(obj, (bool, np.bool_)):
             value: Any = bool(obj)
         elif isinstance(obj, numbers.Integral):
-            value = int(obj)
+            value = check_int_range(int(obj), where)
         else:
             value = float(obj)
-        return Record(self.type_name, attrs={"__scalar_value__": value, "__scalar_kind__": _scalar_kind(obj)})
+        attrs = {"__scalar_value__": value, "__scalar_kind__": _scalar_kind(obj)}
+        if isinstance(obj, np.bool_):
+            attrs[NUMPY_BOOL_ATTR] = True
+        return Record(self.type_name, attrs=attrs)
 
     def decode(self, record: Record) -> Any:
         kind = record.attrs.get("__scalar_kind__", "float")
         if isinstance(kind, bytes):
             kind = kind.decode("utf-8")
         value = record.attrs["__scalar_value__"]
+        if record.attrs.get(NUMPY_BOOL_ATTR) is True:
+            return np.bool_(value)
         if kind in _PY_SCALARS:
             return _PY_SCALARS[kind](value)
         numpy_type = getattr(np, str(kind), None)
@@ -161,12 +176,14 @@ class SetCodec(_SequenceCodec):
     rebuild: ClassVar[type] = set
 
     def ordered(self, obj: Any, where: str) -> Any:
-        from ..errors import InvalidValueError
+        """The elements sorted; raises :class:`~spikestore.errors.InvalidValueTypeError`
+        (a ``TypeError``, as spikelab raises) when they cannot be ordered."""
+        from ..errors import InvalidValueTypeError
 
         try:
             return sorted(obj)
         except TypeError as exc:
-            raise InvalidValueError(
+            raise InvalidValueTypeError(
                 f"{where}: {self.type_name} elements cannot be ordered ({exc}); use "
                 f"elements of one type so the stored order is deterministic."
             ) from None

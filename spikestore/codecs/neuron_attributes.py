@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import InvalidValueError
 from ..record import Dataset, Record
-from .base import as_str_array, read
+from .base import as_str_array, dataset, read
 
 GROUP = "neuron_attributes"
 _SCALARS = (str, bool, int, float, np.integer, np.floating, np.bool_)
@@ -75,7 +75,7 @@ def _array_column(key: str, values: list[Any], where: str) -> Dataset:
         else:
             stacked[i] = np.asarray(v, dtype=sample.dtype)
     attrs = {"__missing_unit_indices__": np.asarray(missing, dtype=np.int64)} if missing else {}
-    return Dataset(stacked, attrs)
+    return dataset(stacked, attrs)
 
 
 def encode_neuron_attributes(record: Record, neuron_attributes: list[dict] | None, where: str) -> None:

@@ -20,7 +20,7 @@ class PairwiseCompMatrixCodec:
     def encode(self, obj: Any, where: str) -> Record:
         record = Record(self.type_name)
         record.datasets["matrix"] = Dataset(np.asarray(obj.matrix, dtype=np.float64))
-        encode_labels(record, obj.labels)
+        encode_labels(record, obj.labels, where)
         record.attrs["__metadata__"] = metadata_to_json(obj.metadata, where)
         return record
 
@@ -45,7 +45,7 @@ class PairwiseCompMatrixStackCodec:
     def encode(self, obj: Any, where: str) -> Record:
         record = Record(self.type_name)
         record.datasets["stack"] = Dataset(np.asarray(obj.stack, dtype=np.float64))
-        encode_labels(record, obj.labels)
+        encode_labels(record, obj.labels, where)
         encode_times(record, obj.times)
         record.attrs["__metadata__"] = metadata_to_json(obj.metadata, where)
         return record

@@ -120,6 +120,22 @@ def summary(obj: Any) -> dict[str, Any]:
     return codec_for(obj).summary(obj)
 
 
+def restore_summary(info: dict[str, Any]) -> dict[str, Any]:
+    """An index entry read back from JSON, with the Python types spikelab's summary has.
+
+    JSON has no tuples: a ``SpikeSliceStack`` whose slices differ in duration
+    has ``length_ms = (shortest, longest)`` in spikelab's summary, which a
+    JSON index gives back as a list.  Whoever turns stored JSON into an entry
+    (the workspace index, the ``.json`` of an HDF5 import) passes it through
+    here.  Returns ``info`` itself when nothing changes, else a new dict.
+    """
+    if not isinstance(info, dict):
+        return info
+    codec = _BY_NAME.get(info.get("type") or "") if isinstance(info.get("type"), str) else None
+    restore = getattr(codec, "restore_summary", None)
+    return restore(info) if restore is not None else info
+
+
 ITEM_TYPE_NAMES: frozenset[str] = frozenset()
 
 

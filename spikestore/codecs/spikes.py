@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..record import Dataset, Record
-from .base import SPIKELAB_CLASSES, spikelab_class, attr_float, decode_times, encode_times, metadata_from_json, metadata_to_json, read
+from .base import SPIKELAB_CLASSES, attr_float, dataset, decode_times, encode_times, metadata_from_json, metadata_to_json, read, spikelab_class
 from .neuron_attributes import decode_neuron_attributes, encode_neuron_attributes
 
 # Block length of the time-ordered copy of the spikes (a derived array used
@@ -37,9 +37,9 @@ def encode_spike_fields(sd: Any, record: Record, where: str) -> None:
     raw_data = getattr(sd, "raw_data", None)
     raw_time = getattr(sd, "raw_time", None)
     if raw_data is not None and np.asarray(raw_data).size > 0:
-        record.datasets["raw_data"] = Dataset(np.asarray(raw_data))
+        record.datasets["raw_data"] = dataset(np.asarray(raw_data))
     if raw_time is not None and np.asarray(raw_time).size > 0:
-        record.datasets["raw_time"] = Dataset(np.asarray(raw_time))
+        record.datasets["raw_time"] = dataset(np.asarray(raw_time))
     encode_neuron_attributes(record, sd.neuron_attributes, where)
 
 
@@ -182,13 +182,20 @@ class SpikeSliceStackCodec:
         return sss
 
     def summary(self, obj: Any) -> dict[str, Any]:
+        """spikelab's summary: ``length_ms`` is one duration, or ``(shortest, longest)``."""
         length: Any = None
         if len(obj.times) > 0:
             durations = [float(t1 - t0) for (t0, t1) in obj.times]
-            length = durations[0] if min(durations) == max(durations) else [min(durations), max(durations)]
+            length = durations[0] if min(durations) == max(durations) else (min(durations), max(durations))
         return {
             "type": "SpikeSliceStack",
             "N_slices": len(obj.spike_stack),
             "N_units": int(obj.spike_stack[0].N) if obj.spike_stack else 0,
             "length_ms": length,
         }
+
+    def restore_summary(self, info: dict[str, Any]) -> dict[str, Any]:
+        """``info`` read back from JSON, with the ``length_ms`` range a tuple again."""
+        if isinstance(info.get("length_ms"), list):
+            info = {**info, "length_ms": tuple(info["length_ms"])}
+        return info
