@@ -53,6 +53,17 @@ def write_same_key(url: str, storage_options: dict | None, writer: int, rounds: 
     return rounds
 
 
+def overwrite_items(url: str, storage_options: dict | None, writer: int, keys: int, rounds: int) -> int:
+    """Store each of ``keys`` keys ``rounds`` times; round ``r`` stores ``make_item(writer, r)``."""
+    from spikestore import open_workspace
+
+    with open_workspace(url, "a", storage_options=storage_options) as ws:
+        for r in range(rounds):
+            for k in range(keys):
+                ws.store(f"w{writer}", f"k{k}", make_item(writer, r))
+    return rounds
+
+
 def big_item() -> np.ndarray:
     """~96 MB of incompressible values: about a hundred 1 MiB chunks."""
     return np.random.default_rng(1).normal(size=12_000_000)

@@ -19,7 +19,7 @@ import pytest
 import spikestore
 from spikestore import gc, open_workspace, verify
 
-from .concurrency_worker import big_item, item_name, make_item, parse_name, write_items, write_same_key
+from .concurrency_worker import big_item, item_name, make_item, overwrite_items, parse_name, write_items, write_same_key
 from .objects import assert_same
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -136,3 +136,48 @@ def test_a_writer_killed_mid_item_leaves_committed_items_and_no_partial_item(sha
             assert sorted(ws.list_keys("small")) == ["s0", "s1", "s2"]
             assert ws.list_keys("big") in ([], ["item"])
     assert interrupted_and_cleaned >= 1, "no kill landed in the middle of the big item"
+
+
+def test_gc_beside_live_writers_and_readers_deletes_no_live_version(shared_store) -> None:
+    """gc loops with a grace longer than one item write while two writers
+    overwrite their items and a reader reads them: nothing committed is lost,
+    and every read sees a complete version (old or new)."""
+    url, options = shared_store
+    writers, keys, rounds = 2, 3, 6
+    errors: list[BaseException] = []
+    passes = 0
+    done = threading.Event()
+
+    def collect() -> None:
+        nonlocal passes
+        while not done.is_set():
+            try:
+                gc(url, storage_options=options, grace_seconds=1.5)
+                passes += 1
+                with open_workspace(url, "r", storage_options=options) as ws:
+                    for ns in ws.list_namespaces():
+                        for key in ws.list_keys(ns):
+                            assert ws.get(ns, key) is not None
+            except spikestore.WorkspaceNotFoundError:
+                time.sleep(0.05)
+            except Exception as exc:  # noqa: BLE001 - any failure is a test failure
+                errors.append(exc)
+                return
+
+    open_workspace(url, "a", storage_options=options).close()
+    collector = threading.Thread(target=collect)
+    collector.start()
+    try:
+        with _pool(writers) as pool:
+            pool.starmap(overwrite_items, [(url, options, w, keys, rounds) for w in range(writers)])
+    finally:
+        done.set()
+        collector.join()
+    assert not errors, f"gc or a reader failed beside the writers: {errors[0]!r}"
+    assert passes >= 2, "gc ran while the writers were writing"
+    with open_workspace(url, "r", storage_options=options) as ws:
+        for w in range(writers):
+            for k in range(keys):
+                assert_same(make_item(w, rounds - 1), ws.get(f"w{w}", f"k{k}"), f"w{w}/k{k}")
+    report = verify(url, storage_options=options)
+    assert report.ok, str(report)
