@@ -36,7 +36,7 @@ from . import codecs
 from .backend import Backend
 from .errors import InvalidModeError, ItemNotFoundError, ReadOnlyError, SpikestoreError
 from .names import validate_item_address
-from .store import WorkspaceStore, encode_info, refuse_file_location
+from .store import WorkspaceStore, encode_info
 from .views import view_for
 from .workspace import URL, AnalysisWorkspace, _hdf5_base, save_records
 
@@ -117,7 +117,6 @@ class LazyAnalysisWorkspace(AnalysisWorkspace):
         if mode not in MODES:
             raise InvalidModeError(f"mode {mode!r} is not one of {', '.join(map(repr, MODES))} (r: read, r+: read/write, a: create if missing, w: replace).")
         backend = Backend(url, storage_options, read_only=mode == "r")
-        refuse_file_location(backend)
         if mode in ("r", "r+"):
             store = WorkspaceStore.open(backend)
         elif mode == "a":

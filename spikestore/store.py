@@ -98,6 +98,7 @@ class WorkspaceStore:
     @classmethod
     def open(cls, backend: Backend) -> "WorkspaceStore":
         """Open an existing workspace (reads the root and the index)."""
+        refuse_file_location(backend)
         attrs = cls.read_attrs(backend)
         if attrs is None:
             hint = backend.missing_location_hint()
@@ -141,6 +142,7 @@ class WorkspaceStore:
         exclusive write, so exactly one creator's ``workspace_id`` wins and
         every process ends up with that one.
         """
+        refuse_file_location(backend)
         if cls.read_attrs(backend) is None:
             if holds_foreign_data(backend):
                 raise FormatError(
