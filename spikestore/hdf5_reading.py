@@ -151,7 +151,7 @@ def root_attrs(h5_path: str, f: h5py.File) -> tuple[str, Optional[str], float]:
     return workspace_id, name, created_at
 
 
-def check_segment(h5_path: str, where: str, name: str) -> None:
+def check_segment(h5_path: str, where: str, name: str | bytes) -> None:
     """Refuse an HDF5 link name that could not be one path segment of a store key.
 
     Raises
@@ -161,7 +161,9 @@ def check_segment(h5_path: str, where: str, name: str) -> None:
         are not UTF-8 or longer than 255 bytes.
     """
     problem = None
-    if name in ("", ".", ".."):
+    if not isinstance(name, str):
+        problem = f"has a name that is not valid UTF-8 ({name!r})"
+    elif name in ("", ".", ".."):
         problem = f"is named {name!r}, which is not a name but a path step"
     elif any(c in name for c in "/\\\x00"):
         problem = f"has the name {name!r}, which holds '/', '\\' or NUL"
@@ -180,7 +182,11 @@ def check_segment(h5_path: str, where: str, name: str) -> None:
 def link_names(h5_path: str, group: h5py.Group) -> list[str]:
     """The link names of ``group`` (nothing followed)."""
     with guard(h5_path, f"the member list of group {group.name!r}"):
-        return list(group.keys())
+        names = list(group.keys())
+    for name in names:
+        if not isinstance(name, str):
+            check_segment(h5_path, f"{group.name.rstrip('/')}/{name!r}", name)
+    return names
 
 
 def child(h5_path: str, group: h5py.Group, name: str) -> Any:
@@ -284,6 +290,8 @@ def check_attrs(h5_path: str, obj: Any) -> None:
     with guard(h5_path, f"the attributes of {obj.name!r}"):
         names = list(obj.attrs.keys())
     for name in names:
+        if not isinstance(name, str):
+            raise _refuse(h5_path, f"an attribute of {obj.name!r}", f"has a name that is not valid UTF-8 ({name!r})")
         with guard(h5_path, f"attribute {name!r} of {obj.name!r}"):
             value = obj.attrs[name]
         _check_attr(h5_path, obj.name, name, value)
@@ -377,9 +385,9 @@ def check_tree(h5_path: str, group: h5py.Group, file_size: int) -> None:
 
     Iterative (no recursion), depth-limited to :data:`MAX_DEPTH`.
     """
-    stack: list[tuple[h5py.Group, int, bool]] = [(group, 0, False)]
+    stack: list[tuple[h5py.Group, int]] = [(group, 0)]
     while stack:
-        node, depth, in_dict = stack.pop()
+        node, depth = stack.pop()
         if depth > MAX_DEPTH:
             raise _refuse(h5_path, f"group {node.name!r}", f"is nested more than {MAX_DEPTH} levels deep")
         check_attrs(h5_path, node)
@@ -394,7 +402,7 @@ def check_tree(h5_path: str, group: h5py.Group, file_size: int) -> None:
             if tag == "dict":
                 validate_name(name, f"{h5_path}, dict key in {node.name}")
             if isinstance(obj, h5py.Group):
-                stack.append((obj, depth + 1, tag == "dict"))
+                stack.append((obj, depth + 1))
             elif isinstance(obj, h5py.Dataset):
                 check_dataset(h5_path, obj, file_size)
             else:
@@ -490,17 +498,33 @@ def _check_index(h5_path: str, index: h5py.Dataset, spikes: int) -> None:
         raise _refuse(h5_path, f"dataset {index.name!r}", f"ends at {previous} but spike_times holds {spikes} spikes")
 
 
+def _check_spike_times(h5_path: str, times: h5py.Dataset, start: float, end: float) -> None:
+    """Every spike time finite and inside ``[start, end]`` (read in blocks), as SpikeData requires."""
+    if times.dtype.kind not in "iuf":
+        raise _refuse(h5_path, f"dataset {times.name!r}", f"holds {times.dtype}, not spike times")
+    for first in range(0, times.shape[0], INDEX_BLOCK):
+        with guard(h5_path, f"dataset {times.name!r}", CorruptDataError):
+            block = np.asarray(times[first:first + INDEX_BLOCK], dtype=np.float64)
+        if len(block) and not (np.isfinite(block).all() and block.min() >= start and block.max() <= end):
+            raise _refuse(h5_path, f"dataset {times.name!r}", f"holds spike times that are not finite or "
+                          f"fall outside the recording [{start}, {end}] ms")
+
+
 def check_spike_fields(h5_path: str, group: h5py.Group) -> int:
     """A ``SpikeData`` layout (an item or one slice of a stack); returns ``N``."""
     times = _dataset(h5_path, group, "spike_times", (1,))
     index = _dataset(h5_path, group, "spike_times_index", (1,))
     n_units = _number(h5_path, group, "N", integer=True)
-    _number(h5_path, group, "length_ms")
-    _number(h5_path, group, "start_time", required=False)
+    length = _number(h5_path, group, "length_ms")
+    start = _number(h5_path, group, "start_time", required=False) or 0.0
+    if not (math.isfinite(length) and length >= 0 and math.isfinite(start)):
+        raise _refuse(h5_path, f"group {group.name!r}", f"has length_ms={length}, start_time={start}; both "
+                      f"must be finite and the length not negative")
     if n_units != index.shape[0]:
         raise _refuse(h5_path, f"group {group.name!r}", f"says N={n_units} but spike_times_index has "
                       f"{index.shape[0]} entries (one per unit)")
     _check_index(h5_path, index, times.shape[0])
+    _check_spike_times(h5_path, times, start, start + length)
     _dataset(h5_path, group, "raw_data", required=False)
     _dataset(h5_path, group, "raw_time", required=False)
     _check_metadata(h5_path, group)
@@ -535,6 +559,9 @@ def _rate_data(h5_path: str, group: h5py.Group) -> None:
 def _rate_slice_stack(h5_path: str, group: h5py.Group) -> None:
     stack = _dataset(h5_path, group, "event_stack", (3,))
     _number(h5_path, group, "step_size")
+    if 0 in stack.shape[1:]:
+        raise _refuse(h5_path, f"dataset {stack.name!r}", f"has shape {stack.shape}; a RateSliceStack has at "
+                      f"least one time bin and one slice")
     _check_times(h5_path, group, stack.shape[2])
     _check_units(h5_path, group, stack.shape[0])
 
@@ -545,14 +572,21 @@ def _labels(h5_path: str, group: h5py.Group, units: int) -> None:
         raise _refuse(h5_path, f"dataset {labels.name!r}", f"has {labels.shape[0]} labels for {units} units")
 
 
+def _square(h5_path: str, ds: h5py.Dataset) -> None:
+    if ds.shape[0] != ds.shape[1]:
+        raise _refuse(h5_path, f"dataset {ds.name!r}", f"has shape {ds.shape}; a pairwise matrix is n x n")
+
+
 def _pairwise(h5_path: str, group: h5py.Group) -> None:
     matrix = _dataset(h5_path, group, "matrix", (2,))
+    _square(h5_path, matrix)
     _labels(h5_path, group, matrix.shape[0])
     _check_metadata(h5_path, group)
 
 
 def _pairwise_stack(h5_path: str, group: h5py.Group) -> None:
     stack = _dataset(h5_path, group, "stack", (3,))
+    _square(h5_path, stack)
     _labels(h5_path, group, stack.shape[0])
     _check_times(h5_path, group, stack.shape[2])
     _check_metadata(h5_path, group)
