@@ -96,14 +96,3 @@ class InvalidValueTypeError(InvalidValueError, TypeError):
     ``TypeError`` for these, so this is both an :class:`InvalidValueError`
     (a ``ValueError``) and a ``TypeError``.
     """
-
-
-class InvalidValueTypeError(InvalidValueError, TypeError):
-    """A value's elements have types that cannot be stored together.
-
-    Examples: a set whose elements cannot be ordered (``{1, "a"}``), a list
-    or tuple mixing numbers with ``None``, pairwise labels mixing numbers with
-    ``None``, an integer outside the int64/uint64 range.  spikelab raises
-    ``TypeError`` for these, so this is both an :class:`InvalidValueError`
-    (a ``ValueError``) and a ``TypeError``.
-    """
