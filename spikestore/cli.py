@@ -4,7 +4,16 @@ Every command parses its arguments, calls one or two library functions and
 prints the result.  Errors the library raises on purpose
 (:class:`~spikestore.SpikestoreError`), file-system errors and usage errors
 are printed as one line, ``spikestore: error: <message>``, with a non-zero
-exit status; ``--debug`` adds the traceback.
+exit status (1 for a failed operation, 2 for a usage mistake); ``--debug``
+adds the traceback.  ``spikestore`` without a command prints the help to
+standard error and exits with status 2, as click does for a group called
+without a command (``spikestore --help`` prints it to standard output, status 0).
+
+Sizes printed by ``info`` follow one definition (see :func:`size_summary`):
+*stored* is every object of an item (chunks and ``zarr.json`` documents),
+*raw* the uncompressed bytes of its numeric arrays, and the ratio is the
+bytes of those same arrays' chunks divided by their raw bytes, printed as
+``0.39× of raw`` (smaller is better compression).
 
 Storage options (credentials stay in the AWS environment or config files and
 are never printed) come from ``--storage-option KEY=VALUE`` (repeatable,
@@ -18,7 +27,6 @@ import importlib
 import importlib.util
 import json
 import os
-import posixpath
 import sys
 import time
 import traceback
@@ -31,7 +39,10 @@ import numpy as np
 
 from . import __version__
 from .backend import Backend
-from .errors import SpikestoreError
+from .demo import DEMO_SCALES
+from .errors import SpikestoreError, WorkspaceNotFoundError
+from .maintenance import DEFAULT_GRACE_SECONDS
+from .paths import INTERNAL_DIR
 from .store import WorkspaceStore
 
 # -- errors -----------------------------------------------------------------------
@@ -117,33 +128,68 @@ def common_options(func: Callable[..., Any]) -> Callable[..., Any]:
 # -- reading a workspace -------------------------------------------------------------
 
 
+class UnfinishedWorkspaceError(WorkspaceNotFoundError):
+    """The location holds only the start of a workspace (an interrupted save, import or copy)."""
+
+
 def open_store(url: str, settings: Settings) -> WorkspaceStore:
-    """Open the workspace at ``url`` read-only (root attributes + index)."""
-    return WorkspaceStore.open(Backend(url, settings.storage_options, read_only=True))
+    """Open the workspace at ``url`` read-only (root attributes + index).
+
+    Raises
+    ------
+    UnfinishedWorkspaceError
+        If ``url`` holds ``__spikestore__/`` but no root ``zarr.json`` with
+        spikestore attributes: a save, import or copy that never finished.
+    """
+    backend = Backend(url, settings.storage_options, read_only=True)
+    if WorkspaceStore.read_attrs(backend) is None and backend.exists(INTERNAL_DIR):
+        raise UnfinishedWorkspaceError(
+            f"{backend.url} holds an unfinished workspace: a save, import or copy was interrupted "
+            f"before it wrote the workspace root, so there is nothing to read. Run it again, or "
+            f"remove the leftovers with `spikestore gc --grace 0 {url}` once no writer is active."
+        )
+    return WorkspaceStore.open(backend)
 
 
 def stored_sizes(store: WorkspaceStore, rel: str = "") -> dict[str, int]:
     """``{root-relative path: bytes}`` of every object under ``rel`` (one recursive listing)."""
-    backend = store.backend
-    base = backend.abspath(rel)
-    backend.fs.invalidate_cache(base)
-    try:
-        found = backend.fs.find(base, detail=True)
-    except FileNotFoundError:
-        return {}
-    root = backend.root.rstrip("/")
-    sizes: dict[str, int] = {}
-    for path, detail in found.items():
-        if detail.get("type", "file") != "file":
-            continue
-        relpath = posixpath.relpath(str(path), root) if root != "/" else str(path).lstrip("/")
-        sizes[relpath] = int(detail.get("size") or 0)
-    return sizes
+    return store.backend.object_sizes(rel)
 
 
 def _under(sizes: dict[str, int], prefix: str, *, skip_metadata: bool = False) -> int:
     prefix = prefix.rstrip("/") + "/"
     return sum(n for p, n in sizes.items() if p.startswith(prefix) and not (skip_metadata and p == prefix + "zarr.json"))
+
+
+@dataclass
+class SizeSummary:
+    """An item's sizes, by the one definition ``info`` prints.
+
+    Attributes
+    ----------
+    stored
+        Bytes of every object of the item: array chunks and ``zarr.json``
+        documents.
+    objects
+        How many objects that is.
+    raw
+        Uncompressed bytes of the numeric arrays (shape × item size).
+        String arrays have no fixed raw size and are left out of ``raw``
+        and ``data``.
+    data
+        Bytes of the numeric arrays' chunks (their ``zarr.json`` excluded).
+    """
+
+    stored: int
+    objects: int
+    raw: int
+    data: int
+
+
+def size_summary(rows: list[dict[str, Any]], sizes: dict[str, int]) -> SizeSummary:
+    """The sizes of one item from its :func:`array_rows` and its objects' sizes."""
+    numeric = [r for r in rows if not r["group"] and r["raw"] is not None]
+    return SizeSummary(sum(sizes.values()), len(sizes), sum(r["raw"] for r in numeric), sum(r["stored"] for r in numeric))
 
 
 def array_raw_bytes(meta: dict[str, Any]) -> Optional[int]:
@@ -224,9 +270,16 @@ def human_seconds(s: float) -> str:
     return f"{s * 1000:.0f} ms" if s < 1 else f"{s:.2f} s"
 
 
-def ratio_text(raw: Optional[int], stored: int) -> str:
-    """Compression ratio ``2.4×`` (``-`` when unknown)."""
-    return f"{raw / stored:.1f}×" if raw and stored else "-"
+def ratio_text(raw: Optional[int], data: Optional[int]) -> str:
+    """Chunk bytes over raw bytes of the same arrays: ``0.39× of raw`` (``-`` when unknown).
+
+    Below 1 the data compressed; above 1 the chunks (with their checksums)
+    take more room than the numbers themselves, as for very small arrays.
+    """
+    if not raw or data is None:
+        return "-"
+    ratio = data / raw
+    return f"{ratio:.2f}× of raw" if ratio >= 0.01 or ratio == 0 else "<0.01× of raw"
 
 
 def timestamp(value: Any) -> str:
@@ -339,19 +392,19 @@ def namespace_info(store: WorkspaceStore, namespace: str) -> list[str]:
     if namespace not in store.index.items:
         store.require(namespace, "")
     sizes = stored_sizes(store, namespace)
-    rows = [["KEY", "TYPE", "SHAPE", "STORED", "RAW", "RATIO", "NOTE"]]
+    rows = [["KEY", "TYPE", "SHAPE", "STORED", "RAW", "DATA/RAW", "NOTE"]]
     for key, entry in store.index.items[namespace].items():
         info, path = entry["info"], entry["path"]
-        numeric = [r for r in array_rows(entry["tree"], path, sizes) if not r["group"] and r["raw"] is not None]
-        raw = sum(r["raw"] for r in numeric)
+        item_sizes = {p: n for p, n in sizes.items() if p.startswith(path.rstrip("/") + "/")}
+        summary = size_summary(array_rows(entry["tree"], path, item_sizes), item_sizes)
         rows.append(
             [
                 key,
                 str(info.get("type")),
                 shape_text(info),
-                human_bytes(_under(sizes, path)),
-                human_bytes(raw),
-                ratio_text(raw, sum(r["stored"] for r in numeric)),
+                human_bytes(summary.stored),
+                human_bytes(summary.raw),
+                ratio_text(summary.raw, summary.data),
                 str(info.get("note") or ""),
             ]
         )
@@ -365,8 +418,7 @@ def item_info(store: WorkspaceStore, namespace: str, key: str) -> list[str]:
     sizes = stored_sizes(store, path)
     rows = array_rows(entry["tree"], path, sizes)
     arrays = [r for r in rows if not r["group"]]
-    stored = sum(sizes.values())
-    raw = sum(r["raw"] for r in arrays if r["raw"] is not None)
+    summary = size_summary(rows, sizes)
     lines = [f"{namespace}/{key}  {info.get('type')}  {shape_text(info)}"]
     for name, value in info.items():
         if name not in ("type", "created_at", "note"):
@@ -375,7 +427,9 @@ def item_info(store: WorkspaceStore, namespace: str, key: str) -> list[str]:
         f"  created     {timestamp(info.get('created_at'))}",
         f"  note        {info.get('note') or '-'}",
         f"  version     {path}",
-        f"  stored      {human_bytes(stored)} in {len(sizes)} object(s); raw {human_bytes(raw)} ({ratio_text(raw, sum(r['stored'] for r in arrays if r['raw'] is not None))})",
+        f"  stored      {human_bytes(summary.stored)} in {summary.objects} object(s), zarr.json documents included",
+        f"  raw         {human_bytes(summary.raw)} of numeric data, stored in {human_bytes(summary.data)} of chunks "
+        f"({ratio_text(summary.raw, summary.data)})",
         f"  arrays      {len(arrays)}",
     ]
     table_rows = []
@@ -395,7 +449,7 @@ def item_info(store: WorkspaceStore, namespace: str, key: str) -> list[str]:
                 f"chunks {row['chunks']}",
                 row["codecs"],
                 f"{human_bytes(row['stored'])} / {human_bytes(row['raw'])} raw",
-                ratio_text(row["raw"], row["stored"]),
+                ratio_text(row["raw"], row["stored"] if row["raw"] is not None else None),
             ]
         )
     return lines + list(table(table_rows))
@@ -489,7 +543,7 @@ def _report_ok(report: Any) -> bool:
 @common_options
 def verify_command(settings: Settings, url: str) -> None:
     """Check every item's data against its checksums; exit 1 on damage."""
-    verify = library_function("verify", "verify")
+    verify = library_function("verify", "maintenance")
     report = verify(url, storage_options=settings.storage_options)
     _echo_report(report)
     if not _report_ok(report):
@@ -498,16 +552,33 @@ def verify_command(settings: Settings, url: str) -> None:
 
 @cli.command("gc")
 @click.argument("url")
+@click.option(
+    "--grace",
+    "grace_seconds",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_GRACE_SECONDS,
+    metavar="SECONDS",
+    help=f"Grace period: only leftovers older than this are removed (default: {DEFAULT_GRACE_SECONDS:g}). "
+    f"Use 0 only when no writer is active.",
+)
 @common_options
-def gc_command(settings: Settings, url: str) -> None:
-    """Remove data no committed item references (crashed or replaced writes)."""
-    gc = library_function("gc", "gc")
-    _echo_report(gc(url, storage_options=settings.storage_options))
+def gc_command(settings: Settings, url: str, grace_seconds: float) -> None:
+    """Remove data no committed item references (crashed or replaced writes).
+
+    A write puts an item's data in place before the index names it, so data
+    that nothing references yet may belong to a write still running.  Only
+    leftovers older than the grace period (--grace, default one hour) are
+    removed: it must exceed the longest time one item write takes on this
+    store.  Use --grace 0 only when no writer is active, e.g. to clean up
+    after an interrupted save, import or copy.
+    """
+    gc = library_function("gc", "maintenance")
+    _echo_report(gc(url, storage_options=settings.storage_options, grace_seconds=grace_seconds))
 
 
 @cli.command("demo")
 @click.argument("url", default="demo-workspace")
-@click.option("--scale", default="small", show_default=True, help="Workspace size passed to spikestore.workload.make_workspace.")
+@click.option("--scale", type=click.Choice(DEMO_SCALES), default="small", show_default=True, help="Workspace size: tiny is 12 units x 15 s per recording, small 100 units x 2 min, medium 1,000 units x 10 min.")
 @click.option("--seed", default=0, show_default=True, help="Random seed of the generated workspace.")
 @common_options
 def demo_command(settings: Settings, url: str, scale: str, seed: int) -> None:
@@ -543,6 +614,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         warnings.simplefilter("ignore")
     try:
         code = cli.main(args=args, prog_name="spikestore", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        # no command: the whole help, as click prints it (standard error, status 2)
+        exc.show()
+        sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         _fail("interrupted", 130, debug)
     except click.UsageError as exc:

@@ -25,6 +25,10 @@ from .errors import InvalidValueError
 from .workspace import AnalysisWorkspace
 
 WINDOW_MS = 60_000.0
+# The names of spikestore.workload.SCALES, smallest first (that module imports
+# scipy and spikelab, too slow for the command line's start-up; a test keeps
+# the two in step).
+DEMO_SCALES = ("tiny", "small", "medium", "full")
 
 
 def _public(name: str, module: str) -> Optional[Callable[..., Any]]:
