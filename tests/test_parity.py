@@ -65,8 +65,8 @@ def test_restore_summary_gives_back_the_tuple_a_json_index_lost() -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="the Zarr index keeps summaries as JSON; spikestore/store.py and workspace.py must pass "
-    "entries read from it through spikestore.codecs.restore_summary",
+    reason="the Zarr index keeps summaries as JSON; entries read from it must pass through "
+    "spikestore.codecs.restore_summary (e.g. in spikestore/entries.py check_entry)",
 )
 def test_uneven_slice_stack_summary_is_a_tuple_after_save_and_load(tmp_path) -> None:
     expected = _spikelab_loaded_info(tmp_path)
