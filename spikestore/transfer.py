@@ -436,6 +436,7 @@ class _CheckedH5:
         return int(self.shape[0])
 
     def __getitem__(self, selection: Any) -> Any:
+        release_free_memory()  # the previous block's buffers, freed in other threads' arenas
         try:
             return self.ds[selection]
         except hdf5_reading.H5PY_ERRORS as exc:

@@ -459,3 +459,55 @@ def test_import_keeps_notes_and_created_at_from_the_file(saved, tmp_path) -> Non
     import_hdf5(saved["ours"], str(tmp_path / "z"))
     got = AnalysisWorkspace.load(str(tmp_path / "z"))
     assert got.describe() == ws.describe()
+
+
+# ---------------------------------------------------------------------------
+# copy blocks: bounded whatever the shape
+# ---------------------------------------------------------------------------
+
+
+def test_blocks_of_a_huge_declared_shape_are_bounded() -> None:
+    from spikestore.containers.hdf5_file import STREAM_BLOCK_BYTES, _blocks, block_shape
+
+    shape = (2**20, 2**20)  # 8 TiB of float64: one row (8 MiB) may exceed the block
+    for budget in (STREAM_BLOCK_BYTES, 1 << 20, 4096):
+        block = block_shape(shape, 8, None, budget)
+        assert 0 < int(np.prod(block)) * 8 <= budget, (budget, block)
+    first = next(_blocks(shape, 8, None, 4096))
+    assert first == (slice(0, 1), slice(0, 512))
+    # blocks are whole source chunks: a chunk spanning every row is cut along the columns
+    assert block_shape((100, 2_000_000), 8, (100, 977), 8 << 20) == (100, 977 * 10)
+    assert block_shape((3, 5), 8, (3, 5), 16) == (3, 5)  # one chunk larger than the budget is one block
+
+
+def test_blocks_cover_the_array_exactly_once() -> None:
+    from spikestore.containers.hdf5_file import _blocks
+
+    shape, seen = (7, 5, 3), np.zeros((7, 5, 3), dtype=int)
+    for block in _blocks(shape, 8, (2, 2, 3), budget=8 * 2 * 2 * 3):
+        seen[block] += 1
+    assert (seen == 1).all()
+
+
+def test_export_from_a_store_reads_blocks_no_larger_than_the_budget(tmp_path, monkeypatch) -> None:
+    from spikestore.containers import hdf5_file
+
+    budget = 2 << 20
+    wide = np.random.default_rng(1).random((2, 300_000))  # a row of 2.4 MB exceeds the budget
+    ws = AnalysisWorkspace()
+    ws.store("ns", "wide", wide)
+    ws.save(str(tmp_path / "src"))
+    monkeypatch.setattr(hdf5_file, "STREAM_BLOCK_BYTES", budget)
+    sizes: list[int] = []
+    read_ahead = hdf5_file._read_ahead
+
+    def spy(data: Any, blocks: Any) -> Any:
+        for block, values in read_ahead(data, blocks):
+            sizes.append(values.nbytes)
+            yield block, values
+
+    monkeypatch.setattr(hdf5_file, "_read_ahead", spy)
+    export_hdf5(str(tmp_path / "src"), str(tmp_path / "wide"))
+    assert sizes and max(sizes) <= budget, sizes
+    assert sum(sizes) == wide.nbytes
+    assert_same(wide, SpikelabWorkspace.load_item(str(tmp_path / "wide"), "ns", "wide"))

@@ -20,6 +20,8 @@ themselves, so nothing is read until a codec or another container asks.
 
 from __future__ import annotations
 
+import itertools
+import math
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator
 
@@ -28,11 +30,12 @@ import numpy as np
 
 from ..codecs.registry import ITEM_TYPE_NAMES
 from ..errors import InvalidValueError
+from ..memory import release_free_memory
 from ..record import Dataset, Record
 
 # Rows copied per step when the source is not a numpy array (a zarr or h5py
 # array): bounds memory to about this many bytes per array being copied.
-STREAM_BLOCK_BYTES = 16 << 20  # two blocks are in memory at once (read-ahead)
+STREAM_BLOCK_BYTES = 8 << 20  # about four blocks are in memory at once (read-ahead, decoding)
 # Size assumed per element of a variable-length string array when sizing blocks.
 STRING_ITEM_BYTES = 64
 COMPRESSIONS = (None, "gzip", "lzf")
@@ -74,17 +77,42 @@ def _h5_values(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-def _blocks(shape: tuple[int, ...], itemsize: int, chunk0: int) -> Iterator[tuple[slice, ...] | tuple[()]]:
-    """Selections along axis 0 of about ``STREAM_BLOCK_BYTES``, aligned to ``chunk0``."""
+def block_shape(shape: tuple[int, ...], itemsize: int, chunks: tuple[int, ...] | None, budget: int) -> tuple[int, ...]:
+    """The shape of copy blocks of at most ``budget`` bytes, made of whole source chunks.
+
+    Blocks span whole trailing axes where that fits (C order: one block is
+    contiguous in the output), else cut the first axis that must be cut
+    into a multiple of its chunk length, keeping one chunk length on the axes
+    before it.  A single row larger than ``budget`` is therefore split along
+    further axes; only a single source chunk larger than ``budget`` gives a
+    larger block (one chunk: the source cannot be read in smaller pieces
+    without decoding it more than once).
+    """
+    ndim = len(shape)
+    chunk = [max(1, min(int(c), int(s))) for c, s in zip(chunks or (1,) * ndim, shape)]
+    items = max(1, budget // max(1, itemsize))
+    for axis in range(ndim):
+        inner = math.prod(chunk[:axis]) * math.prod(shape[axis + 1:])
+        if inner * chunk[axis] <= items:
+            multiple = max(1, items // (inner * chunk[axis]))
+            along = min(int(shape[axis]), multiple * chunk[axis])
+            return (*chunk[:axis], along, *shape[axis + 1:])
+    return tuple(chunk)
+
+
+def _blocks(
+    shape: tuple[int, ...], itemsize: int, chunks: tuple[int, ...] | None = None, budget: int | None = None
+) -> Iterator[tuple[slice, ...]]:
+    """Selections covering an array of ``shape`` in C order, each at most :func:`block_shape`."""
     if not shape:
         yield ()
         return
-    row_bytes = max(1, itemsize * int(np.prod(shape[1:], dtype=np.int64)))
-    rows = max(1, STREAM_BLOCK_BYTES // row_bytes)
-    if rows >= chunk0 > 0:
-        rows = rows // chunk0 * chunk0
-    for start in range(0, shape[0], rows):
-        yield (slice(start, min(shape[0], start + rows)),)
+    if 0 in shape:
+        return
+    block = block_shape(shape, itemsize, chunks, STREAM_BLOCK_BYTES if budget is None else budget)
+    starts = [range(0, int(n), int(b)) for n, b in zip(shape, block)]
+    for corner in itertools.product(*starts):
+        yield tuple(slice(c, min(int(n), c + b)) for c, n, b in zip(corner, shape, block))
 
 
 def _read_ahead(data: Any, blocks: Iterator[Any]) -> Iterator[tuple[Any, np.ndarray]]:
@@ -124,12 +152,13 @@ def _write_dataset(group: h5py.Group, name: str, ds: Dataset, compression: str |
         out = group.create_dataset(name, data=_h5_values(data), dtype=dtype, **options)
     else:
         out = group.create_dataset(name, shape=shape, dtype=dtype, **options)
-        if int(np.prod(shape, dtype=np.int64)) > 0:
+        if math.prod(shape) > 0:
             itemsize = STRING_ITEM_BYTES if string else np.dtype(data.dtype).itemsize
             chunks = getattr(data, "chunks", None)
-            chunk0 = int(chunks[0]) if chunks and shape else 1
-            for block, values in _read_ahead(data, _blocks(shape, itemsize, chunk0)):
+            for block, values in _read_ahead(data, _blocks(shape, itemsize, tuple(chunks) if chunks else None)):
                 out[block] = _h5_values(values)
+                del values
+                release_free_memory()
     _write_attrs(out, ds.attrs)
 
 
