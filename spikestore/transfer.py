@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -138,6 +140,7 @@ class _Source:
     created_at: float
     index: dict[str, dict[str, dict]]
     record: Callable[[str, str], Record]
+    total: Callable[[], int]
 
 
 def _store_of(ws: AnalysisWorkspace) -> WorkspaceStore | None:
@@ -154,6 +157,8 @@ def _store_source(store: WorkspaceStore) -> _Source:
         created_at=float(attrs["created_at"]),
         index=store.describe(),
         record=lambda ns, key: block_readable(store.read(ns, key, lazy=True), store.index.entry(ns, key)["tree"]),
+        # lazy records are built from the index alone: sizing them reads no data
+        total=lambda: sum(_record_bytes(store.read(ns, key, lazy=True)) for ns, keys in store.describe().items() for key in keys),
     )
 
 
@@ -166,7 +171,11 @@ def _memory_source(ws: AnalysisWorkspace) -> _Source:
             record = codecs.encode_item(ws.get(ns, key), f"item ({ns!r}, {key!r})")
             record.derived = {}  # Zarr-only; free it now
             records[(ns, key)] = record
-    return _Source(ws.workspace_id, ws.name, float(ws.created_at), index, lambda ns, key: records.pop((ns, key)))
+    return _Source(
+        ws.workspace_id, ws.name, float(ws.created_at), index,
+        record=lambda ns, key: records.pop((ns, key)),
+        total=lambda: sum(_record_bytes(r) for r in records.values()),
+    )
 
 
 @contextmanager
@@ -211,6 +220,87 @@ def _remove(path: str) -> None:
         pass
 
 
+def _check_folder(h5_path: str) -> None:
+    """The folder of ``h5_path`` exists (or say which ancestor is missing or is a file).
+
+    Raises
+    ------
+    InvalidURLError
+        If the folder does not exist or one of its parents is a file.
+    """
+    folder = os.path.dirname(os.path.abspath(h5_path))
+    if os.path.isdir(folder):
+        return
+    ancestor = folder
+    while not os.path.exists(ancestor) and os.path.dirname(ancestor) != ancestor:
+        ancestor = os.path.dirname(ancestor)
+    if os.path.exists(ancestor) and not os.path.isdir(ancestor):
+        raise InvalidURLError(
+            f"cannot write {h5_path}: {ancestor} is a file, not a folder; choose a path whose parent is a folder."
+        )
+    raise InvalidURLError(f"cannot write {h5_path}: folder {folder} does not exist; create it first.")
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived during an export (raised so that the temporary file is removed)."""
+
+
+@contextmanager
+def _sigterm_as_exception() -> Iterator[None]:
+    """Inside the block, SIGTERM raises :class:`_Terminated`; afterwards the signal is re-delivered.
+
+    Only in the main thread (where Python runs signal handlers) and only when
+    SIGTERM is not ignored; the previous handler is restored on exit, then
+    receives the signal as if the export had not intercepted it.
+    """
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise _Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    except _Terminated:
+        signal.signal(signal.SIGTERM, previous)
+        signal.raise_signal(signal.SIGTERM)
+        raise SystemExit(128 + signal.SIGTERM) from None  # the previous handler returned
+    finally:
+        if signal.getsignal(signal.SIGTERM) is handler:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _write_h5(h5_path: str, source: _Source, compression: Optional[str], bar: _Progress) -> None:
+    """Write every item to a temporary file renamed to ``h5_path``; removed on any error or signal."""
+    tmp = f"{h5_path}.tmp-{uuid.uuid4().hex}"
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["__workspace_id__"] = source.workspace_id
+            f.attrs["__workspace_name__"] = source.name or ""
+            f.attrs["__created_at__"] = source.created_at
+            for ns, keys in source.index.items():
+                ns_group = f.require_group(ns)
+                for key, info in keys.items():
+                    record = source.record(ns, key)
+                    nbytes = _record_bytes(record)
+                    write_record(
+                        ns_group.create_group(key),
+                        record,
+                        created_at=float(info.get("created_at", time.time())),
+                        note=info.get("note"),
+                        compression=compression,
+                    )
+                    del record
+                    bar.item(f"{ns}/{key}", nbytes)
+                    release_free_memory()
+        os.replace(tmp, h5_path)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
 def export_hdf5(
     src: Any,
     base_path: str | os.PathLike[str],
@@ -226,7 +316,7 @@ def export_hdf5(
     src
         An ``AnalysisWorkspace`` (in memory), a ``LazyAnalysisWorkspace`` or the
         URL (``str``/path) of a saved workspace.  From a store, arrays stream
-        from Zarr to HDF5 in blocks of about 64 MB.
+        from Zarr to HDF5 in blocks of whole chunks of about 8 MiB (``STREAM_BLOCK_BYTES``).
     base_path
         Local base path; a trailing ``.h5`` is stripped as spikelab does.
     storage_options
@@ -249,49 +339,24 @@ def export_hdf5(
     WorkspaceNotFoundError
         If ``src`` is a URL holding no workspace.
     InvalidURLError
-        If ``base_path`` is a URL or its folder does not exist.
+        If ``base_path`` is a URL, its folder does not exist, or a parent is a file.
 
     Notes
     -----
     The ``.h5`` is written under a temporary name in the same folder and
-    renamed into place; on error it is removed and an existing ``.h5`` is left
-    untouched.
+    renamed into place; on error, Ctrl-C or SIGTERM it is removed and an
+    existing ``.h5`` is left untouched (SIGTERM is then passed on to the
+    handler that was installed before).  The progress bar's total is the
+    bytes of every item, known before the first item is written.
     """
     check_compression(compression)
     h5_path, json_path = hdf5_paths(base_path)
-    folder = os.path.dirname(os.path.abspath(h5_path))
-    if not os.path.isdir(folder):
-        raise InvalidURLError(f"cannot write {h5_path}: folder {folder} does not exist; create it first.")
+    _check_folder(h5_path)
     with _open_source(src, storage_options) as source:
-        tmp = f"{h5_path}.tmp-{uuid.uuid4().hex}"
-        total = 0
-        bar = _Progress(progress, 0, f"export {os.path.basename(h5_path)}")
+        bar = _Progress(progress, source.total() if progress else 0, f"export {os.path.basename(h5_path)}")
         try:
-            with h5py.File(tmp, "w") as f:
-                f.attrs["__workspace_id__"] = source.workspace_id
-                f.attrs["__workspace_name__"] = source.name or ""
-                f.attrs["__created_at__"] = source.created_at
-                for ns, keys in source.index.items():
-                    ns_group = f.require_group(ns)
-                    for key, info in keys.items():
-                        record = source.record(ns, key)
-                        nbytes = _record_bytes(record)
-                        if bar.bar is not None:
-                            total += nbytes
-                            bar.bar.total = max(bar.bar.total or 0, total)
-                        write_record(
-                            ns_group.create_group(key),
-                            record,
-                            created_at=float(info.get("created_at", time.time())),
-                            note=info.get("note"),
-                            compression=compression,
-                        )
-                        bar.item(f"{ns}/{key}", nbytes)
-                        release_free_memory()
-            os.replace(tmp, h5_path)
-        except BaseException:
-            _remove(tmp)
-            raise
+            with _sigterm_as_exception():
+                _write_h5(h5_path, source, compression, bar)
         finally:
             bar.close()
         _write_json(

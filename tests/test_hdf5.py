@@ -511,3 +511,132 @@ def test_export_from_a_store_reads_blocks_no_larger_than_the_budget(tmp_path, mo
     assert sizes and max(sizes) <= budget, sizes
     assert sum(sizes) == wide.nbytes
     assert_same(wide, SpikelabWorkspace.load_item(str(tmp_path / "wide"), "ns", "wide"))
+
+
+# ---------------------------------------------------------------------------
+# what import and copy return; progress bars; SIGTERM; a parent that is a file
+# ---------------------------------------------------------------------------
+
+
+def test_import_and_copy_return_the_destination_opened_read_only(saved, tmp_path) -> None:
+    from spikestore import LazyAnalysisWorkspace
+    from spikestore.errors import ReadOnlyError
+
+    imported = import_hdf5(saved["theirs"], str(tmp_path / "imported"))
+    copied = copy_workspace(str(tmp_path / "imported"), str(tmp_path / "copied"))
+    for got in (imported, copied):
+        assert type(got) is LazyAnalysisWorkspace
+        assert got.describe() == saved["ours_ws"].describe()
+        assert_same(spikelab_lossy("dict", saved["items"]["dict"]), got.get(NS, "dict"))
+        with pytest.raises(ReadOnlyError):
+            got.store("new", "x", np.arange(2))
+
+
+class _FakeBar:
+    """Stands in for tqdm: records the total, the label and every update."""
+
+    made: list["_FakeBar"] = []
+
+    def __init__(self, total: int, unit: str, unit_scale: bool, desc: str) -> None:
+        self.total, self.desc, self.updates = total, desc, []
+        self.initial = total  # ``total`` may be raised later; the bar needs it from the start
+        _FakeBar.made.append(self)
+
+    def set_postfix_str(self, label: str, refresh: bool = False) -> None:
+        pass
+
+    def update(self, n: int) -> None:
+        self.updates.append(n)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture()
+def fake_tqdm(monkeypatch) -> list[_FakeBar]:
+    import tqdm.auto
+
+    _FakeBar.made = []
+    monkeypatch.setattr(tqdm.auto, "tqdm", _FakeBar)
+    return _FakeBar.made
+
+
+def test_export_bar_knows_its_total_before_the_first_item(saved, tmp_path, fake_tqdm) -> None:
+    ws = saved["ours_ws"]
+    ws.save(str(tmp_path / "src"))
+    export_hdf5(ws, str(tmp_path / "from_memory"), progress=True)
+    export_hdf5(str(tmp_path / "src"), str(tmp_path / "from_store"), progress=True)
+    assert len(fake_tqdm) == 2
+    for bar in fake_tqdm:
+        assert bar.initial > 0 and bar.initial == bar.total == sum(bar.updates), (bar.desc, bar.initial, sum(bar.updates))
+        assert len(bar.updates) == sum(len(keys) for keys in ws.describe().values())
+
+
+def test_copy_bar_label_is_short(tmp_path, fake_tqdm) -> None:
+    ws = AnalysisWorkspace()
+    ws.store("a", "b", np.arange(10))
+    src = tmp_path / ("a-rather-long-folder-name-" * 4) / "my-workspace-with-a-long-name"
+    ws.save(str(src))
+    copy_workspace(str(src), str(tmp_path / "dst"), progress=True)
+    (bar,) = fake_tqdm
+    assert bar.desc.startswith("copy my-workspace") and len(bar.desc) <= len("copy ") + 20, bar.desc
+    assert bar.initial == sum(bar.updates) == 80
+
+
+def test_export_into_a_path_whose_parent_is_a_file(tmp_path) -> None:
+    from spikestore.errors import InvalidURLError
+
+    (tmp_path / "notes.txt").write_text("a file")
+    ws = AnalysisWorkspace()
+    ws.store("a", "b", np.arange(3))
+    with pytest.raises(InvalidURLError, match=r"notes\.txt is a file, not a folder"):
+        export_hdf5(ws, str(tmp_path / "notes.txt" / "sub" / "out"))
+    with pytest.raises(InvalidURLError, match="does not exist"):
+        export_hdf5(ws, str(tmp_path / "missing" / "out"))
+
+
+_SLOW_EXPORT = """
+import sys, time
+import numpy as np
+import spikestore.transfer as transfer
+from spikestore import AnalysisWorkspace, export_hdf5
+
+write_record = transfer.write_record
+def slow(*args, **kwargs):
+    write_record(*args, **kwargs)
+    time.sleep(0.2)
+transfer.write_record = slow
+ws = AnalysisWorkspace()
+for i in range(300):
+    ws.store("ns", f"k{i}", np.arange(1000.0))
+ws.save(sys.argv[2])
+print("exporting", flush=True)
+export_hdf5(sys.argv[2], sys.argv[1])
+"""
+
+
+def test_sigterm_during_export_removes_the_temporary_file(tmp_path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    base = tmp_path / "out"
+    child = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_EXPORT, str(base), str(tmp_path / "src")],
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        stdout=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob("out.h5.tmp-*")):
+            assert child.poll() is None, "the export ended before it could be interrupted"
+            assert time.monotonic() < deadline, "the temporary file never appeared"
+            time.sleep(0.05)
+        child.send_signal(signal.SIGTERM)
+        child.wait(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == -signal.SIGTERM
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
