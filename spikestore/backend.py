@@ -39,6 +39,8 @@ from .errors import InvalidURLError, StoreAccessError
 from .paths import GROUP_DOCUMENT, INTERNAL_DIR, check_key, check_version_folder
 
 TMP_DIR = f"{INTERNAL_DIR}/tmp"
+# connections an object-store client keeps open (botocore's default is 10)
+MAX_CONNECTIONS = 64
 # object stores limit a whole key (S3: 1024 bytes); local paths are limited per segment
 OBJECT_KEY_BYTES = 1024
 _ACCESS_ERRORS = {
@@ -127,8 +129,14 @@ class Backend:
         each is both fewer requests and faster.
         """
         cls = fsspec.get_filesystem_class(fsspec.core.split_protocol(url)[0] or "file")
-        if "max_concurrency" in inspect.signature(cls.__init__).parameters:
-            return {"max_concurrency": 1, **options}
+        parameters = inspect.signature(cls.__init__).parameters
+        if "max_concurrency" in parameters:
+            options = {"max_concurrency": 1, **options}
+        if "config_kwargs" in parameters:
+            # botocore keeps 10 connections by default, which would cap the
+            # requests spikestore keeps in flight (MAX_REQUESTS_IN_FLIGHT)
+            config = {"max_pool_connections": MAX_CONNECTIONS, **options.get("config_kwargs", {})}
+            options = {**options, "config_kwargs": config}
         return options
 
     def __getstate__(self) -> dict[str, Any]:

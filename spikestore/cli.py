@@ -39,6 +39,8 @@ import numpy as np
 
 from . import __version__
 from .backend import Backend
+from .containers.zarr_group import array_location
+from .entries import skeleton_segment
 from .demo import DEMO_SCALES
 from .errors import SpikestoreError, WorkspaceNotFoundError
 from .maintenance import DEFAULT_GRACE_SECONDS
@@ -224,11 +226,16 @@ def codecs_text(codecs: list[dict[str, Any]]) -> str:
 
 
 def array_rows(skeleton: dict[str, Any], item_path: str, sizes: dict[str, int], prefix: str = "") -> list[dict[str, Any]]:
-    """One row per array (and group) of an item skeleton, depth first."""
+    """One row per array (and group) of an item skeleton, depth first.
+
+    ``item_path`` is where the record of ``skeleton`` is stored; names shown
+    are logical (``prefix`` + name), sizes are read at the stored locations.
+    """
     rows: list[dict[str, Any]] = []
     for kind in ("datasets", "derived"):
         for name, meta in skeleton.get(kind, {}).items():
             rel = f"{prefix}{name}"
+            stored_at = array_location(skeleton, item_path, name)
             dtype = meta.get("data_type")
             numpy_dtype = meta.get("attributes", {}).get("spikestore:dtype")
             rows.append(
@@ -241,13 +248,13 @@ def array_rows(skeleton: dict[str, Any], item_path: str, sizes: dict[str, int], 
                     "dtype": f"{dtype} ({numpy_dtype})" if numpy_dtype else str(dtype),
                     "chunks": tuple(meta.get("chunk_grid", {}).get("configuration", {}).get("chunk_shape", ())),
                     "codecs": codecs_text(meta.get("codecs", [])),
-                    "stored": _under(sizes, f"{item_path}/{rel}", skip_metadata=True),
+                    "stored": _under(sizes, stored_at, skip_metadata=True),
                     "raw": array_raw_bytes(meta),
                 }
             )
     for name, child in skeleton.get("children", {}).items():
         rows.append({"name": f"{prefix}{name}", "depth": prefix.count("/"), "group": True, "type": child.get("type")})
-        rows.extend(array_rows(child, item_path, sizes, f"{prefix}{name}/"))
+        rows.extend(array_rows(child, f"{item_path}/{skeleton_segment(skeleton, name)}", sizes, f"{prefix}{name}/"))
     return rows
 
 

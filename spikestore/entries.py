@@ -70,7 +70,13 @@ def check_skeleton(skeleton: object, where: str, depth: int = 0) -> None:
         for name, value in members.items():
             if not isinstance(name, str):
                 raise FormatError(f"{where}: a {kind[:-1]} name is not a string.")
+            if skeleton.get("node") == "array":  # its one array is stored at the record's own path
+                check_array_metadata(value, f"{where}/{name}")
+                continue
             segment = check_segment(segments.get(name, name), f"{where}/{name}")
+            if kind == "children" and isinstance(value, dict) and value.get("node") == "inline":
+                check_skeleton(value, f"{where}/{name}", depth + 1)
+                continue
             if segment == GROUP_DOCUMENT or segment in seen:
                 raise FormatError(f"{where}/{name}: path segment {segment!r} collides with another object of the record.")
             seen.add(segment)
@@ -81,6 +87,13 @@ def check_skeleton(skeleton: object, where: str, depth: int = 0) -> None:
     digests = skeleton.get("digests", {})
     if not isinstance(digests, dict) or not all(isinstance(v, str) for v in digests.values()):
         raise FormatError(f"{where}: 'digests' is not a mapping of strings.")
+    node = skeleton.get("node", "group")
+    if node == "array" and (len(skeleton.get("datasets", {})) != 1 or skeleton.get("children") or skeleton.get("derived")):
+        raise FormatError(f"{where}: a record stored as one array must hold exactly one dataset.")
+    if node == "inline" and (skeleton.get("datasets") or skeleton.get("children") or skeleton.get("derived")):
+        raise FormatError(f"{where}: a record stored in its parent's attributes cannot hold arrays.")
+    if node not in ("group", "array", "inline") or (node != "group" and depth == 0):
+        raise FormatError(f"{where}: unknown record node {node!r}.")
 
 
 def check_array_metadata(meta: object, where: str) -> None:
@@ -94,6 +107,9 @@ def check_array_metadata(meta: object, where: str) -> None:
     chunks = grid.get("configuration", {}).get("chunk_shape") if isinstance(grid, dict) else None
     if grid.get("name") != "regular" or not _positive_sizes(chunks, len(shape)):
         raise FormatError(f"{where}: chunk grid {grid!r} is not a regular grid of positive sizes.")
+    names = meta.get("dimension_names")
+    if names is not None and (not isinstance(names, list) or len(names) != len(shape) or not all(n is None or isinstance(n, str) for n in names)):
+        raise FormatError(f"{where}: dimension_names {names!r} is not one name (or null) per axis.")
     if meta.get("storage_transformers"):
         raise FormatError(f"{where}: storage transformers are not part of the spikestore format.")
     _check_codecs(meta.get("codecs"), where)

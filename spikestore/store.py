@@ -22,13 +22,13 @@ import os
 import time
 import uuid
 import warnings
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from zarr.abc.store import Store
 
 from . import codecs
 from .backend import Backend
-from .containers.zarr_group import group_document, lazy_record, read_record, write_record
+from .containers.zarr_group import group_document, lazy_record, read_record, write_records
 from .errors import CorruptDataError, FormatError, InvalidNameError, ItemNotFoundError, StoreWriteError, WorkspaceNotFoundError
 from .index import AUTO_COMPACT_RECORDS, INDEX_DIR, IndexState
 from .paths import INTERNAL_DIR, item_folder, storage_segment
@@ -175,22 +175,47 @@ class WorkspaceStore:
             Before anything is written, if a key of the record would be longer
             than the location allows (deeply nested dicts on object stores).
         """
-        folder = item_folder(namespace, key)
-        check_key_lengths(self.backend, folder, record, f"({namespace!r}, {key!r})")
         for attempt in range(2):
-            path = f"{folder}/{new_version_id()}"
             try:
-                tree = write_record(self.backend.zarr_store, path, record, derive=codecs.derive)
-                break
+                (_, path, tree), = self.write_items([((namespace, key), record)])
+                return path, tree
             except FileNotFoundError:
                 # locally, gc may remove an empty key folder just as we create it: write a new version
                 if attempt or not self.backend.is_local:
                     raise
-        # parent group documents last: they only serve plain-zarr browsing, and a
-        # concurrent delete that removed them is repaired by this write
-        self.backend.write_bytes(f"{folder}/zarr.json", group_document({}))
-        self.backend.write_bytes(f"{folder.split('/')[0]}/zarr.json", group_document({}))
-        return path, tree
+        raise AssertionError("unreachable")
+
+    def write_items(self, items: Iterable[tuple[Any, Record]]) -> list[tuple[Any, str, dict[str, Any]]]:
+        """Write many records to new version folders, with many requests in flight across items.
+
+        ``items`` are ``((namespace, key, …), record)``; it may be a generator
+        (records are pulled as the write goes, memory stays bounded, see
+        :func:`spikestore.containers.zarr_group.write_records`).  Group
+        documents of namespace and key folders are written once, after the
+        item's data, and only where the index does not already have them.
+
+        Returns
+        -------
+        list of (tag, path, skeleton), in the order of ``items``.
+        """
+        known_folders = {e["path"].rsplit("/", 1)[0] for space in self.index.items.values() for e in space.values()}
+        known_folders |= {f.split("/")[0] for f in known_folders}
+
+        def jobs() -> Iterator[tuple[Any, str, Record, list[tuple[str, bytes]]]]:
+            for tag, record in items:
+                namespace, key = tag[0], tag[1]
+                folder = item_folder(namespace, key)
+                check_key_lengths(self.backend, folder, record, f"({namespace!r}, {key!r})")
+                extra = []
+                for parent in (folder, folder.split("/")[0]):
+                    if parent not in known_folders:
+                        known_folders.add(parent)
+                        extra.append((f"{parent}/zarr.json", group_document({})))
+                path = f"{folder}/{new_version_id()}"
+                yield (tag, path), path, record, extra
+
+        written = write_records(self.backend.zarr_store, jobs(), derive=codecs.derive)
+        return [(tag, path, tree) for (tag, path), tree in written]
 
     def commit(self, ops: list[dict[str, Any]], superseded: Iterable[str] = ()) -> None:
         """Commit ``ops`` as one journal record (step 2), then clean up (step 3)."""

@@ -72,7 +72,7 @@ def _restore(value: Any, attrs: dict[str, Any], string: bool) -> Any:
 async def _read_async(array: Array, selection: Any, where: str) -> Any:
     """``array[selection]`` with spikestore's errors for missing and damaged chunks."""
     try:
-        return await array._async_array.getitem(selection)
+        return await array.async_array.getitem(selection)
     except MissingChunkError:
         raise ItemNotFoundError(
             f"{where}: chunk data is gone; the item was replaced or deleted after this view was "

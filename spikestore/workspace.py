@@ -332,8 +332,8 @@ def save_records(
     try:
         if previous is None:  # claims the location: leftovers of a failed save are recognisably ours
             claim_location(backend)
-        for namespace, key, record, info in encoded:
-            path, tree = store.write_data(namespace, key, record)
+        written = store.write_items(((namespace, key, info), record) for namespace, key, record, info in encoded)
+        for (namespace, key, info), path, tree in written:
             items.setdefault(namespace, {})[key] = {"info": info, "path": path, "tree": tree}
         for _ in range(20):
             if store.index.compact(backend, items, workspace):

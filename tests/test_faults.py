@@ -43,14 +43,16 @@ def test_a_store_that_fails_at_any_write_leaves_the_workspace_unchanged(faulty_u
     expected = _snapshot(faulty_url)
     item = all_items()["spikedata_full"]
 
-    def put(key: str) -> None:
-        store = WorkspaceStore.open(Backend(faulty_url))
+    def put(key: str, url: str = faulty_url) -> None:
+        store = WorkspaceStore.open(Backend(url))
         record = codecs.encode_item(item, "test")
         store.put("rec", key, record, encode_info(item, 1.0, None))
 
-    total = _writes_needed(lambda: put("probe"))
-    store = WorkspaceStore.open(Backend(faulty_url))
-    store.delete("rec", "probe")
+    # count the writes of the very same operation on a copy (an existing key
+    # needs no new group documents, a new one does)
+    probe_url = f"faulty://probe-{uuid.uuid4().hex}"
+    AnalysisWorkspace.load(faulty_url).save(probe_url)
+    total = _writes_needed(lambda: put("replaced", probe_url))
     assert total > 5
     for n in range(1, total + 1):
         FaultyFileSystem.arm(n)

@@ -157,7 +157,7 @@ def test_skeleton_names_that_climb_out_are_refused(site, name) -> None:
 
     def plant(p: dict[str, Any]) -> None:
         tree = p["items"]["rec"]["b"]["tree"]
-        tree["children"][name] = tree["children"].pop("x")
+        tree["children"][name] = tree["children"].pop("nested")
 
     _forge(site, plant)
     with pytest.raises(FormatError):

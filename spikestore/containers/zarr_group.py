@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 from typing import Any, Callable, Coroutine, Iterable, Iterator
 
 import google_crc32c
@@ -31,19 +32,28 @@ from ..paths import storage_segment
 from ..jsonvalue import from_json, to_json
 from ..record import Dataset, Record
 from . import fast_chunks
-from .encoding import array_metadata, restore_dtype
+from .encoding import array_metadata, as_stored_byte_order, restore_dtype
 from .layout import apply_layout
 
 # Rows copied per step when the source is not in memory (h5py, another store):
 # bounds memory to about this many bytes per array being copied.
 STREAM_BLOCK_BYTES = 32 << 20
-MAX_CONCURRENT_WRITES = 8
+# arrays copied block by block at once (each holds up to two blocks in memory)
+STREAMING_ARRAYS = 8
+# object writes in flight over all records of one write_records call
+MAX_REQUESTS_IN_FLIGHT = 64
+# records written at once; of those, records above SMALL_RECORD_BYTES
+ITEMS_IN_FLIGHT = 64
+LARGE_ITEMS_IN_FLIGHT = 2
+SMALL_RECORD_BYTES = 1 << 20
 
 
-def _group_document(record: Record) -> bytes:
+def _group_document(record: Record, inline: dict[str, Record] | None = None) -> bytes:
     attrs = to_json(record.attrs)
     if record.type is not None:
         attrs = {"__type__": record.type, **attrs}
+    if inline:  # attribute-only children, for plain-zarr readers (spikestore reads the index)
+        attrs[INLINE_ATTR] = {name: {"__type__": child.type, **to_json(child.attrs)} for name, child in inline.items()}
     return json.dumps({"zarr_format": 3, "node_type": "group", "attributes": attrs}).encode()
 
 
@@ -66,30 +76,35 @@ def _blocks(shape: tuple[int, ...], chunk0: int, itemsize: int) -> Iterator[slic
         yield slice(start, min(shape[0], start + rows))
 
 
-async def _write_array(store: Store, path: str, ds: Dataset, sem: asyncio.Semaphore) -> dict[str, Any]:
+async def _write_array(
+    store: Store, path: str, ds: Dataset, sem: asyncio.Semaphore, name: str, extra_attrs: dict[str, Any] | None = None
+) -> dict[str, Any]:
     data = ds.data
     dtype = np.dtype(data.dtype) if not isinstance(data, np.ndarray) else data.dtype
     if isinstance(data, np.ndarray) and data.dtype.kind in "SO":
         data = np.asarray(data, dtype=object)
-    meta_doc = apply_layout(array_metadata(tuple(data.shape), dtype, to_json(ds.attrs)), access_pattern(path.rsplit("/", 1)[-1]))
+    attributes = {**to_json(ds.attrs), **(extra_attrs or {})}
+    meta_doc = apply_layout(array_metadata(tuple(data.shape), dtype, attributes, ds.dims), access_pattern(name))
     metadata = ArrayV3Metadata.from_dict(meta_doc)
     # every chunk is written, even one equal to the fill value: a missing chunk
     # then always means damage (see spikestore.strict_store)
     array = AsyncArray(metadata=metadata, store_path=StorePath(store, path), config={"write_empty_chunks": True})
-    async with sem:
-        await store.set(f"{path}/zarr.json", _buffer(json.dumps(meta_doc).encode()))
-        if int(np.prod(data.shape, dtype=np.int64)) == 0:
-            return meta_doc
-        if isinstance(data, np.ndarray) and fast_chunks.supports(meta_doc):
-            await fast_chunks.write_array(store, path, meta_doc, data)
-        elif isinstance(data, np.ndarray):
-            await array.setitem(Ellipsis, _for_zarr(data))
-        else:
+    await store.set(f"{path}/zarr.json", _buffer(json.dumps(meta_doc).encode()))
+    if int(np.prod(data.shape, dtype=np.int64)) == 0:
+        return meta_doc
+    if isinstance(data, np.ndarray) and fast_chunks.supports(meta_doc):
+        await fast_chunks.write_array(store, path, meta_doc, data)
+    elif isinstance(data, np.ndarray):
+        await array.setitem(Ellipsis, _for_zarr(data))
+    else:
+        # copied block by block from h5py or another store: ``sem`` bounds how
+        # many such copies (each holding a block in memory) run at once
+        async with sem:
             chunk0 = meta_doc["chunk_grid"]["configuration"]["chunk_shape"][0] if data.shape else 1
             for block in _blocks(tuple(data.shape), chunk0, dtype.itemsize):
                 # a zarr source is awaited: sync() cannot run inside zarr's own event loop
                 selection = block if data.shape else ()
-                part = np.asarray(await data._async_array.getitem(selection) if isinstance(data, Array) else data[selection])
+                part = np.asarray(await data.async_array.getitem(selection) if isinstance(data, Array) else data[selection])
                 if data.shape and fast_chunks.supports(meta_doc):
                     await fast_chunks.write_array(store, path, meta_doc, part, first_row=block.start or 0)
                 else:
@@ -108,51 +123,87 @@ def _for_zarr(arr: np.ndarray) -> np.ndarray:
 Deriver = Callable[[Record], dict[str, Dataset]]
 
 
-async def _write_tree(store: Store, path: str, record: Record, sem: asyncio.Semaphore, derive: Deriver | None) -> dict[str, Any]:
-    jobs: list[Coroutine[Any, Any, Any]] = [store.set(f"{path}/zarr.json", _buffer(_group_document(record)))]
+INLINE_ATTR = "spikestore:inline"
+RECORD_ATTR = "spikestore:record"
+
+
+def _attrs_only(record: Record) -> bool:
+    """A record with attributes only (a scalar, a string, None in a dict): no object of its own."""
+    return not record.datasets and not record.children and not record.derived
+
+
+def _single_array(record: Record, derived: dict[str, Dataset]) -> bool:
+    """A record that is one array (an ndarray, tuple or set in a dict): stored as that array, no group."""
+    return len(record.datasets) == 1 and not record.children and not derived
+
+
+async def _write_tree(
+    store: Store, path: str, record: Record, sem: asyncio.Semaphore, derive: Deriver | None, *, root: bool = True
+) -> dict[str, Any]:
+    """Write a record (see the module docstring for how records map to objects); return its skeleton."""
+    derived = dict(record.derived or derive(record)) if derive is not None else {}
+    skeleton: dict[str, Any] = {"type": record.type, "attrs": to_json(record.attrs), "datasets": {}, "children": {}}
+    if not root and _single_array(record, derived):
+        (name, ds), = record.datasets.items()
+        info = {"type": record.type, "attrs": skeleton["attrs"], "dataset": name}
+        skeleton["datasets"][name] = await _write_array(store, path, ds, sem, name, {RECORD_ATTR: info})
+        skeleton["node"] = "array"
+        return skeleton
+    segments = {name: storage_segment(name) for name in [*record.datasets, *derived, *record.children]}
+    inline = {name: child for name, child in record.children.items() if _attrs_only(child)}
+    jobs: list[Coroutine[Any, Any, Any]] = [store.set(f"{path}/zarr.json", _buffer(_group_document(record, inline)))]
     names: list[tuple[str, str]] = []
-    arrays = list(record.datasets.items())
-    if derive is None:
-        derived: list[tuple[str, Dataset]] = []
-    else:
-        derived = list((record.derived or derive(record)).items())
-    segments = {name: storage_segment(name) for name in [*record.datasets, *(n for n, _ in derived), *record.children]}
-    for name, ds in arrays:
-        jobs.append(_write_array(store, f"{path}/{segments[name]}", ds, sem))
-        names.append(("datasets", name))
-    for name, ds in derived:
-        jobs.append(_write_array(store, f"{path}/{segments[name]}", ds, sem))
-        names.append(("derived", name))
+    for kind, members in (("datasets", record.datasets), ("derived", derived)):
+        for name, ds in members.items():
+            jobs.append(_write_array(store, f"{path}/{segments[name]}", ds, sem, name))
+            names.append((kind, name))
     for name, child in record.children.items():
-        jobs.append(_write_tree(store, f"{path}/{segments[name]}", child, sem, derive))
+        if name in inline:
+            skeleton["children"][name] = {"type": child.type, "attrs": to_json(child.attrs), "datasets": {}, "children": {}, "node": "inline"}
+            continue
+        jobs.append(_write_tree(store, f"{path}/{segments[name]}", child, sem, derive, root=False))
         names.append(("children", name))
     # a TaskGroup cancels and awaits the siblings of a failed write, so no
     # write of an abandoned attempt keeps running after the error is raised
     async with asyncio.TaskGroup() as group:
         tasks = [group.create_task(job) for job in jobs]
-    results = [task.result() for task in tasks]
-    skeleton: dict[str, Any] = {"type": record.type, "attrs": to_json(record.attrs), "datasets": {}, "children": {}}
     if derived:
         skeleton["derived"] = {}
-    escaped = {name: seg for name, seg in segments.items() if seg != name}
+    escaped = {name: seg for name, seg in segments.items() if seg != name and name not in inline}
     if escaped:
         skeleton["segments"] = escaped
-    for (kind, name), result in zip(names, results[1:]):
-        skeleton[kind][name] = result
+    for (kind, name), task in zip(names, tasks[1:]):
+        skeleton[kind][name] = task.result()
+    # keep the record's order of children (inline ones were filled in first)
+    skeleton["children"] = {name: skeleton["children"][name] for name in record.children}
     return skeleton
 
 
-class _ChunkLedger(WrapperStore[Store]):
-    """Passes writes through and remembers, per key, the size and crc32c of what was written."""
+def array_location(skeleton: dict[str, Any], path: str, name: str) -> str:
+    """Where the array ``name`` of the record at ``path`` is stored.
 
-    def __init__(self, store: Store) -> None:
+    A record stored as a single array (``node: "array"``) *is* its array.
+    """
+    return path if skeleton.get("node") == "array" else f"{path}/{skeleton_segment(skeleton, name)}"
+
+
+class _ChunkLedger(WrapperStore[Store]):
+    """Passes writes through, at most ``limit`` at a time, and remembers, per
+    key, the size and crc32c of what was written."""
+
+    def __init__(self, store: Store, limit: int) -> None:
         super().__init__(store)
         self.written: dict[str, tuple[int, int]] = {}
+        self._limit_size = limit
+        self._limit: asyncio.Semaphore | None = None
 
     async def set(self, key: str, value: Any) -> None:
+        if self._limit is None:  # created in the event loop that uses it
+            self._limit = asyncio.Semaphore(self._limit_size)
         data = value.to_bytes()
         self.written[key] = (len(data), google_crc32c.value(data))
-        await self._store.set(key, value)
+        async with self._limit:
+            await self._store.set(key, value)
 
     async def _set_many(self, values: Iterable[tuple[str, Any]]) -> None:
         for key, value in values:
@@ -169,44 +220,122 @@ def chunk_digest(entries: Iterable[tuple[str, int, int]]) -> str:
     return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
+_CHUNK_KEY = re.compile(r"^(.*)/c(?:/\d+)*$")
+
+
 def _add_digests(skeleton: dict[str, Any], path: str, written: dict[str, tuple[int, int]]) -> None:
+    by_array: dict[str, list[tuple[str, int, int]]] = {}
+    for key, (size, crc) in written.items():
+        match = _CHUNK_KEY.match(key)
+        if match is not None:
+            by_array.setdefault(match.group(1), []).append((key[len(match.group(1)) + 1 :], size, crc))
+    _fill_digests(skeleton, path, by_array)
+
+
+def _fill_digests(skeleton: dict[str, Any], path: str, by_array: dict[str, list[tuple[str, int, int]]]) -> None:
     digests = {}
     for kind in ("datasets", "derived"):
         for name in skeleton.get(kind, {}):
-            prefix = f"{path}/{skeleton_segment(skeleton, name)}/"
-            digests[name] = chunk_digest(
-                (key[len(prefix):], size, crc) for key, (size, crc) in written.items() if key.startswith(prefix) and not key.endswith("zarr.json")
-            )
+            digests[name] = chunk_digest(by_array.get(array_location(skeleton, path, name), []))
     skeleton["digests"] = digests
     for name, child in skeleton.get("children", {}).items():
-        _add_digests(child, f"{path}/{skeleton_segment(skeleton, name)}", written)
+        if child.get("node") != "inline":
+            _fill_digests(child, f"{path}/{skeleton_segment(skeleton, name)}", by_array)
 
 
 def write_record(store: Store, path: str, record: Record, *, derive: Deriver | None = None) -> dict[str, Any]:
-    """Write ``record`` as a group at ``path``; return its skeleton.
+    """Write ``record`` as a group at ``path``; return its skeleton (see :func:`write_records`)."""
+    return write_records(store, [(None, path, record, [])], derive=derive)[0][1]
 
-    ``derive`` computes a record's derived arrays when it carries none (the
-    store passes :func:`spikestore.codecs.derive`); ``None`` stores only the
-    derived arrays a record already has.
 
-    Arrays are written concurrently; data that is not a numpy array (h5py or
-    zarr arrays) is copied block by block, so memory stays bounded.  Names
+WriteJob = tuple[Any, str, Record, list[tuple[str, bytes]]]
+
+
+def write_records(
+    store: Store,
+    jobs: Iterable[WriteJob],
+    *,
+    derive: Deriver | None = None,
+    max_requests: int = MAX_REQUESTS_IN_FLIGHT,
+) -> list[tuple[Any, dict[str, Any]]]:
+    """Write many records, each as a group at its path, with many requests in flight across records.
+
+    Parameters
+    ----------
+    jobs
+        ``(tag, path, record, extra)``: ``extra`` are small objects (``key``,
+        bytes) written once the record's data is complete (parent group
+        documents).  May be a generator: records are pulled as the write goes.
+    derive
+        Computes a record's derived arrays when it carries none (the store
+        passes :func:`spikestore.codecs.derive`); ``None`` stores only the
+        derived arrays a record already has.
+    max_requests
+        Object writes in flight at once, over all records.
+
+    Returns
+    -------
+    list of (tag, skeleton)
+        In the order of ``jobs``.
+
+    Notes
+    -----
+    Memory stays bounded: up to ``ITEMS_IN_FLIGHT`` records are written at
+    once, but only ``LARGE_ITEMS_IN_FLIGHT`` of those larger than
+    ``SMALL_RECORD_BYTES``; arrays that are not in memory (h5py, another
+    store) are copied block by block, ``STREAMING_ARRAYS`` at a time.  Names
     that would collide with a group document are stored under an escaped
     segment (:func:`spikestore.paths.storage_segment`), listed in the
     skeleton's ``segments``; the skeleton's ``digests`` bind each array's
     chunks to their places (:func:`chunk_digest`).
     """
-    ledger = _ChunkLedger(store)
+    ledger = _ChunkLedger(store, max_requests)
+    results: list[tuple[Any, str, dict[str, Any]]] = []
 
-    async def run() -> dict[str, Any]:
-        return await _write_tree(ledger, path, record, asyncio.Semaphore(MAX_CONCURRENT_WRITES), derive or _existing)
+    async def one(tag: Any, path: str, record: Record, extra: list[tuple[str, bytes]], sem: asyncio.Semaphore) -> tuple[Any, str, dict[str, Any]]:
+        skeleton = await _write_tree(ledger, path, record, sem, derive or _existing)
+        await asyncio.gather(*(ledger.set(key, _buffer(doc)) for key, doc in extra))
+        return tag, path, skeleton
+
+    async def run() -> None:
+        sem = asyncio.Semaphore(STREAMING_ARRAYS)
+        running: dict[asyncio.Task, bool] = {}
+        order: list[asyncio.Task] = []
+        try:
+            for tag, path, record, extra in jobs:
+                large = _record_bytes(record) > SMALL_RECORD_BYTES
+                while running and (len(running) >= ITEMS_IN_FLIGHT or (large and sum(running.values()) >= LARGE_ITEMS_IN_FLIGHT)):
+                    done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                    for task in done:
+                        del running[task]
+                        task.result()  # raise the first failure now
+                task = asyncio.ensure_future(one(tag, path, record, extra, sem))
+                running[task] = large
+                order.append(task)
+            await asyncio.gather(*running)
+        except BaseException:
+            for task in order:
+                task.cancel()
+            await asyncio.gather(*order, return_exceptions=True)
+            raise
+        results.extend(task.result() for task in order)
 
     try:
-        skeleton = sync(run())
+        sync(run())
     except BaseExceptionGroup as group:
         raise fast_chunks.first_error(group) from group
-    _add_digests(skeleton, path, ledger.written)
-    return skeleton
+    out = []
+    for tag, path, skeleton in results:
+        _add_digests(skeleton, path, ledger.written)
+        out.append((tag, skeleton))
+    return out
+
+
+def _record_bytes(record: Record) -> int:
+    try:
+        return record.nbytes()
+    except Exception:  # an array-like without a usable nbytes: treat as large
+        return SMALL_RECORD_BYTES + 1
 
 
 def _existing(record: Record) -> dict[str, Dataset]:
@@ -227,7 +356,7 @@ def lazy_record(store: Store, path: str, skeleton: dict[str, Any]) -> Record:
     def build(p: str, sk: dict[str, Any]) -> Record:
         def arrays(kind: str) -> dict[str, Dataset]:
             return {
-                n: Dataset(open_array(store, f"{p}/{skeleton_segment(sk, n)}", m), from_json(m.get("attributes", {})))
+                n: Dataset(open_array(store, array_location(sk, p, n), m), _dataset_attrs(m), _dims(m))
                 for n, m in sk.get(kind, {}).items()
             }
 
@@ -242,6 +371,18 @@ def lazy_record(store: Store, path: str, skeleton: dict[str, Any]) -> Record:
     return build(path, skeleton)
 
 
+def _dims(metadata: dict[str, Any]) -> tuple[str | None, ...] | None:
+    names = metadata.get("dimension_names")
+    return tuple(names) if names is not None else None
+
+
+def _dataset_attrs(metadata: dict[str, Any]) -> dict[str, Any]:
+    attrs = metadata.get("attributes", {})
+    if RECORD_ATTR in attrs:
+        attrs = {k: v for k, v in attrs.items() if k != RECORD_ATTR}
+    return from_json(attrs)
+
+
 class RowBlocks:
     """A read-only array-like over a stored array whose row blocks read fast.
 
@@ -253,14 +394,15 @@ class RowBlocks:
 
     def __init__(self, array: Array, metadata: dict[str, Any]) -> None:
         self.array, self.metadata = array, metadata
-        self.shape, self.dtype, self.chunks = array.shape, array.dtype, array.chunks
+        self.shape, self.chunks = array.shape, array.chunks
+        self.dtype = as_stored_byte_order(np.dtype(array.dtype), metadata) if isinstance(array.dtype, np.dtype) else array.dtype
         self.nbytes = array.nbytes
 
     def __getitem__(self, selection: Any) -> Any:
         if isinstance(selection, tuple) and len(selection) == 1:
             selection = selection[0]
         if isinstance(selection, slice) and selection.step in (None, 1) and fast_chunks.supports(self.metadata):
-            store_path = self.array._async_array.store_path
+            store_path = self.array.async_array.store_path
             return sync(fast_chunks.read_array(store_path.store, store_path.path, self.metadata, rows=selection))
         return self.array[selection]
 
@@ -275,7 +417,7 @@ def block_readable(record: Record, skeleton: dict[str, Any]) -> Record:
 
 
 async def _read_array(array: Array, metadata: dict[str, Any]) -> np.ndarray:
-    async_array = array._async_array
+    async_array = array.async_array
     shape = tuple(metadata["shape"])
     if int(np.prod(shape, dtype=np.int64)) == 0:
         empty = np.zeros(shape, dtype=async_array.dtype if metadata["data_type"] != "string" else str)
@@ -321,8 +463,7 @@ def skeleton_arrays(skeleton: dict[str, Any], prefix: str = "") -> Iterator[tupl
     digests = skeleton.get("digests", {})
     for kind in ("datasets", "derived"):
         for name, meta in skeleton.get(kind, {}).items():
-            segment = skeleton_segment(skeleton, name)
-            yield (f"{prefix}/{segment}" if prefix else segment), meta, digests.get(name)
+            yield array_location(skeleton, prefix, name).lstrip("/"), meta, digests.get(name)
     for name, child in skeleton.get("children", {}).items():
         segment = skeleton_segment(skeleton, name)
         yield from skeleton_arrays(child, f"{prefix}/{segment}" if prefix else segment)
