@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .backend import Backend
+from .codecs import restore_summary
 from .entries import check_entry, check_name
 from .errors import CorruptDataError, FormatError
 
@@ -132,6 +133,7 @@ def check_items(items: object, where: str) -> dict[str, dict[str, dict]]:
             raise FormatError(f"{where}: namespace {ns!r} is not a mapping.")
         for key, entry in keys.items():
             check_entry(ns, key, entry, where)
+            entry["info"] = restore_summary(entry["info"])  # JSON has no tuples
     return items
 
 
@@ -147,6 +149,7 @@ def check_ops(ops: object, where: str) -> list[dict[str, Any]]:
             check_name(op.get("key"), f"{where}: key")
         if op.get("op") == "put":
             check_entry(op["ns"], op["key"], op.get("entry"), where)
+            op["entry"]["info"] = restore_summary(op["entry"]["info"])
         elif op.get("op") == "note" and not isinstance(op.get("note"), str):
             raise FormatError(f"{where}: a note is not a string.")
     return ops

@@ -34,10 +34,15 @@ class Dataset:
     attrs
         Attributes of the array (e.g. ``__scalar_kind__``); values are JSON
         scalars, strings, lists or small numpy arrays.
+    dims
+        A name per axis (``"unit"``, ``"time"`` …, ``None`` where no name
+        fits), chosen by the codec; the Zarr container writes them as the
+        array's ``dimension_names``.  ``None``: no names.
     """
 
     data: ArrayLike
     attrs: dict[str, Any] = field(default_factory=dict)
+    dims: tuple[str | None, ...] | None = None
 
 
 @dataclass

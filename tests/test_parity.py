@@ -63,11 +63,6 @@ def test_restore_summary_gives_back_the_tuple_a_json_index_lost() -> None:
     assert codecs.restore_summary(plain) is plain
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the Zarr index keeps summaries as JSON; entries read from it must pass through "
-    "spikestore.codecs.restore_summary (e.g. in spikestore/entries.py check_entry)",
-)
 def test_uneven_slice_stack_summary_is_a_tuple_after_save_and_load(tmp_path) -> None:
     expected = _spikelab_loaded_info(tmp_path)
     ours = AnalysisWorkspace()
@@ -189,11 +184,6 @@ def test_export_of_an_in_memory_workspace_keeps_the_byte_order(tmp_path) -> None
         assert not [n for n in f[f"{NS}/be_f8/data"].attrs if n.startswith("spikestore:")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="zarr hands arrays back in native order; the HDF5 export of a Zarr store streams them "
-    "without the codecs (needs containers/zarr_group.py RowBlocks.dtype to keep the stored order)",
-)
 def test_export_of_a_zarr_store_keeps_the_byte_order(tmp_path) -> None:
     ours = AnalysisWorkspace()
     for name, obj in big_endian_items().items():
@@ -205,11 +195,6 @@ def test_export_of_a_zarr_store_keeps_the_byte_order(tmp_path) -> None:
         assert_same(obj, got.get(NS, name), name)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an imported spikelab file streams HDF5 datasets to Zarr without the codecs; needs "
-    "containers/encoding.py restore_dtype to restore the bytes codec's endian",
-)
 def test_import_of_a_spikelab_file_keeps_the_byte_order(tmp_path) -> None:
     theirs = SpikelabWorkspace()
     for name, obj in big_endian_items().items():

@@ -79,8 +79,14 @@ def _numeric_codecs(dtype: np.dtype, ndim: int = 1) -> list[dict[str, Any]]:
     ]
 
 
-def array_metadata(shape: tuple[int, ...], dtype: np.dtype, attributes: dict[str, Any]) -> dict[str, Any]:
-    """The ``zarr.json`` document of an array holding data of ``shape`` and ``dtype``."""
+def array_metadata(
+    shape: tuple[int, ...], dtype: np.dtype, attributes: dict[str, Any], dims: tuple[str | None, ...] | None = None
+) -> dict[str, Any]:
+    """The ``zarr.json`` document of an array holding data of ``shape`` and ``dtype``.
+
+    ``dims`` (one name or ``None`` per axis) become ``dimension_names``;
+    names that do not match the array's rank are left out.
+    """
     attributes = dict(attributes)
     if dtype.kind in STRING_KINDS:
         zdtype: Any = VariableLengthUTF8()
@@ -102,11 +108,32 @@ def array_metadata(shape: tuple[int, ...], dtype: np.dtype, attributes: dict[str
         "fill_value": zdtype.to_json_scalar(zdtype.default_scalar(), zarr_format=3),
         "codecs": codecs,
         "attributes": attributes,
+        **({"dimension_names": list(dims)} if dims is not None and len(dims) == len(shape) else {}),
     }
 
 
+def stored_endian(metadata: dict[str, Any]) -> str | None:
+    """The byte order the ``bytes`` codec of an array stores (``"big"``/``"little"``), sharded or not."""
+    for codec in metadata.get("codecs", []):
+        if codec.get("name") == "bytes":
+            return codec.get("configuration", {}).get("endian")
+        if codec.get("name") == "sharding_indexed":
+            return stored_endian(codec.get("configuration", {}))
+    return None
+
+
+def as_stored_byte_order(dtype: np.dtype, metadata: dict[str, Any]) -> np.dtype:
+    """``dtype`` in the byte order the array was stored in (zarr reads in native order)."""
+    if stored_endian(metadata) == "big" and dtype.itemsize > 1 and dtype.kind in "biufc" and dtype.str[0] != ">":
+        return dtype.newbyteorder(">")
+    return dtype
+
+
 def restore_dtype(arr: np.ndarray, metadata: dict[str, Any]) -> np.ndarray:
-    """Give a string array read back from Zarr its original numpy dtype."""
+    """Give an array read back from Zarr its original numpy dtype (strings, byte order)."""
+    big = as_stored_byte_order(arr.dtype, metadata)
+    if big != arr.dtype:
+        return arr.astype(big)
     wanted = metadata.get("attributes", {}).get(NUMPY_DTYPE_ATTR)
     if wanted is not None:
         return np.asarray(arr).astype(wanted)
