@@ -1,0 +1,228 @@
+"""Object storage at real latency: spikestore on S3 against spikelab's save +
+upload (and download + load), on moto's S3 server with 0, 20 and 50 ms added
+to every request (requests overlap, as on S3).
+
+For each workload (``results200``: 200 small dict results; the ``small`` and
+``medium`` benchmark workspaces) it prints seconds, requests and objects for:
+
+* save: ``ws.save("s3://…")`` vs spikelab ``save(local)`` + ``fs.put`` of the
+  ``.h5`` and ``.json``;
+* open + one small item: ``open_workspace`` + ``get`` vs downloading both
+  files + spikelab ``load_item``;
+* append one item: ``store()`` on a workspace opened ``r+`` vs download +
+  spikelab ``load`` + ``store`` + ``save`` + upload;
+* full load: ``AnalysisWorkspace.load("s3://…")`` vs download + spikelab ``load``.
+
+The server runs in this process and every client in a fresh child process,
+so the two do not share a GIL.  Run::
+
+    python -m benchmarks.bench_latency --workloads results200 small --latency 0 20 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+
+from spikestore.testing import CountingS3Server
+
+from .common import fmt, ratio, run_isolated, table
+
+BUCKET = "bench-latency"
+
+
+def results200() -> Any:
+    """200 small results: each a dict of 3 scalars, a string and a 64-float array."""
+    from spikestore import AnalysisWorkspace
+
+    rng = np.random.default_rng(0)
+    ws = AnalysisWorkspace(name="results200")
+    for i in range(200):
+        ws.store(f"run{i // 50}", f"result{i}", {"score": float(rng.random()), "n": int(i), "ok": bool(i % 2), "label": f"cond-{i % 7}", "curve": rng.random(64)})
+    return ws
+
+
+def build(workload: str) -> Any:
+    """The spikestore workspace of a workload (deterministic)."""
+    if workload == "results200":
+        return results200()
+    from spikestore.workload import make_workspace
+
+    return make_workspace(workload, seed=0)
+
+
+def small_item(ws: Any) -> tuple[str, str]:
+    """The (namespace, key) of the smallest item of a workspace."""
+    best = None
+    for ns in ws.list_namespaces():
+        for key in ws.list_keys(ns):
+            obj = ws.get(ns, key)
+            size = getattr(obj, "nbytes", None) or (1 if isinstance(obj, dict) else 10**12)
+            if best is None or size < best[0]:
+                best = (size, ns, key)
+    return best[1], best[2]
+
+
+# -- client work, each in a fresh process -----------------------------------------
+
+
+def _fs(options: dict[str, Any]) -> Any:
+    import s3fs
+
+    return s3fs.S3FileSystem(key=options["key"], secret=options["secret"], client_kwargs={"endpoint_url": options["endpoint_url"], "region_name": "us-east-1"}, use_listings_cache=False)
+
+
+def spikestore_save(workload: str, url: str, options: dict[str, Any]) -> dict[str, float]:
+    ws = build(workload)
+    t0 = time.perf_counter()
+    ws.save(url, storage_options=options)
+    return {"seconds": time.perf_counter() - t0}
+
+
+def spikelab_save_upload(workload: str, prefix: str, options: dict[str, Any]) -> dict[str, float]:
+    from spikestore.workload import to_spikelab
+
+    ws = to_spikelab(build(workload))
+    with tempfile.TemporaryDirectory() as tmp:
+        base = os.path.join(tmp, "ws")
+        fs = _fs(options)
+        t0 = time.perf_counter()
+        ws.save(base)
+        fs.put([base + ".h5", base + ".json"], prefix + "/")
+        return {"seconds": time.perf_counter() - t0}
+
+
+def spikestore_open_one(url: str, options: dict[str, Any], ns: str, key: str) -> dict[str, float]:
+    from spikestore import open_workspace
+
+    t0 = time.perf_counter()
+    with open_workspace(url, storage_options=options) as ws:
+        ws.get(ns, key)
+    return {"seconds": time.perf_counter() - t0}
+
+
+def spikelab_download_one(prefix: str, options: dict[str, Any], ns: str, key: str) -> dict[str, float]:
+    from spikelab.workspace import AnalysisWorkspace
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fs = _fs(options)
+        t0 = time.perf_counter()
+        fs.get([prefix + "/ws.h5", prefix + "/ws.json"], tmp + "/")
+        AnalysisWorkspace.load_item(os.path.join(tmp, "ws"), ns, key)
+        return {"seconds": time.perf_counter() - t0}
+
+
+def _new_item() -> dict[str, Any]:
+    return {"score": 0.5, "n": 1, "ok": True, "label": "appended", "curve": np.linspace(0, 1, 64)}
+
+
+def spikestore_append(url: str, options: dict[str, Any]) -> dict[str, float]:
+    from spikestore import open_workspace
+
+    ws = open_workspace(url, "r+", storage_options=options)
+    t0 = time.perf_counter()
+    ws.store("appended", uuid.uuid4().hex[:8], _new_item())
+    seconds = time.perf_counter() - t0
+    ws._store = None  # measured: the store() call; the journal stays for the next writer to compact
+    return {"seconds": seconds}
+
+
+def spikelab_append(prefix: str, options: dict[str, Any]) -> dict[str, float]:
+    from spikelab.workspace import AnalysisWorkspace
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fs = _fs(options)
+        base = os.path.join(tmp, "ws")
+        t0 = time.perf_counter()
+        fs.get([prefix + "/ws.h5", prefix + "/ws.json"], tmp + "/")
+        ws = AnalysisWorkspace.load(base)
+        ws.store("appended", "item", _new_item())
+        ws.save(base)
+        fs.put([base + ".h5", base + ".json"], prefix + "/")
+        return {"seconds": time.perf_counter() - t0}
+
+
+def spikestore_load(url: str, options: dict[str, Any]) -> dict[str, float]:
+    from spikestore import AnalysisWorkspace
+
+    t0 = time.perf_counter()
+    AnalysisWorkspace.load(url, storage_options=options)
+    return {"seconds": time.perf_counter() - t0}
+
+
+def spikelab_download_load(prefix: str, options: dict[str, Any]) -> dict[str, float]:
+    from spikelab.workspace import AnalysisWorkspace
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fs = _fs(options)
+        t0 = time.perf_counter()
+        fs.get([prefix + "/ws.h5", prefix + "/ws.json"], tmp + "/")
+        AnalysisWorkspace.load(os.path.join(tmp, "ws"))
+        return {"seconds": time.perf_counter() - t0}
+
+
+# -- the run -----------------------------------------------------------------------
+
+
+def _counted(server: CountingS3Server, fn: Any, *args: Any) -> tuple[float, int]:
+    server.reset_counts()
+    seconds = run_isolated(fn, *args)["seconds"]
+    return seconds, server.reset_counts().total
+
+
+def _objects(server: CountingS3Server, prefix: str) -> int:
+    client = server.client()
+    paginator = client.get_paginator("list_objects_v2")
+    return sum(page.get("KeyCount", 0) for page in paginator.paginate(Bucket=BUCKET, Prefix=prefix + "/"))
+
+
+def run(workloads: list[str], latencies: list[float]) -> list[list[str]]:
+    """Measure every workload at every latency; return the table rows."""
+    server = CountingS3Server().start()
+    server.create_bucket(BUCKET)
+    options = server.storage_options
+    rows = []
+    try:
+        for workload in workloads:
+            ns, key = small_item(build(workload))
+            for latency in latencies:
+                server.latency_s = latency / 1000.0
+                run_id = uuid.uuid4().hex[:8]
+                ours = f"{BUCKET}/{run_id}/spikestore"
+                theirs = f"{BUCKET}/{run_id}/spikelab"
+                url = f"s3://{ours}"
+                cases = [
+                    ("save", (spikestore_save, workload, url, options), (spikelab_save_upload, workload, theirs, options)),
+                    ("open + 1 small item", (spikestore_open_one, url, options, ns, key), (spikelab_download_one, theirs, options, ns, key)),
+                    ("append 1 item", (spikestore_append, url, options), (spikelab_append, theirs, options)),
+                    ("full load", (spikestore_load, url, options), (spikelab_download_load, theirs, options)),
+                ]
+                for name, mine, other in cases:
+                    s_sec, s_req = _counted(server, *mine)
+                    l_sec, l_req = _counted(server, *other)
+                    objects = str(_objects(server, f"{run_id}/spikestore")) if name == "save" else ""
+                    rows.append([workload, f"{latency:g} ms", name, fmt(s_sec), str(s_req), objects, fmt(l_sec), str(l_req), ratio(s_sec, l_sec)])
+                    print("  ".join(rows[-1]), flush=True)
+    finally:
+        server.stop()
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workloads", nargs="+", default=["results200", "small"], choices=["results200", "tiny", "small", "medium"])
+    parser.add_argument("--latency", nargs="+", type=float, default=[0.0, 20.0, 50.0], help="ms added to every request")
+    args = parser.parse_args(argv)
+    rows = run(args.workloads, args.latency)
+    print()
+    print(table(["workload", "latency", "operation", "spikestore s", "requests", "objects", "spikelab s", "requests", "ratio"], rows))
+
+
+if __name__ == "__main__":
+    main()
