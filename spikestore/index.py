@@ -233,7 +233,7 @@ class IndexState:
         """Data paths of every live item."""
         return {e["path"] for space in self.items.values() for e in space.values()}
 
-    def refresh(self, backend: Backend, attempts: int = 8) -> "IndexState":
+    def refresh(self, backend: Backend, attempts: int = 8, *, listing: list[str] | None = None) -> "IndexState":
         """Bring the view up to date: one listing plus the new objects.
 
         Raises
@@ -246,7 +246,9 @@ class IndexState:
         """
         for attempt in range(attempts):
             try:
-                self._refresh_once(backend)
+                # ``listing``: the index folder listed by the caller (concurrently with
+                # its own first request); used for the first attempt only
+                self._refresh_once(backend, listing if attempt == 0 else None)
                 return self
             except FileNotFoundError:
                 # a compactor removed a record or snapshot between our listing
@@ -258,8 +260,8 @@ class IndexState:
         where = f"index {kind} {name} of {backend.url}"
         return decode_index_object(raw, kind, where, legacy=lenient or self.legacy or self.upgrading)
 
-    def _refresh_once(self, backend: Backend) -> None:
-        names = backend.list_names(INDEX_DIR)
+    def _refresh_once(self, backend: Backend, listing: list[str] | None = None) -> None:
+        names = backend.list_names(INDEX_DIR) if listing is None else listing
         snapshots = sorted(n for n in names if _is_snapshot_name(n))
         journal = sorted(n for n in names if _is_journal_name(n))
         newest = _generation(snapshots[-1]) if snapshots else 0

@@ -19,6 +19,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 import time
 import uuid
 import warnings
@@ -28,7 +29,7 @@ from zarr.abc.store import Store
 
 from . import codecs
 from .backend import Backend
-from .containers.zarr_group import group_document, lazy_record, read_record, write_records
+from .containers.zarr_group import group_document, lazy_record, read_record, read_records, write_records
 from .errors import CorruptDataError, FormatError, InvalidNameError, ItemNotFoundError, StoreWriteError, WorkspaceNotFoundError
 from .index import AUTO_COMPACT_RECORDS, INDEX_DIR, IndexState
 from .paths import INTERNAL_DIR, item_folder, storage_segment
@@ -40,6 +41,8 @@ FORMAT_VERSION = 2
 ROOT_ATTR = "spikestore"
 # a read retries while the item it reads keeps being replaced under it
 READ_ATTEMPTS = 6
+# items read together by a whole-workspace load
+LOAD_BATCH = 64
 
 
 def new_version_id() -> str:
@@ -99,7 +102,11 @@ class WorkspaceStore:
     def open(cls, backend: Backend) -> "WorkspaceStore":
         """Open an existing workspace (reads the root and the index)."""
         refuse_file_location(backend)
-        attrs = cls.read_attrs(backend)
+        # the root document and the index listing are independent: one round trip for both
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            listing = pool.submit(backend.list_names, INDEX_DIR)
+            attrs = cls.read_attrs(backend)
+            names = listing.result()
         if attrs is None:
             hint = backend.missing_location_hint()
             if not hint and backend.exists(INTERNAL_DIR):
@@ -112,7 +119,7 @@ class WorkspaceStore:
                 f"ws.save(url) or open_workspace(url, mode='a')."
             )
         store = cls(backend, attrs)
-        store.index.refresh(backend)
+        store.index.refresh(backend, listing=names)
         store.attrs = {**attrs, **(store.index.workspace or {})}
         return store
 
@@ -363,6 +370,23 @@ class WorkspaceStore:
     def get(self, namespace: str, key: str) -> Any:
         """The decoded item."""
         return codecs.decode(self.read(namespace, key))
+
+    def get_many(self, addresses: list[tuple[str, str]], batch: int = LOAD_BATCH) -> Iterator[tuple[tuple[str, str], Any]]:
+        """Decoded items, read ``batch`` items at a time with all their arrays in flight together.
+
+        An item whose version vanished or is damaged is read again on its own
+        (:meth:`get`: retries, and errors that name the item).
+        """
+        for start in range(0, len(addresses), batch):
+            part = addresses[start : start + batch]
+            entries = [self.require(ns, key) for ns, key in part]
+            try:
+                records = read_records(self.reader, [(e["path"], e["tree"]) for e in entries])
+            except (MissingChunkError, CorruptDataError):
+                yield from ((address, self.get(*address)) for address in part)
+                continue
+            for address, record in zip(part, records):
+                yield address, codecs.decode(record)
 
     def info(self, namespace: str, key: str) -> dict[str, Any] | None:
         """spikelab's index entry (summary, ``created_at``, ``note``)."""

@@ -251,10 +251,11 @@ class AnalysisWorkspace:
         ws.name = store.attrs.get("name")
         ws.created_at = float(store.attrs["created_at"])
         with _gc_paused():  # decoding builds ~10^5 acyclic objects: full GC passes cost ~30 % of a load
-            for namespace, keys in store.index.items.items():
-                for key, entry in keys.items():
-                    ws._items.setdefault(namespace, {})[key] = store.get(namespace, key)
-                    ws._index.setdefault(namespace, {})[key] = dict(entry["info"])
+            addresses = [(ns, key) for ns, keys in store.index.items.items() for key in keys]
+            infos = {(ns, key): dict(store.index.items[ns][key]["info"]) for ns, key in addresses}
+            for (namespace, key), obj in store.get_many(addresses):
+                ws._items.setdefault(namespace, {})[key] = obj
+                ws._index.setdefault(namespace, {})[key] = infos[(namespace, key)]
         return ws
 
     @classmethod

@@ -1,10 +1,15 @@
 """The Zarr v3 container: a record becomes a group, its datasets become
-chunked, compressed arrays, its children become sub-groups.
+chunked, compressed arrays, its children become sub-groups — except that a
+child with attributes only lives in its parent's attributes, and a child that
+is one array is stored as that array (docs/format.md, "Items").
 
 Writing returns a *skeleton*: the record's tree with every array replaced by
-its ``zarr.json`` document.  The workspace index keeps the skeleton, so a
-reader opens an item's arrays without fetching any metadata object; only
-chunks are read, and only those asked for.
+its ``zarr.json`` document, plus where each child is stored (``node``,
+``segments``) and each array's chunk digest.  The workspace index keeps the
+skeleton, so a reader opens an item's arrays without fetching any metadata
+object; only chunks are read, and only those asked for.  Many records are
+written (:func:`write_records`) and read (:func:`read_records`) with their
+requests in flight together.
 """
 
 from __future__ import annotations
@@ -435,7 +440,13 @@ async def _read_array(array: Array, metadata: dict[str, Any]) -> np.ndarray:
 
 def read_record(store: Store, path: str, skeleton: dict[str, Any]) -> Record:
     """Read a whole record into memory, all arrays fetched concurrently."""
-    record = lazy_record(store, path, skeleton)
+    return read_records(store, [(path, skeleton)])[0]
+
+
+def read_records(store: Store, items: list[tuple[str, dict[str, Any]]], *, max_arrays: int = MAX_REQUESTS_IN_FLIGHT) -> list[Record]:
+    """Read whole records into memory, the arrays of all of them fetched concurrently
+    (at most ``max_arrays`` arrays at a time)."""
+    records = [lazy_record(store, path, skeleton) for path, skeleton in items]
     jobs: list[tuple[Dataset, dict[str, Any]]] = []
 
     def collect(rec: Record, sk: dict[str, Any]) -> None:
@@ -445,14 +456,21 @@ def read_record(store: Store, path: str, skeleton: dict[str, Any]) -> Record:
             collect(child, sk["children"][name])
         rec.derived = {}
 
-    collect(record, skeleton)
+    for record, (_, skeleton) in zip(records, items):
+        collect(record, skeleton)
 
     async def run() -> list[np.ndarray]:
-        return await asyncio.gather(*(_read_array(ds.data, meta) for ds, meta in jobs))
+        limit = asyncio.Semaphore(max_arrays)
+
+        async def one(ds: Dataset, meta: dict[str, Any]) -> np.ndarray:
+            async with limit:
+                return await _read_array(ds.data, meta)
+
+        return await asyncio.gather(*(one(ds, meta) for ds, meta in jobs))
 
     for (ds, _), value in zip(jobs, sync(run())):
         ds.data = value
-    return record
+    return records
 
 
 def skeleton_arrays(skeleton: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, dict[str, Any], str | None]]:
