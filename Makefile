@@ -16,8 +16,9 @@ install: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(VENV)/bin/spikestore demo
 
+# two workers: the suite is CPU-bound (moto's S3 server, codecs) and CI has two cores
 test: $(VENV)/.installed
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 bench: $(VENV)/.installed
 	$(PY) -m benchmarks --scale small

@@ -75,9 +75,7 @@ def same(a: Any, b: Any) -> bool:
 
 
 def _stored_bytes(url: str, storage_options: Optional[dict]) -> int:
-    backend = Backend(url, storage_options, read_only=True)
-    backend.fs.invalidate_cache(backend.root)
-    return int(backend.fs.du(backend.root, total=True))
+    return sum(Backend(url, storage_options, read_only=True).object_sizes().values())
 
 
 def _first_spike_item(ws: AnalysisWorkspace) -> Optional[tuple[str, str]]:
