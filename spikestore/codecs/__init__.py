@@ -5,6 +5,6 @@ Use :func:`encode_item`, :func:`encode_value`, :func:`decode` and
 :mod:`spikestore.codecs.registry`.
 """
 
-from .registry import codec_for, codec_named, decode, derive, encode_item, encode_value, restore_summary, summary
+from .registry import codec_for, codec_named, decode, derive, dims_for, encode_item, encode_value, fill_dims, restore_summary, summary
 
-__all__ = ["codec_for", "codec_named", "decode", "derive", "encode_item", "encode_value", "restore_summary", "summary"]
+__all__ = ["codec_for", "codec_named", "decode", "derive", "dims_for", "fill_dims", "encode_item", "encode_value", "restore_summary", "summary"]

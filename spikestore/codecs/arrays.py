@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import UnsupportedTypeError
 from ..record import Record
-from .base import as_str_array, dataset, homogeneous_array, read
+from .base import Dims, as_str_array, dataset, homogeneous_array, read, unnamed
 
 
 def array_record(arr: np.ndarray, type_name: str | None, where: str) -> Record:
@@ -20,7 +20,8 @@ def array_record(arr: np.ndarray, type_name: str | None, where: str) -> Record:
             f"string array."
         )
     attrs = {"__string_array__": True} if arr.dtype.kind in "US" else {}
-    return Record(type_name, datasets={"data": dataset(arr, attrs)})
+    # no axis name fits a user's array: ``dimension_names`` is all nulls
+    return Record(type_name, datasets={"data": dataset(arr, attrs, unnamed(arr.ndim))})
 
 
 def array_from_record(record: Record) -> np.ndarray:
@@ -40,6 +41,10 @@ class NdarrayCodec:
 
     def encode(self, obj: np.ndarray, where: str) -> Record:
         return array_record(obj, self.type_name, where)
+
+    def dims_for(self, name: str, ndim: int) -> Dims:
+        """``data``: ``None`` per axis (no name fits an arbitrary array)."""
+        return unnamed(ndim)
 
     def decode(self, record: Record) -> np.ndarray:
         return array_from_record(record)

@@ -42,6 +42,8 @@ class Codec(Protocol):
     type_name: ClassVar[str]
     python_types: ClassVar[tuple[type | str, ...]]
     # optional: ``access`` (dataset name -> "ranges" | "rows" | "slices"),
+    # ``dims_for(name, ndim)`` (one name or None per axis of a dataset;
+    # the Zarr container writes them as ``dimension_names``, see registry.dims_for),
     # ``derive(record)`` (arrays that speed up partial reads) and
     # ``restore_summary(info)`` (a summary read back from JSON, e.g. tuples again)
 
@@ -81,7 +83,50 @@ def spikelab_class(name: str) -> type:
     return getattr(importlib.import_module(module), attr)
 
 
-def dataset(arr: np.ndarray, attrs: dict[str, Any] | None = None) -> Dataset:
+# ---------------------------------------------------------------------------
+# Dimension names
+# ---------------------------------------------------------------------------
+
+Dims = tuple[str | None, ...]
+
+UNIT = "unit"
+TIME = "time"
+SLICE = "slice"
+SPIKE = "spike"
+SAMPLE = "sample"
+CHANNEL = "channel"
+UNIT_I, UNIT_J = "unit_i", "unit_j"
+SLICE_TIMES_DIMS: Dims = (SLICE, None)
+"""``times`` of the slice stacks: one ``(start, end)`` row per slice (the
+second axis has no name that fits: it is the pair itself)."""
+
+
+def unnamed(ndim: int) -> Dims:
+    """``None`` for every axis: no name fits (plain arrays, tuples, sets)."""
+    return (None,) * ndim
+
+
+def leading(name: str, ndim: int) -> Dims:
+    """``name`` for the first axis, ``None`` for the others (one row per ``name``)."""
+    return (name, *unnamed(ndim - 1)) if ndim else ()
+
+
+def trailing(names: Dims, ndim: int) -> Dims:
+    """The last ``ndim`` of ``names``, padded with ``None`` in front.
+
+    ``raw_data`` is ``(channel, sample)`` in spikelab, but a 1-D trace is
+    just ``(sample,)``.
+    """
+    names = tuple(names)[-ndim:] if ndim else ()
+    return (*unnamed(ndim - len(names)), *names)
+
+
+def fitted(names: Dims | None, ndim: int) -> Dims | None:
+    """``names`` if they have one entry per axis, else ``None`` (no names)."""
+    return tuple(names) if names is not None and len(names) == ndim else None
+
+
+def dataset(arr: np.ndarray, attrs: dict[str, Any] | None = None, dims: Dims | None = None) -> Dataset:
     """A dataset holding ``arr``, marked with its byte order when that is not native.
 
     ``long long`` dtypes (``np.asarray([2**63])`` gives one) are viewed as the
@@ -93,7 +138,7 @@ def dataset(arr: np.ndarray, attrs: dict[str, Any] | None = None) -> Dataset:
         arr = arr.view(canonical)
     if arr.dtype.byteorder in "<>" and arr.dtype.kind in "biufc":
         attrs[BYTEORDER_ATTR] = arr.dtype.byteorder
-    return Dataset(arr, attrs)
+    return Dataset(arr, attrs, fitted(dims, arr.ndim))
 
 
 def read(ds: Dataset) -> np.ndarray:
@@ -227,7 +272,7 @@ def encode_times(record: Record, times: Any, name: str = "times") -> None:
     """Store a list of ``(start, end)`` tuples as a ``(S, 2)`` float64 dataset."""
     if times is None:
         return
-    record.datasets[name] = Dataset(np.asarray(times, dtype=np.float64).reshape(-1, 2))
+    record.datasets[name] = Dataset(np.asarray(times, dtype=np.float64).reshape(-1, 2), dims=SLICE_TIMES_DIMS)
 
 
 def decode_times(record: Record, name: str = "times") -> list[tuple[float, float]] | None:
@@ -236,6 +281,10 @@ def decode_times(record: Record, name: str = "times") -> list[tuple[float, float
         return None
     arr = read(record.datasets[name])
     return [(float(a), float(b)) for a, b in arr.reshape(-1, 2)]
+
+
+LABELS_DIMS: Dims = (UNIT_I,)
+"""Pairwise ``labels``: one per row (and column) of the matrix."""
 
 
 def encode_labels(record: Record, labels: list | None, where: str = "labels") -> None:
@@ -254,7 +303,7 @@ def encode_labels(record: Record, labels: list | None, where: str = "labels") ->
     if not present:
         return
     if any(isinstance(lbl, str) for lbl in present):
-        record.datasets["labels"] = Dataset(np.array([str(lbl) for lbl in labels]))
+        record.datasets["labels"] = Dataset(np.array([str(lbl) for lbl in labels]), dims=LABELS_DIMS)
         return
     arr = np.array(labels)
     if arr.dtype.kind in "OVMm":
@@ -263,7 +312,7 @@ def encode_labels(record: Record, labels: list | None, where: str = "labels") ->
             f"numbers (no None among numbers). Replace missing labels with a number such as -1, "
             f"or turn every label into a string."
         )
-    record.datasets["labels"] = Dataset(arr)
+    record.datasets["labels"] = Dataset(arr, dims=fitted(LABELS_DIMS, arr.ndim))
 
 
 def _short(values: list) -> str:

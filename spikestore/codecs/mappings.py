@@ -26,7 +26,7 @@ from ..names import validate_name
 from ..record import Record
 from . import registry
 from .arrays import array_from_record, array_record
-from .base import check_int_range, homogeneous_array
+from .base import Dims, check_int_range, homogeneous_array, unnamed
 
 
 class DictCodec:
@@ -152,6 +152,10 @@ class _SequenceCodec:
     def encode(self, obj: Any, where: str) -> Record:
         arr = homogeneous_array(self.ordered(obj, where), where, self.type_name)
         return array_record(arr, self.type_name, where)
+
+    def dims_for(self, name: str, ndim: int) -> Dims:
+        """``data``: ``None`` per axis."""
+        return unnamed(ndim)
 
     def decode(self, record: Record) -> Any:
         return self.rebuild(array_from_record(record).tolist())

@@ -16,14 +16,25 @@ import numpy as np
 
 from ..errors import InvalidValueError
 from ..record import Dataset, Record
-from .base import as_str_array, dataset, read
+from .base import UNIT, Dims, as_str_array, dataset, leading, read
 
 GROUP = "neuron_attributes"
 _SCALARS = (str, bool, int, float, np.integer, np.floating, np.bool_)
 _ARRAYS = (np.ndarray, list, tuple)
 
 
+def column_dims(ndim: int) -> Dims:
+    """A column's axis names: ``unit`` (one row per unit), then ``None`` for an array value's axes."""
+    return leading(UNIT, ndim)
+
+
 def _column(key: str, values: list[Any], where: str) -> Dataset:
+    column = _column_values(key, values, where)
+    column.dims = column_dims(np.ndim(column.data))
+    return column
+
+
+def _column_values(key: str, values: list[Any], where: str) -> Dataset:
     n = len(values)
     present = [v for v in values if v is not None]
     for v in present:

@@ -7,7 +7,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..record import Dataset, Record
-from .base import SPIKELAB_CLASSES, spikelab_class, decode_labels, decode_times, encode_labels, encode_times, metadata_from_json, metadata_to_json, read
+from .base import (
+    LABELS_DIMS, SLICE, SLICE_TIMES_DIMS, SPIKELAB_CLASSES, UNIT_I, UNIT_J, Dims, decode_labels, decode_times, encode_labels,
+    encode_times, fitted, metadata_from_json, metadata_to_json, read, spikelab_class,
+)
 
 
 class PairwiseCompMatrixCodec:
@@ -15,14 +18,20 @@ class PairwiseCompMatrixCodec:
 
     type_name: ClassVar[str] = "PairwiseCompMatrix"
     access: ClassVar[dict[str, str]] = {"matrix": "rows"}
+    dims: ClassVar[dict[str, Dims]] = {"matrix": (UNIT_I, UNIT_J), "labels": LABELS_DIMS}
     python_types: ClassVar[tuple[type | str, ...]] = (SPIKELAB_CLASSES["PairwiseCompMatrix"],)
 
     def encode(self, obj: Any, where: str) -> Record:
         record = Record(self.type_name)
-        record.datasets["matrix"] = Dataset(np.asarray(obj.matrix, dtype=np.float64))
+        matrix = np.asarray(obj.matrix, dtype=np.float64)
+        record.datasets["matrix"] = Dataset(matrix, dims=self.dims_for("matrix", matrix.ndim))
         encode_labels(record, obj.labels, where)
         record.attrs["__metadata__"] = metadata_to_json(obj.metadata, where)
         return record
+
+    def dims_for(self, name: str, ndim: int) -> Dims | None:
+        """``matrix`` is n × n (rows ``unit_i``, columns ``unit_j``); ``labels`` label the rows."""
+        return fitted(self.dims.get(name), ndim)
 
     def decode(self, record: Record) -> Any:
         return spikelab_class("PairwiseCompMatrix")(
@@ -40,15 +49,21 @@ class PairwiseCompMatrixStackCodec:
 
     type_name: ClassVar[str] = "PairwiseCompMatrixStack"
     access: ClassVar[dict[str, str]] = {"stack": "slices"}
+    dims: ClassVar[dict[str, Dims]] = {"stack": (UNIT_I, UNIT_J, SLICE), "labels": LABELS_DIMS, "times": SLICE_TIMES_DIMS}
     python_types: ClassVar[tuple[type | str, ...]] = (SPIKELAB_CLASSES["PairwiseCompMatrixStack"],)
 
     def encode(self, obj: Any, where: str) -> Record:
         record = Record(self.type_name)
-        record.datasets["stack"] = Dataset(np.asarray(obj.stack, dtype=np.float64))
+        stack = np.asarray(obj.stack, dtype=np.float64)
+        record.datasets["stack"] = Dataset(stack, dims=self.dims_for("stack", stack.ndim))
         encode_labels(record, obj.labels, where)
         encode_times(record, obj.times)
         record.attrs["__metadata__"] = metadata_to_json(obj.metadata, where)
         return record
+
+    def dims_for(self, name: str, ndim: int) -> Dims | None:
+        """``stack`` is n × n × slices; ``labels`` label the rows; ``times`` one ``(start, end)`` per slice."""
+        return fitted(self.dims.get(name), ndim)
 
     def decode(self, record: Record) -> Any:
         return spikelab_class("PairwiseCompMatrixStack")(

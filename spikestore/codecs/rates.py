@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import FormatError
 from ..record import Dataset, Record
-from .base import SPIKELAB_CLASSES, spikelab_class, attr_float, decode_times, encode_times, read
+from .base import SLICE, SLICE_TIMES_DIMS, SPIKELAB_CLASSES, TIME, UNIT, Dims, attr_float, decode_times, encode_times, fitted, read, spikelab_class
 from .neuron_attributes import decode_neuron_attributes, encode_neuron_attributes
 
 
@@ -16,14 +16,21 @@ class RateDataCodec:
     """``spikelab.RateData``: ``inst_Frate_data`` (float64, U×T) and ``times``."""
 
     type_name: ClassVar[str] = "RateData"
+    dims: ClassVar[dict[str, Dims]] = {"inst_Frate_data": (UNIT, TIME), "times": (TIME,)}
     python_types: ClassVar[tuple[type | str, ...]] = (SPIKELAB_CLASSES["RateData"],)
 
     def encode(self, obj: Any, where: str) -> Record:
         record = Record(self.type_name)
-        record.datasets["inst_Frate_data"] = Dataset(np.asarray(obj.inst_Frate_data, dtype=np.float64))
-        record.datasets["times"] = Dataset(np.asarray(obj.times, dtype=np.float64))
+        rates = np.asarray(obj.inst_Frate_data, dtype=np.float64)
+        times = np.asarray(obj.times, dtype=np.float64)
+        record.datasets["inst_Frate_data"] = Dataset(rates, dims=self.dims_for("inst_Frate_data", rates.ndim))
+        record.datasets["times"] = Dataset(times, dims=self.dims_for("times", times.ndim))
         encode_neuron_attributes(record, obj.neuron_attributes, where)
         return record
+
+    def dims_for(self, name: str, ndim: int) -> Dims | None:
+        """Rates are units × time bins; ``times`` is the time axis."""
+        return fitted(self.dims.get(name), ndim)
 
     def decode(self, record: Record) -> Any:
         rates = read(record.datasets["inst_Frate_data"])
@@ -50,14 +57,20 @@ class RateSliceStackCodec:
 
     type_name: ClassVar[str] = "RateSliceStack"
     access: ClassVar[dict[str, str]] = {"event_stack": "slices"}
+    dims: ClassVar[dict[str, Dims]] = {"event_stack": (UNIT, TIME, SLICE), "times": SLICE_TIMES_DIMS}
     python_types: ClassVar[tuple[type | str, ...]] = (SPIKELAB_CLASSES["RateSliceStack"],)
 
     def encode(self, obj: Any, where: str) -> Record:
         record = Record(self.type_name, attrs={"step_size": float(obj.step_size)})
-        record.datasets["event_stack"] = Dataset(np.asarray(obj.event_stack, dtype=np.float64))
+        stack = np.asarray(obj.event_stack, dtype=np.float64)
+        record.datasets["event_stack"] = Dataset(stack, dims=self.dims_for("event_stack", stack.ndim))
         encode_times(record, obj.times)
         encode_neuron_attributes(record, obj.neuron_attributes, where)
         return record
+
+    def dims_for(self, name: str, ndim: int) -> Dims | None:
+        """``event_stack`` is units × time bins × slices; ``times`` one ``(start, end)`` per slice."""
+        return fitted(self.dims.get(name), ndim)
 
     def decode(self, record: Record) -> Any:
         return spikelab_class("RateSliceStack")(

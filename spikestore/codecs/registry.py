@@ -115,6 +115,43 @@ def access_pattern(dataset_name: str) -> str | None:
     return _ACCESS.get(dataset_name)
 
 
+def dims_for(record_type: str | None, dataset_name: str, ndim: int, *, neuron_attribute: bool = False) -> tuple[str | None, ...] | None:
+    """The axis names the codec of ``record_type`` gives its dataset ``dataset_name``.
+
+    ``neuron_attribute``: the dataset is a column of a ``neuron_attributes``
+    group (``("unit", None, …)``).  ``None`` when the codec names no axes.
+    """
+    if neuron_attribute:
+        from .neuron_attributes import column_dims
+
+        return column_dims(ndim)
+    codec = _BY_NAME.get(record_type or "")
+    fn = getattr(codec, "dims_for", None)
+    return fn(dataset_name, ndim) if fn is not None else None
+
+
+def fill_dims(record: Record) -> Record:
+    """Give every dataset (and derived array) of ``record``'s tree that has no
+    ``dims`` the names its codec gives it; returns ``record`` (changed in place).
+
+    For records that were not built by a codec: read from an HDF5 file, or
+    from a store written before dimension names were recorded.  Untyped
+    children (the slices of a ``SpikeSliceStack``) take their typed parent's
+    names, ``neuron_attributes`` columns get ``("unit", None, …)``.
+    """
+    from .neuron_attributes import GROUP
+
+    def fill(rec: Record, owner: str | None, columns: bool) -> None:
+        for name, ds in [*rec.datasets.items(), *(rec.derived or {}).items()]:
+            if ds.dims is None:
+                ds.dims = dims_for(owner, name, len(ds.data.shape), neuron_attribute=columns)
+        for name, child in rec.children.items():
+            fill(child, child.type or owner, name == GROUP and child.type is None)
+
+    fill(record, record.type, False)
+    return record
+
+
 def summary(obj: Any) -> dict[str, Any]:
     """spikelab's index summary for a top-level item."""
     return codec_for(obj).summary(obj)

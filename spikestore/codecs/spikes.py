@@ -13,12 +13,37 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..record import Dataset, Record
-from .base import SPIKELAB_CLASSES, attr_float, dataset, decode_times, encode_times, metadata_from_json, metadata_to_json, read, spikelab_class
+from .base import (
+    CHANNEL, SAMPLE, SLICE_TIMES_DIMS, SPIKE, SPIKELAB_CLASSES, UNIT, Dims, attr_float, dataset, decode_times, encode_times,
+    fitted, metadata_from_json, metadata_to_json, read, spikelab_class, trailing,
+)
 from .neuron_attributes import decode_neuron_attributes, encode_neuron_attributes
 
 # Block length of the time-ordered copy of the spikes (a derived array used
 # for time-window reads).  See docs/format.md, "Spike-train layout".
 TIME_BLOCK_MS = 10_000.0
+
+SPIKE_DIMS: dict[str, Dims] = {
+    "spike_times": (SPIKE,),
+    "spike_times_index": (UNIT,),  # the end of each unit's train in spike_times
+    "raw_time": (SAMPLE,),
+    "by_time_times": (SPIKE,),
+    "by_time_units": (SPIKE,),
+    "by_time_offsets": ("time_block_edge",),
+}
+"""Axis names of a ``SpikeData``'s datasets (``raw_data``: see :func:`spike_dims`)."""
+
+
+def spike_dims(name: str, ndim: int) -> Dims | None:
+    """The axis names of a ``SpikeData`` dataset.
+
+    ``raw_data`` is ``(channel, sample)`` as spikelab documents it (its last
+    axis matches ``raw_time``); a 1-D trace is ``(sample,)``.
+    """
+    if name == "raw_data":
+        return trailing((CHANNEL, SAMPLE), ndim)
+    return fitted(SPIKE_DIMS.get(name), ndim)
+
 
 
 def encode_spike_fields(sd: Any, record: Record, where: str) -> None:
@@ -28,8 +53,8 @@ def encode_spike_fields(sd: Any, record: Record, where: str) -> None:
         flat = np.concatenate([np.asarray(t, dtype=np.float64) for t in sd.train])
     else:
         flat = np.zeros(0, dtype=np.float64)
-    record.datasets["spike_times"] = Dataset(flat)
-    record.datasets["spike_times_index"] = Dataset(np.cumsum(lengths, dtype=np.int64))
+    record.datasets["spike_times"] = Dataset(flat, dims=SPIKE_DIMS["spike_times"])
+    record.datasets["spike_times_index"] = Dataset(np.cumsum(lengths, dtype=np.int64), dims=SPIKE_DIMS["spike_times_index"])
     record.attrs["length_ms"] = float(sd.length)
     record.attrs["start_time"] = float(sd.start_time)
     record.attrs["N"] = int(sd.N)
@@ -37,9 +62,11 @@ def encode_spike_fields(sd: Any, record: Record, where: str) -> None:
     raw_data = getattr(sd, "raw_data", None)
     raw_time = getattr(sd, "raw_time", None)
     if raw_data is not None and np.asarray(raw_data).size > 0:
-        record.datasets["raw_data"] = dataset(np.asarray(raw_data))
+        raw_data = np.asarray(raw_data)
+        record.datasets["raw_data"] = dataset(raw_data, dims=spike_dims("raw_data", raw_data.ndim))
     if raw_time is not None and np.asarray(raw_time).size > 0:
-        record.datasets["raw_time"] = dataset(np.asarray(raw_time))
+        raw_time = np.asarray(raw_time)
+        record.datasets["raw_time"] = dataset(raw_time, dims=spike_dims("raw_time", raw_time.ndim))
     encode_neuron_attributes(record, sd.neuron_attributes, where)
 
 
@@ -57,9 +84,9 @@ def time_ordered_copy(flat: np.ndarray, index: np.ndarray, start_time: float, le
     offsets = np.searchsorted(times, edges, side="left").astype(np.int64)
     offsets[-1] = len(times)
     return {
-        "by_time_times": Dataset(times),
-        "by_time_units": Dataset(units[order]),
-        "by_time_offsets": Dataset(offsets, {"block_ms": TIME_BLOCK_MS}),
+        "by_time_times": Dataset(times, dims=SPIKE_DIMS["by_time_times"]),
+        "by_time_units": Dataset(units[order], dims=SPIKE_DIMS["by_time_units"]),
+        "by_time_offsets": Dataset(offsets, {"block_ms": TIME_BLOCK_MS}, SPIKE_DIMS["by_time_offsets"]),
     }
 
 
@@ -136,6 +163,10 @@ class SpikeDataCodec:
         encode_spike_fields(obj, record, where)
         return record
 
+    def dims_for(self, name: str, ndim: int) -> Dims | None:
+        """See :func:`spike_dims`."""
+        return spike_dims(name, ndim)
+
     def derive(self, record: Record) -> dict[str, Dataset]:
         """The time-ordered copy, computed only by containers that store it."""
         return time_ordered_copy(
@@ -169,6 +200,10 @@ class SpikeSliceStackCodec:
         record.children["spike_stack"] = slices
         encode_neuron_attributes(record, obj.neuron_attributes, where)
         return record
+
+    def dims_for(self, name: str, ndim: int) -> Dims | None:
+        """``times``: one ``(start, end)`` per slice; the slices' datasets: see :func:`spike_dims`."""
+        return fitted(SLICE_TIMES_DIMS, ndim) if name == "times" else spike_dims(name, ndim)
 
     def decode(self, record: Record) -> Any:
         slices = record.children.get("spike_stack", Record())
