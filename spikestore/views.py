@@ -40,15 +40,16 @@ import math
 from typing import Any, Callable, ClassVar, Iterator
 
 import numpy as np
-from zarr.core.array import Array
+from zarr.core.array import Array, AsyncArray
 from zarr.core.sync import sync
+from zarr.storage import StorePath
 
 from . import codecs
 from .codecs.base import as_str_array, decode_labels, decode_times, metadata_from_json, spikelab_class
 from .codecs.neuron_attributes import GROUP as NEURON_ATTRIBUTES, decode_neuron_attributes
 from .codecs.spikes import decode_spike_fields
-from .containers.encoding import NUMPY_DTYPE_ATTR
-from .errors import CorruptDataError, InvalidValueError, ItemNotFoundError
+from .containers.encoding import NUMPY_DTYPE_ATTR, as_stored_byte_order
+from .errors import CorruptDataError, InvalidValueError, ItemNotFoundError, ReadOnlyError
 from .record import Dataset, Record
 from .strict_store import MissingChunkError, is_decode_failure
 
@@ -69,33 +70,85 @@ def _restore(value: Any, attrs: dict[str, Any], string: bool) -> Any:
     return value.astype(wanted) if wanted is not None else as_str_array(value)
 
 
+def _translate(exc: BaseException, path: str, where: str) -> BaseException | None:
+    """spikestore's error for a failed chunk read, or ``None`` to let ``exc`` through."""
+    if isinstance(exc, MissingChunkError):
+        return ItemNotFoundError(
+            f"{where}: chunk data is gone; the item was replaced or deleted after this view was "
+            f"created. Call get_lazy() again."
+        )
+    if is_decode_failure(exc):
+        return CorruptDataError(
+            f"{where}: a chunk of {path!r} failed to decode ({exc}); the stored bytes are damaged. "
+            f"Run `spikestore verify` for a full report."
+        )
+    return None
+
+
 async def _read_async(array: Array, selection: Any, where: str) -> Any:
     """``array[selection]`` with spikestore's errors for missing and damaged chunks."""
     try:
         return await array.async_array.getitem(selection)
-    except MissingChunkError:
-        raise ItemNotFoundError(
-            f"{where}: chunk data is gone; the item was replaced or deleted after this view was "
-            f"created. Call get_lazy() again."
-        ) from None
-    except (ValueError, RuntimeError) as exc:
-        if is_decode_failure(exc):
-            raise CorruptDataError(
-                f"{where}: a chunk of {array.path!r} failed to decode ({exc}); the stored bytes are damaged. "
-                f"Run `spikestore verify` for a full report."
-            ) from exc
-        raise
+    except (MissingChunkError, ValueError, RuntimeError) as exc:
+        error = _translate(exc, array.path, where)
+        if error is None:
+            raise
+        if isinstance(error, ItemNotFoundError):
+            raise error from None
+        raise error from exc
 
 
-class LazyArray:
-    """A stored array read chunk by chunk on slicing.
+def _read_only(async_array: AsyncArray) -> AsyncArray:
+    """The same array over a read-only view of its store (no request)."""
+    store = async_array.store_path.store
+    if store.read_only:
+        return async_array
+    return AsyncArray(
+        metadata=async_array.metadata,
+        store_path=StorePath(store.with_read_only(True), async_array.store_path.path),
+        config=async_array.config,
+    )
+
+
+def _refuse_write(self: "LazyArray", *args: Any, **kwargs: Any) -> Any:
+    raise ReadOnlyError(
+        f"{self._where} is a read-only view of a stored item; change items with "
+        f"ws.store(namespace, key, obj) on a workspace opened for writing."
+    )
+
+
+class LazyArray(Array):
+    """A stored array read chunk by chunk on slicing: a read-only ``zarr.Array``.
+
+    ``LazyArray`` is a thin subclass of :class:`zarr.Array` over the item's
+    array in the store (opened read-only, from the index's copy of its
+    ``zarr.json``: creating one costs no request), so everything that takes a
+    ``zarr.Array`` takes it: ``dask.array.from_zarr(view)``, ``view.info``,
+    ``view.nchunks``, ``view.metadata.dimension_names``, ``view.oindex[...]``.
+    It differs from a plain ``zarr.Array`` in three ways, all so that a slice
+    equals the same slice of the loaded numpy array:
+
+    * reads raise spikestore's errors: :class:`~spikestore.errors.ItemNotFoundError`
+      when a chunk is gone (the item was replaced or deleted after the view
+      was created), :class:`~spikestore.errors.CorruptDataError` when a chunk
+      fails its checksum or does not decode;
+    * ``dtype`` and the values read have the dtype the item was stored with:
+      strings come back as numpy unicode (not zarr's variable-length string
+      dtype) and big-endian numbers as big-endian;
+    * writes (``view[...] = x``, ``resize``, ``append``, ``update_attributes``)
+      raise :class:`~spikestore.errors.ReadOnlyError`.
+
+    It also has ``load()`` (the whole array as numpy), ``to_dask()`` and
+    ``dims`` (the axis names, Zarr's ``dimension_names``).  ``.zarr`` is a
+    plain ``zarr.Array`` over the same stored array, without these changes.
 
     Parameters
     ----------
     array
-        The ``zarr.Array`` (opened from the index skeleton: no request yet).
+        The ``zarr.Array`` (or ``AsyncArray``) of the stored array.
     attrs
-        The dataset's attributes (restore the numpy dtype of strings).
+        The dataset's attributes (kept for reference; the dtype is restored
+        from the array's own metadata).
     where
         What the array is, for error messages.
 
@@ -105,88 +158,152 @@ class LazyArray:
     >>> rates[10]            # one unit's row: only the chunks holding it  # doctest: +SKIP
     """
 
-    def __init__(self, array: Array, attrs: dict[str, Any] | None = None, where: str = "array") -> None:
-        self._array = array
+    def __init__(self, array: Array | AsyncArray, attrs: dict[str, Any] | None = None, where: str = "array") -> None:
+        async_array = array.async_array if isinstance(array, Array) else array
+        super().__init__(_read_only(async_array))
         self._attrs = dict(attrs or {})
         self._where = where
-        self._string = _is_string(array)
+        meta = self.metadata.to_dict()
+        self._string = meta.get("data_type") == "string"
+        native = np.dtype(self._async_array.dtype)
+        if self._string:
+            self._numpy_dtype = np.dtype(meta.get("attributes", {}).get(NUMPY_DTYPE_ATTR) or self._attrs.get(NUMPY_DTYPE_ATTR, "<U0"))
+        else:
+            self._numpy_dtype = as_stored_byte_order(native, meta)
 
-    # -- numpy-like description ----------------------------------------------
+    # -- description ------------------------------------------------------------
 
     @property
     def zarr(self) -> Array:
-        """The underlying ``zarr.Array``."""
-        return self._array
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        """Shape of the stored array."""
-        return tuple(self._array.shape)
-
-    @property
-    def ndim(self) -> int:
-        """Number of dimensions."""
-        return len(self.shape)
-
-    @property
-    def size(self) -> int:
-        """Number of elements."""
-        return math.prod(self.shape)
+        """A plain ``zarr.Array`` over the same stored array (zarr's dtypes, zarr's errors)."""
+        return Array(self._async_array)
 
     @property
     def dtype(self) -> np.dtype:
-        """The numpy dtype slices have (strings: the original unicode dtype when known)."""
-        if self._string:
-            return np.dtype(self._attrs.get(NUMPY_DTYPE_ATTR, "<U0"))
-        return np.dtype(self._array.dtype)
+        """The numpy dtype slices have (strings: the original unicode dtype; byte order as stored)."""
+        return self._numpy_dtype
 
     @property
-    def chunks(self) -> tuple[int, ...]:
-        """Shape of one stored chunk (the unit of reading)."""
-        return tuple(self._array.chunks)
+    def dims(self) -> tuple[str | None, ...] | None:
+        """The axis names (the array's Zarr ``dimension_names``), ``None`` where unnamed."""
+        names = getattr(self.metadata, "dimension_names", None)
+        return tuple(names) if names is not None else None
 
     def __len__(self) -> int:
         if not self.shape:
             raise TypeError("len() of unsized object")
         return self.shape[0]
 
-    # -- reading ---------------------------------------------------------------
+    # -- reading -----------------------------------------------------------------
+
+    def _restored(self, value: Any) -> Any:
+        if not isinstance(value, np.ndarray):
+            return value
+        if self._string:
+            return _restore(value, {NUMPY_DTYPE_ATTR: self._numpy_dtype.str} if self._numpy_dtype.itemsize else {}, True)
+        return value.astype(self._numpy_dtype) if value.dtype != self._numpy_dtype else value
+
+    def _guarded(self, read: Callable[[], Any]) -> Any:
+        try:
+            value = read()
+        except (MissingChunkError, ValueError, RuntimeError) as exc:
+            error = _translate(exc, self.path, self._where)
+            if error is None:
+                raise
+            if isinstance(error, ItemNotFoundError):
+                raise error from None
+            raise error from exc
+        return self._restored(value)
+
+    def get_basic_selection(self, selection: Any = Ellipsis, **kwargs: Any) -> Any:
+        """``zarr.Array.get_basic_selection`` with spikestore's errors and dtypes."""
+        return self._guarded(lambda: super(LazyArray, self).get_basic_selection(selection, **kwargs))
+
+    def get_orthogonal_selection(self, selection: Any, **kwargs: Any) -> Any:
+        """``zarr.Array.get_orthogonal_selection`` with spikestore's errors and dtypes."""
+        return self._guarded(lambda: super(LazyArray, self).get_orthogonal_selection(selection, **kwargs))
+
+    def get_mask_selection(self, mask: Any, **kwargs: Any) -> Any:
+        """``zarr.Array.get_mask_selection`` with spikestore's errors and dtypes."""
+        return self._guarded(lambda: super(LazyArray, self).get_mask_selection(mask, **kwargs))
+
+    def get_coordinate_selection(self, selection: Any, **kwargs: Any) -> Any:
+        """``zarr.Array.get_coordinate_selection`` with spikestore's errors and dtypes."""
+        return self._guarded(lambda: super(LazyArray, self).get_coordinate_selection(selection, **kwargs))
+
+    def get_block_selection(self, selection: Any, **kwargs: Any) -> Any:
+        """``zarr.Array.get_block_selection`` with spikestore's errors and dtypes."""
+        return self._guarded(lambda: super(LazyArray, self).get_block_selection(selection, **kwargs))
 
     def __getitem__(self, selection: Any) -> Any:
-        """numpy-style basic indexing; reads only the chunks the selection touches."""
+        """numpy-style indexing; reads only the chunks the selection touches.
+
+        Basic indexing gives what the same index of the loaded numpy array
+        gives; integer-array and boolean selections follow zarr's rules
+        (``__getitem__`` of ``zarr.Array``).
+        """
         if self.size == 0:
             return self.load()[selection]
-        value = sync(_read_async(self._array, selection, self._where))
+        if _is_basic(selection):
+            # zarr.Array.__getitem__ reads `a[0]` as an orthogonal selection (a 0-d
+            # array); numpy, and a basic selection, give a scalar
+            value = self.get_basic_selection(selection)
+        else:
+            value = super().__getitem__(selection)
         if isinstance(value, str):
             return np.str_(value)  # numpy gives a numpy string scalar
         if not isinstance(value, np.ndarray) and _has_ellipsis(selection):
-            value = np.asarray(value)  # numpy keeps a 0-d array for `a[...]`
-        return _restore(value, self._attrs, self._string)
+            value = np.asarray(value, dtype=self.dtype if not self._string else None)  # numpy keeps a 0-d array for `a[...]`
+            return self._restored(value)
+        return value
 
     def load(self) -> np.ndarray:
         """The whole array as numpy (what the loaded item holds)."""
         if self.size == 0:
-            empty = np.zeros(self.shape, dtype=str if self._string else self._array.dtype)
-            return _restore(empty, self._attrs, self._string)
+            return np.zeros(self.shape, dtype=self._numpy_dtype if not self._string or self._numpy_dtype.itemsize else str)
         return np.asarray(self[...])
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         arr = self.load()
         return arr.astype(dtype) if dtype is not None else arr
 
-    def to_dask(self) -> Any:
-        """A ``dask.array`` over the same chunks (needs dask: ``pip install dask``).
+    def to_dask(self, chunks: Any = None) -> Any:
+        """A ``dask.array`` over this array (needs dask: ``pip install dask[array]``).
 
-        String arrays come out with zarr's variable-length string dtype.
+        Its chunks are the stored chunks (the inner chunks of a sharded
+        array), unless ``chunks`` says otherwise (``chunks=view.shards``:
+        one task per shard, one request each).  Its tasks read through this
+        view: spikestore's errors and dtypes.
         """
         try:
             import dask.array as da
         except ImportError:  # pragma: no cover - depends on the environment
             raise ImportError("to_dask() needs dask; install it with `pip install dask[array]`.") from None
-        return da.from_zarr(self._array)
+        return da.from_zarr(self, chunks=chunks)
+
+    # -- writing is refused --------------------------------------------------------
+
+    __setitem__ = _refuse_write
+    set_basic_selection = _refuse_write
+    set_orthogonal_selection = _refuse_write
+    set_mask_selection = _refuse_write
+    set_coordinate_selection = _refuse_write
+    set_block_selection = _refuse_write
+    resize = _refuse_write
+    append = _refuse_write
+    update_attributes = _refuse_write
 
     def __repr__(self) -> str:
         return f"<LazyArray {self._where} shape={self.shape} dtype={self.dtype} chunks={self.chunks}>"
+
+
+def _is_basic(selection: Any) -> bool:
+    """Integers, slices and ``...`` only (numpy's basic indexing without ``None``)."""
+    parts = selection if isinstance(selection, tuple) else (selection,)
+    return all(
+        s is Ellipsis or isinstance(s, slice) or (isinstance(s, (int, np.integer)) and not isinstance(s, (bool, np.bool_)))
+        for s in parts
+    )
 
 
 def _has_ellipsis(selection: Any) -> bool:
