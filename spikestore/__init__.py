@@ -24,6 +24,7 @@ from .maintenance import gc, verify
 from .transfer import copy_workspace, export_hdf5, import_hdf5
 from .workspace import AnalysisWorkspace, WorkspaceManager, get_workspace_manager
 from .lazy import LazyAnalysisWorkspace, open_workspace
+from .xarray_support import MissingDependencyError, to_xarray
 
 __version__ = "0.1.0"
 
@@ -31,6 +32,7 @@ __all__ = [
     "AnalysisWorkspace",
     "LazyAnalysisWorkspace",
     "open_workspace",
+    "to_xarray",
     "WorkspaceManager",
     "get_workspace_manager",
     "export_hdf5",
@@ -51,4 +53,5 @@ __all__ = [
     "CorruptDataError",
     "FormatError",
     "ConcurrentModificationError",
+    "MissingDependencyError",
 ]

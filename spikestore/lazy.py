@@ -224,6 +224,52 @@ class LazyAnalysisWorkspace(AnalysisWorkspace):
         record = self._require_open().read(namespace, key, lazy=True)
         return view_for(record, f"({namespace!r}, {key!r})")
 
+    def to_dask(self, namespace: str, key: str, dataset: Optional[str] = None, chunks: Any = None) -> Any:
+        """A ``dask.array`` over one stored array of an item, one task per stored chunk.
+
+        The item's main array by default (an ``ndarray`` item itself,
+        ``inst_Frate_data``, ``event_stack``, ``matrix``, ``stack``,
+        ``spike_times``), or the array named ``dataset`` (``"raw_data"`` …).
+        No request is made until the array is computed.  Its chunks are the
+        stored chunks (the inner chunks of a sharded array) unless ``chunks``
+        says otherwise.  See ``docs/xarray.md``.
+
+        Raises
+        ------
+        ItemNotFoundError
+            If the item does not exist.
+        UnsupportedTypeError
+            If the item has no such array (a dict, a ``SpikeSliceStack``).
+        MissingDependencyError
+            If dask is not installed (``pip install spikestore[xarray]``).
+        """
+        from .xarray_support import to_dask
+
+        return to_dask(self.get_lazy(namespace, key), dataset, chunks)
+
+    def to_xarray(self, namespace: str, key: str) -> Any:
+        """The item as an ``xarray.Dataset`` whose data variables are dask arrays over the store.
+
+        For ``RateData``, ``RateSliceStack``, ``PairwiseCompMatrix``,
+        ``PairwiseCompMatrixStack`` and ``ndarray`` items; dimensions are the
+        arrays' stored ``dimension_names`` (``unit``, ``time``, ``slice`` …).
+        Only the coordinate arrays (times, labels, per-unit attributes) are
+        read, all at once.  See :func:`spikestore.to_xarray` and ``docs/xarray.md``.
+
+        Raises
+        ------
+        ItemNotFoundError
+            If the item does not exist.
+        UnsupportedTypeError
+            For other item types.
+        MissingDependencyError
+            If xarray or dask is not installed (``pip install spikestore[xarray]``).
+        """
+        from .xarray_support import record_to_xarray
+
+        record = self._require_open().read(namespace, key, lazy=True)
+        return record_to_xarray(record, f"({namespace!r}, {key!r})", lazy=True)
+
     def refresh(self) -> None:
         """Re-read the index to see items other writers committed."""
         self._require_open().refresh()
