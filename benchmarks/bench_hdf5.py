@@ -158,6 +158,53 @@ def report(results: dict[str, dict[str, dict[str, float]]]) -> str:
     return table(["workspace", "operation", "seconds", "vs spikelab", "peak MB"], rows)
 
 
+# -- memory growth per item size --------------------------------------------------------
+
+ITEM_SIZES_MB = (160, 1600)
+ITEM_MEMORY_TARGET_MB = 80.0
+
+
+def build_single_item(kind: str, size_mb: int, url: str) -> None:
+    """Save a workspace holding one item of ``size_mb`` MB: a 1-D ``ndarray`` or a 100-unit ``RateData``."""
+    import numpy as np
+    from spikelab.spikedata.ratedata import RateData
+
+    from spikestore import AnalysisWorkspace
+
+    n = int(size_mb * 1e6 / 8)
+    ws = AnalysisWorkspace(name=f"{kind} {size_mb} MB")
+    if kind == "ndarray":
+        ws.store("ns", "big", np.arange(n, dtype=np.float64))
+    else:
+        bins = n // 100
+        rates = np.random.default_rng(0).random((100, bins))
+        ws.store("ns", "big", RateData(rates, np.arange(bins, dtype=np.float64)))
+    ws.save(url)
+
+
+def measure_item_growth(tmp: str, sizes: tuple[int, ...] = ITEM_SIZES_MB) -> list[list[str]]:
+    """Peak RSS growth of export from a store URL and of import, per item kind and size."""
+    rows = []
+    for kind in ("ndarray", "RateData"):
+        for size in sizes:
+            url = os.path.join(tmp, f"item-{kind}-{size}")
+            base = os.path.join(tmp, f"item-{kind}-{size}-h5")
+            build_single_item(kind, size, url)
+            export = run_isolated(child_export_store, url, base)
+            remove(url)
+            imported = run_isolated(child_import, base, url)
+            rows.append([f"{kind} {size} MB", fmt(export["peak_mb"], 0), fmt(imported["peak_mb"], 0), fmt(export["seconds"]), fmt(imported["seconds"])])
+            remove(url)
+            for suffix in (".h5", ".json"):
+                remove(base + suffix)
+    return rows
+
+
+def report_item_growth(rows: list[list[str]]) -> str:
+    """The per-item memory table."""
+    return table(["single item", "export from store: peak MB", "import: peak MB", "export s", "import s"], rows)
+
+
 def main(scale: str = "small", repeat: int = 3) -> dict[str, Any]:
     """Measure export/import on ``scale`` and on four times ``scale``; print the table."""
     results: dict[str, dict[str, dict[str, float]]] = {}
@@ -177,6 +224,9 @@ def main(scale: str = "small", repeat: int = 3) -> dict[str, Any]:
             f"{name} peak: {one[name]['peak_mb']:.0f} MB -> {four[name]['peak_mb']:.0f} MB on the 4x workspace "
             f"(target <= {MEMORY_TARGET_MB:.0f} MB, not growing)"
         )
+    print(f"\nmemory growth per item size (target < {ITEM_MEMORY_TARGET_MB:.0f} MB, independent of the item's size)")
+    with tempfile.TemporaryDirectory(prefix="bench_hdf5_items_") as tmp:
+        print(report_item_growth(measure_item_growth(tmp)))
     return results
 
 
@@ -184,5 +234,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_hdf5", description=__doc__)
     parser.add_argument("--scale", default="small", choices=["tiny", "small", "medium", "full"])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--items-only", action="store_true", help="only the memory growth per item size")
     args = parser.parse_args()
-    main(args.scale, args.repeat)
+    if args.items_only:
+        with tempfile.TemporaryDirectory(prefix="bench_hdf5_items_") as folder:
+            print(report_item_growth(measure_item_growth(folder)))
+    else:
+        main(args.scale, args.repeat)

@@ -42,7 +42,6 @@ from .errors import (
     InvalidURLError,
     ItemNotFoundError,
     StoreWriteError,
-    WorkspaceNotFoundError,
 )
 from .jsonvalue import json_default
 from .names import validate_item_address
@@ -316,7 +315,7 @@ def export_hdf5(
     src
         An ``AnalysisWorkspace`` (in memory), a ``LazyAnalysisWorkspace`` or the
         URL (``str``/path) of a saved workspace.  From a store, arrays stream
-        from Zarr to HDF5 in blocks of whole chunks of about 8 MiB (``STREAM_BLOCK_BYTES``).
+        from Zarr to HDF5 in blocks of whole chunks of about 4 MiB (``STREAM_BLOCK_BYTES``).
     base_path
         Local base path; a trailing ``.h5`` is stripped as spikelab does.
     storage_options

@@ -23,7 +23,7 @@ from spikelab.spikedata.spikeslicestack import SpikeSliceStack
 from spikelab.workspace import AnalysisWorkspace as SpikelabWorkspace
 
 from spikestore import AnalysisWorkspace, import_hdf5
-from spikestore.errors import CorruptDataError, FormatError, SpikestoreError
+from spikestore.errors import FormatError, SpikestoreError
 
 from .objects import assert_same
 
