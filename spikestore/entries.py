@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .containers.packing import check_packed
 from .errors import FormatError
 from .paths import GROUP_DOCUMENT, check_item_path, check_segment
 
@@ -92,8 +93,15 @@ def check_skeleton(skeleton: object, where: str, depth: int = 0) -> None:
         raise FormatError(f"{where}: a record stored as one array must hold exactly one dataset.")
     if node == "inline" and (skeleton.get("datasets") or skeleton.get("children") or skeleton.get("derived")):
         raise FormatError(f"{where}: a record stored in its parent's attributes cannot hold arrays.")
-    if node not in ("group", "array", "inline") or (node != "group" and depth == 0):
+    if node not in ("group", "array", "inline", "packed") or (node != "group" and depth == 0):
         raise FormatError(f"{where}: unknown record node {node!r}.")
+    if node == "packed":
+        if skeleton.get("children") or not skeleton.get("datasets"):
+            raise FormatError(f"{where}: a packed record holds its children in its arrays only.")
+        try:
+            check_packed(skeleton.get("packed"), {n: m["shape"] for n, m in skeleton["datasets"].items()}, where)
+        except ValueError as exc:
+            raise FormatError(f"{exc}; the index is damaged or hostile.") from None
 
 
 def check_array_metadata(meta: object, where: str) -> None:

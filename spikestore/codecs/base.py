@@ -269,10 +269,17 @@ def homogeneous_array(values: Any, where: str, what: str = "list") -> np.ndarray
 
 
 def encode_times(record: Record, times: Any, name: str = "times") -> None:
-    """Store a list of ``(start, end)`` tuples as a ``(S, 2)`` float64 dataset."""
+    """Store a list of ``(start, end)`` tuples as a ``(S, 2)`` float64 dataset.
+
+    No tuples give shape ``(0,)``, as spikelab writes (``np.asarray([])``).
+    """
     if times is None:
         return
-    record.datasets[name] = Dataset(np.asarray(times, dtype=np.float64).reshape(-1, 2), dims=SLICE_TIMES_DIMS)
+    values = np.asarray(times, dtype=np.float64)
+    if values.size:
+        record.datasets[name] = Dataset(values.reshape(-1, 2), dims=SLICE_TIMES_DIMS)
+    else:
+        record.datasets[name] = Dataset(values.reshape(0), dims=SLICE_TIMES_DIMS[:1])
 
 
 def decode_times(record: Record, name: str = "times") -> list[tuple[float, float]] | None:

@@ -18,6 +18,7 @@ import asyncio
 import hashlib
 import json
 import re
+from functools import partial
 from typing import Any, Callable, Coroutine, Iterable, Iterator
 
 import google_crc32c
@@ -38,6 +39,7 @@ from ..jsonvalue import from_json, to_json
 from ..record import Dataset, Record
 from . import fast_chunks
 from .encoding import array_metadata, as_stored_byte_order, restore_dtype
+from .packing import PackedSlice, pack, packable, unpack
 from .layout import apply_layout
 
 # Rows copied per step when the source is not in memory (h5py, another store):
@@ -130,6 +132,7 @@ Deriver = Callable[[Record], dict[str, Dataset]]
 
 INLINE_ATTR = "spikestore:inline"
 RECORD_ATTR = "spikestore:record"
+PACKED_ATTR = "spikestore:packed"
 
 
 def _attrs_only(record: Record) -> bool:
@@ -148,6 +151,8 @@ async def _write_tree(
     """Write a record (see the module docstring for how records map to objects); return its skeleton."""
     derived = dict(record.derived or derive(record)) if derive is not None else {}
     skeleton: dict[str, Any] = {"type": record.type, "attrs": to_json(record.attrs), "datasets": {}, "children": {}}
+    if not root and not derived and packable(record):
+        return await _write_packed(store, path, record, sem, skeleton)
     if not root and _single_array(record, derived):
         (name, ds), = record.datasets.items()
         info = {"type": record.type, "attrs": skeleton["attrs"], "dataset": name}
@@ -181,6 +186,39 @@ async def _write_tree(
         skeleton[kind][name] = task.result()
     # keep the record's order of children (inline ones were filled in first)
     skeleton["children"] = {name: skeleton["children"][name] for name in record.children}
+    return skeleton
+
+
+async def _in_memory(data: Any) -> np.ndarray:
+    """All of an array-like, read without blocking the event loop where the source is zarr."""
+    if isinstance(data, np.ndarray):
+        return data
+    if isinstance(data, PackedSlice) and isinstance(data.base, Array):
+        return np.asarray(await data.base.async_array.getitem(slice(data.start, data.stop)))
+    if isinstance(data, Array):
+        return np.asarray(await data.async_array.getitem(Ellipsis))
+    return np.asarray(data[...])
+
+
+async def _write_packed(store: Store, path: str, record: Record, sem: asyncio.Semaphore, skeleton: dict[str, Any]) -> dict[str, Any]:
+    """Write alike children as one array per dataset name (see :mod:`.packing`)."""
+    names = list(next(iter(record.children.values())).datasets)
+    parts = {name: [await _in_memory(child.datasets[name].data) for child in record.children.values()] for name in names}
+    arrays, info = pack(record, parts)
+    del parts
+    segments = {name: storage_segment(name) for name in arrays}
+    attrs = {**to_json(record.attrs), PACKED_ATTR: info}
+    document = json.dumps({"zarr_format": 3, "node_type": "group", "attributes": attrs if record.type is None else {"__type__": record.type, **attrs}}).encode()
+    metas = await asyncio.gather(
+        store.set(f"{path}/zarr.json", _buffer(document)),
+        *(_write_array(store, f"{path}/{segments[name]}", ds, sem, name) for name, ds in arrays.items()),
+    )
+    skeleton["datasets"] = dict(zip(arrays, metas[1:]))
+    skeleton["node"] = "packed"
+    skeleton["packed"] = info
+    escaped = {name: seg for name, seg in segments.items() if seg != name}
+    if escaped:
+        skeleton["segments"] = escaped
     return skeleton
 
 
@@ -365,6 +403,10 @@ def lazy_record(store: Store, path: str, skeleton: dict[str, Any]) -> Record:
                 for n, m in sk.get(kind, {}).items()
             }
 
+        if sk.get("node") == "packed":
+            packed = arrays("datasets")
+            bases = {n: ds.data for n, ds in packed.items()}
+            return unpack(Record(sk.get("type"), from_json(sk.get("attrs", {}))), sk["packed"], bases, {n: ds.dims for n, ds in packed.items()})
         return Record(
             type=sk.get("type"),
             attrs=from_json(sk.get("attrs", {})),
@@ -414,6 +456,14 @@ class RowBlocks:
 
 def block_readable(record: Record, skeleton: dict[str, Any]) -> Record:
     """``record`` (from :func:`lazy_record`) with its datasets wrapped in :class:`RowBlocks`."""
+    if skeleton.get("node") == "packed":
+        blocks: dict[str, RowBlocks] = {}
+        for child in record.children.values():
+            for name, ds in child.datasets.items():
+                if name not in blocks:
+                    blocks[name] = RowBlocks(ds.data.base, skeleton["datasets"][name])
+                ds.data = PackedSlice(blocks[name], ds.data.start, ds.data.stop)
+        return record
     for name, ds in record.datasets.items():
         ds.data = RowBlocks(ds.data, skeleton["datasets"][name])
     for name, child in record.children.items():
@@ -447,14 +497,20 @@ def read_records(store: Store, items: list[tuple[str, dict[str, Any]]], *, max_a
     """Read whole records into memory, the arrays of all of them fetched concurrently
     (at most ``max_arrays`` arrays at a time)."""
     records = [lazy_record(store, path, skeleton) for path, skeleton in items]
-    jobs: list[tuple[Dataset, dict[str, Any]]] = []
+    # (array, its zarr.json, where the values go)
+    jobs: list[tuple[Array, dict[str, Any], Callable[[np.ndarray], None]]] = []
 
     def collect(rec: Record, sk: dict[str, Any]) -> None:
+        rec.derived = {}
+        if sk.get("node") == "packed":
+            for name, meta in sk["datasets"].items():
+                slices = [child.datasets[name] for child in rec.children.values()]
+                jobs.append((slices[0].data.base, meta, partial(_fill_packed, slices)))
+            return
         for name, ds in rec.datasets.items():
-            jobs.append((ds, sk["datasets"][name]))
+            jobs.append((ds.data, sk["datasets"][name], partial(setattr, ds, "data")))
         for name, child in rec.children.items():
             collect(child, sk["children"][name])
-        rec.derived = {}
 
     for record, (_, skeleton) in zip(records, items):
         collect(record, skeleton)
@@ -462,15 +518,20 @@ def read_records(store: Store, items: list[tuple[str, dict[str, Any]]], *, max_a
     async def run() -> list[np.ndarray]:
         limit = asyncio.Semaphore(max_arrays)
 
-        async def one(ds: Dataset, meta: dict[str, Any]) -> np.ndarray:
+        async def one(array: Array, meta: dict[str, Any]) -> np.ndarray:
             async with limit:
-                return await _read_array(ds.data, meta)
+                return await _read_array(array, meta)
 
-        return await asyncio.gather(*(one(ds, meta) for ds, meta in jobs))
+        return await asyncio.gather(*(one(array, meta) for array, meta, _ in jobs))
 
-    for (ds, _), value in zip(jobs, sync(run())):
-        ds.data = value
+    for (_, _, put), value in zip(jobs, sync(run())):
+        put(value)
     return records
+
+
+def _fill_packed(slices: list[Dataset], value: np.ndarray) -> None:
+    for ds in slices:
+        ds.data = value[ds.data.start : ds.data.stop]
 
 
 def skeleton_arrays(skeleton: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, dict[str, Any], str | None]]:

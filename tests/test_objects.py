@@ -1,0 +1,99 @@
+"""Objects per item: what each item costs on object storage (every object is
+a request), and that packed slice stacks read one slice alone."""
+
+from __future__ import annotations
+
+import uuid
+
+import fsspec
+import numpy as np
+import pytest
+from spikelab.spikedata.spikedata import SpikeData
+from spikelab.spikedata.spikeslicestack import SpikeSliceStack
+
+from spikestore import AnalysisWorkspace, open_workspace, verify
+from spikestore.errors import FormatError
+from spikestore.index import INDEX_DIR, decode_index_object, encode_index_object
+
+from .conftest import BUCKET
+from .objects import assert_same
+
+
+def _objects(url: str, options: dict | None, below: str = "") -> list[str]:
+    fs, root = fsspec.core.url_to_fs(url, **(options or {}))
+    fs.invalidate_cache()
+    return [p for p in fs.find(f"{root}/{below}".rstrip("/")) if "/__spikestore__/" not in p]
+
+
+def _stack(slices: int) -> SpikeSliceStack:
+    rng = np.random.default_rng(slices)
+    trains = [np.sort(rng.uniform(0, 100_000.0, 300)) for _ in range(8)]
+    sd = SpikeData(trains, length=100_000.0)
+    return SpikeSliceStack(sd, times_start_to_end=[(i * 1000.0, i * 1000.0 + 500.0) for i in range(slices)])
+
+
+def test_a_small_dict_result_is_four_objects(location) -> None:
+    ws = AnalysisWorkspace()
+    ws.store("runs", "first", {"x": 1.0})  # the namespace folder exists already
+    ws.save(location.url, storage_options=location.storage_options)
+    before = set(_objects(location.url, location.storage_options))
+    with open_workspace(location.url, "r+", storage_options=location.storage_options) as lazy:
+        result = {"score": 0.5, "n": 3, "ok": True, "label": "good", "curve": np.linspace(0, 1, 64)}
+        lazy.store("runs", "second", result)
+    new = set(_objects(location.url, location.storage_options)) - before
+    assert len(new) <= 4, sorted(new)
+    assert_same(result, AnalysisWorkspace.load_item(location.url, "runs", "second", storage_options=location.storage_options))
+
+
+@pytest.mark.parametrize("slices", [5, 60])
+def test_a_slice_stack_costs_the_same_objects_whatever_its_slices(tmp_path, slices) -> None:
+    ws = AnalysisWorkspace()
+    ws.store("rec", "stack", _stack(slices))
+    ws.save(tmp_path / "ws")
+    count = len(_objects(str(tmp_path / "ws"), None))
+    assert count <= 14, count  # root, namespace, key, item, times (2), slices group + 2 arrays (4) ...
+    back = AnalysisWorkspace.load(tmp_path / "ws").get("rec", "stack")
+    assert_same(_stack(slices), back)
+    with open_workspace(tmp_path / "ws") as lazy:
+        view = lazy.get_lazy("rec", "stack")
+        assert len(view) == slices
+        assert_same(_stack(slices).spike_stack[slices // 2], view.slice(slices // 2))
+
+
+def test_one_slice_of_a_packed_stack_is_a_few_requests(s3_server) -> None:
+    url = f"s3://{BUCKET}/{uuid.uuid4().hex}"
+    ws = AnalysisWorkspace()
+    ws.store("rec", "stack", _stack(60))
+    ws.save(url, storage_options=s3_server.storage_options)
+    with open_workspace(url, storage_options=s3_server.storage_options) as lazy:
+        view = lazy.get_lazy("rec", "stack")
+        s3_server.reset_counts()
+        view.slice(7)
+        assert s3_server.reset_counts().total <= 4
+
+
+def test_packed_offsets_that_disagree_with_the_arrays_are_refused(tmp_path) -> None:
+    url = str(tmp_path / "ws")
+    ws = AnalysisWorkspace()
+    ws.store("rec", "stack", _stack(5))
+    ws.save(url)
+    fs = fsspec.filesystem("file")
+    path = sorted(fs.glob(f"{url}/{INDEX_DIR}/snap-*.json"))[-1]
+    payload, _ = decode_index_object(fs.cat_file(path), "snapshot", path, legacy=False)
+    packed = payload["items"]["rec"]["stack"]["tree"]["children"]["spike_stack"]["packed"]
+    packed["offsets"]["spike_times"][-1] += 10**9  # would read past the array's end
+    fs.pipe_file(path, encode_index_object("snapshot", payload))
+    with pytest.raises(FormatError, match="offsets"):
+        AnalysisWorkspace.load(url)
+
+
+def test_a_copied_packed_stack_stays_packed_and_exact(tmp_path) -> None:
+    from spikestore import copy_workspace
+
+    ws = AnalysisWorkspace()
+    ws.store("rec", "stack", _stack(30))
+    ws.save(tmp_path / "a")
+    copy_workspace(str(tmp_path / "a"), str(tmp_path / "b"))
+    assert len(_objects(str(tmp_path / "b"), None)) == len(_objects(str(tmp_path / "a"), None))
+    assert_same(_stack(30), AnalysisWorkspace.load(tmp_path / "b").get("rec", "stack"))
+    assert verify(str(tmp_path / "b")).ok
