@@ -140,12 +140,7 @@ def _structure(path: str) -> dict[str, Any]:
 
 def test_h5_structure_is_spikelabs(saved) -> None:
     ours, theirs = _structure(saved["ours"] + ".h5"), _structure(saved["theirs"] + ".h5")
-    # Deliberate difference: spikestore writes __scalar_kind__ "bool_" for a numpy bool so that it
-    # reads back as np.bool_; spikelab (numpy 2) writes "bool". Both readers accept both.
-    key = f"{NS}/dict/np_bool"
-    assert ours[key][1]["__scalar_kind__"][1] == "bool_" and theirs[key][1]["__scalar_kind__"][1] == "bool"
-    ours[key][1].pop("__scalar_kind__")
-    theirs[key][1].pop("__scalar_kind__")
+    assert ours[f"{NS}/dict/np_bool"][1]["__scalar_kind__"][1] == "bool"  # as spikelab (numpy 2) writes it
     assert sorted(ours) == sorted(theirs)
     for name in theirs:
         assert ours[name] == theirs[name], name
