@@ -407,7 +407,8 @@ class Backend:
 
     def copy_tree(self, src_rel: str, dst_rel: str) -> None:
         """Copy everything under ``src_rel`` to ``dst_rel`` on the same filesystem."""
-        src, dst = self.abspath(src_rel), self.abspath(dst_rel)
+        src = self.abspath(src_rel)
+        self.abspath(dst_rel)  # checked before anything is copied
         with self.access():
             self.fs.invalidate_cache(src)
             files = list(self.fs.find(src))

@@ -38,7 +38,8 @@ from .errors import InvalidModeError, ItemNotFoundError, ReadOnlyError, Spikesto
 from .names import validate_item_address
 from .store import WorkspaceStore, encode_info
 from .views import view_for
-from .workspace import URL, AnalysisWorkspace, _hdf5_base, save_records
+from .store import save_records
+from .workspace import URL, AnalysisWorkspace, _hdf5_base
 
 MODES = ("r", "r+", "a", "w")
 

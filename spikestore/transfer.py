@@ -47,7 +47,8 @@ from .jsonvalue import json_default
 from .names import validate_item_address
 from .record import Record
 from .store import WorkspaceStore
-from .workspace import AnalysisWorkspace, make_summary, save_records
+from .store import save_records
+from .workspace import AnalysisWorkspace, make_summary
 
 # ---------------------------------------------------------------------------
 # file names

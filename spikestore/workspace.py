@@ -14,14 +14,14 @@ import threading
 import time
 import uuid
 import warnings
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any, Iterator, Optional
 
 from . import codecs
 from .backend import Backend
-from .errors import CorruptDataError, FormatError, StoreWriteError, UnsupportedTypeError
+from .errors import UnsupportedTypeError
 from .names import validate_item_address
 from .record import Record
-from .store import WorkspaceStore, claim_location, encode_info, holds_foreign_data
+from .store import WorkspaceStore, save_records
 
 URL = "str | os.PathLike[str]"
 
@@ -281,95 +281,6 @@ class AnalysisWorkspace:
         item_count = sum(len(v) for v in self._index.values())
         name_part = f" {self.name!r}" if self.name else ""
         return f"{type(self).__name__}{name_part}(id={self.workspace_id[:8]}…, {ns_count} namespace(s), {item_count} item(s))"
-
-
-def save_records(
-    backend: Backend,
-    encoded: Iterable[tuple[str, str, Record, dict]],
-    workspace_id: str,
-    name: Optional[str],
-    created_at: float,
-) -> WorkspaceStore:
-    """Write encoded items as the whole content of the workspace at ``backend``.
-
-    Data goes to fresh version folders first; one new index snapshot, which
-    also records the workspace attributes, then switches readers over (for a
-    new workspace, the root document written last makes it visible); the
-    previous content is removed last.  A failure before the switch leaves the
-    location as it was (the new folders are garbage for ``gc``; a location
-    holding only such leftovers may be saved to again).
-
-    ``encoded`` may be a generator, so items can be streamed one at a time.
-    """
-    previous = WorkspaceStore.read_attrs(backend)
-    if previous is None and holds_foreign_data(backend):
-        raise FormatError(
-            f"{backend.url} already holds data that is not a spikestore workspace; refusing to "
-            f"overwrite it. Choose an empty location."
-        )
-    old, damaged = None, False
-    if previous is not None:
-        try:
-            old = WorkspaceStore.open(backend)
-        except (CorruptDataError, FormatError) as exc:
-            if "upgrade spikestore" in str(exc):
-                raise
-            # the content is being replaced: a damaged index must not block that, but the
-            # old data it names cannot be trusted, so nothing of it is deleted here
-            damaged = True
-            warnings.warn(
-                f"the index of {backend.url} is damaged ({exc}); saving replaces it. Data it named "
-                f"is left in place (unreferenced); `spikestore gc` removes it after the grace period.",
-                UserWarning,
-                stacklevel=3,
-            )
-    attrs = WorkspaceStore._root_attrs(workspace_id, name, created_at)
-    store = WorkspaceStore(backend, attrs)
-    store.index.creating = previous is None
-    store.index.replacing = damaged
-    store.index.upgrading = (old is not None and old.index.legacy) or (damaged and int(previous.get("format_version", 1)) < 2)
-    items: dict[str, dict[str, dict]] = {}
-    workspace = {k: attrs[k] for k in ("workspace_id", "name", "created_at")}
-    try:
-        if previous is None:  # claims the location: leftovers of a failed save are recognisably ours
-            claim_location(backend)
-        written = store.write_items(((namespace, key, info), record) for namespace, key, record, info in encoded)
-        for (namespace, key, info), path, tree in written:
-            items.setdefault(namespace, {})[key] = {"info": info, "path": path, "tree": tree}
-        for _ in range(20):
-            if store.index.compact(backend, items, workspace):
-                break
-        else:
-            raise StoreWriteError(f"could not publish the new index of {backend.url}: other writers kept compacting")
-        if previous is None:  # a new workspace becomes visible with its root document
-            WorkspaceStore.write_root(backend, workspace_id, name, created_at)
-    except OSError as exc:
-        if isinstance(exc, StoreWriteError):
-            raise
-        raise StoreWriteError(
-            f"saving to {backend.url} failed: {exc!r}. The previous content is unchanged; partial data "
-            f"is invisible and `spikestore gc` removes it."
-        ) from exc
-    if previous is not None:
-        try:  # the snapshot already switched readers over; the root is for plain-zarr browsing
-            WorkspaceStore.write_root(backend, workspace_id, name, created_at)
-        except OSError as exc:
-            warnings.warn(f"saved, but updating the root attributes of {backend.url} failed ({exc!r})", stacklevel=2)
-        try:
-            if old is not None:
-                _remove_replaced(backend, old, store, items)
-        except OSError as exc:
-            warnings.warn(f"saved, but removing the replaced content of {backend.url} failed ({exc!r}); run `spikestore gc`", stacklevel=2)
-    return store
-
-
-def _remove_replaced(backend: Backend, old: WorkspaceStore, new: WorkspaceStore, items: dict[str, dict[str, dict]]) -> None:
-    keep = new.index.referenced_paths()
-    for namespace, keys in old.index.items.items():
-        for entry in keys.values():
-            if entry["path"] not in keep:
-                backend.delete_version(entry["path"])
-        new.remove_empty_groups(namespace, keys)
 
 
 class WorkspaceManager:
