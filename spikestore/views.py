@@ -20,12 +20,16 @@ stored type                view
 =========================  ====================================================
 
 Every view has ``load()``, which returns the whole spikelab object, equal to
-``ws.get(namespace, key)``.  Arrays are always wrapped in :class:`LazyArray`
-rather than returned as bare ``zarr.Array``: slicing then gives exactly what
-slicing the loaded numpy array gives (string arrays come back with their
-original unicode dtype, not zarr's variable-length string dtype), and every
-array has ``load()`` and ``to_dask()``.  The underlying ``zarr.Array`` is
-``LazyArray.zarr``.
+``ws.get(namespace, key)``.  Arrays are :class:`LazyArray` objects: a thin,
+read-only subclass of ``zarr.Array`` (so ``dask.array.from_zarr(view)``,
+``view.info``, ``view.nchunks``, ``view.metadata.dimension_names`` work),
+whose slices are exactly what slicing the loaded numpy array gives (string
+arrays come back with their original unicode dtype, not zarr's
+variable-length string dtype; big-endian arrays stay big-endian), whose
+reads raise spikestore's errors, and which have ``load()``, ``to_dask()``
+and ``dims``.  A plain ``zarr.Array`` over the same stored array is
+``LazyArray.zarr``.  :mod:`spikestore.xarray_support` turns views into
+``xarray`` Datasets.
 
 A view reads the item *version* it was created from.  If the item is
 replaced or deleted afterwards and the old version's chunks are removed, a

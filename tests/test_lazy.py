@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import zarr
 from spikelab.spikedata.spikedata import SpikeData
 
 from spikestore import (
@@ -69,7 +70,7 @@ def test_array_views_slice_like_numpy(saved) -> None:
         if not isinstance(obj, np.ndarray):
             continue
         view = lazy.get_lazy("ns", name)
-        assert isinstance(view, LazyArray)
+        assert isinstance(view, LazyArray) and isinstance(view, zarr.Array) and view.read_only
         assert view.shape == obj.shape and view.dtype == obj.dtype and view.ndim == obj.ndim, name
         selections = [(), Ellipsis] + ([0, -1, slice(1, None), slice(None, None, 2)] if obj.ndim and len(obj) else [])
         if obj.ndim >= 2 and obj.shape[0]:
@@ -185,6 +186,8 @@ def test_to_dask_reads_the_same_values(saved) -> None:
     arr = view.to_dask()
     assert isinstance(arr, da.Array) and arr.chunks[0][0] == view.chunks[0]
     assert_same(ITEMS["ratedata"].inst_Frate_data, arr.compute())
+    assert_same(ITEMS["ratedata"].inst_Frate_data, da.from_zarr(view).compute())  # a view is a zarr.Array
+    assert_same(ITEMS["ratedata"].inst_Frate_data, _open(location).to_dask("ns", "ratedata").compute())
 
 
 def test_get_lazy_of_a_missing_item_raises(saved) -> None:

@@ -1,0 +1,295 @@
+"""The Zarr ecosystem reads spikestore items: views are zarr arrays, arrays carry
+dimension names, items become xarray Datasets and dask arrays (real xarray,
+dask and zarr-python, on a folder, memory:// and moto S3)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+
+import numpy as np
+import pytest
+import zarr
+
+xr = pytest.importorskip("xarray")
+da = pytest.importorskip("dask.array")
+
+from spikelab.spikedata.ratedata import RateData  # noqa: E402
+from spikelab.spikedata.rateslicestack import RateSliceStack  # noqa: E402
+
+import spikestore  # noqa: E402
+from spikestore import AnalysisWorkspace, MissingDependencyError, ReadOnlyError, UnsupportedTypeError, open_workspace, to_xarray  # noqa: E402
+from spikestore import codecs  # noqa: E402
+from spikestore.views import LazyArray  # noqa: E402
+from spikestore.xarray_support import XARRAY_TYPES, item_url  # noqa: E402
+
+from .conftest import BUCKET  # noqa: E402
+from .objects import all_items, assert_same  # noqa: E402
+
+ITEMS = all_items()
+XARRAY_ITEMS = {name: obj for name, obj in ITEMS.items() if codecs.codec_for(obj).type_name in XARRAY_TYPES}
+
+EXPECTED_DIMS = {
+    ("spikedata_full", "spike_times"): ["spike"],
+    ("spikedata_full", "spike_times_index"): ["unit"],
+    ("spikedata_full", "raw_data"): ["channel", "sample"],
+    ("spikedata_full", "raw_time"): ["sample"],
+    ("spikedata_full", "by_time_times"): ["spike"],
+    ("spikedata_full", "by_time_offsets"): ["time_block_edge"],
+    ("spikedata_full", "neuron_attributes/snr"): ["unit"],
+    ("spikedata_full", "neuron_attributes/template"): ["unit", None],
+    ("ratedata", "inst_Frate_data"): ["unit", "time"],
+    ("ratedata", "times"): ["time"],
+    ("rateslicestack", "event_stack"): ["unit", "time", "slice"],
+    ("rateslicestack", "times"): ["slice", None],
+    ("pairwise", "matrix"): ["unit_i", "unit_j"],
+    ("pairwise", "labels"): ["unit_i"],
+    ("pairwise_stack", "stack"): ["unit_i", "unit_j", "slice"],
+    ("pairwise_stack", "times"): ["slice", None],
+    ("spikeslicestack", "times"): ["slice", None],
+    ("array_float64", "data"): [None, None, None],
+    ("str_array", "data"): [None],
+}
+
+
+@pytest.fixture
+def saved(location):
+    ws = AnalysisWorkspace()
+    for name, obj in ITEMS.items():
+        ws.store("ns", name, obj)
+    ws.save(location.url, storage_options=location.storage_options)
+    return location
+
+
+def _open(location):
+    return open_workspace(location.url, storage_options=location.storage_options)
+
+
+def _array_documents(location, lazy, key):
+    """``{relative path: zarr.json}`` of every array stored for the item."""
+    fs = location.fs()
+    root = fs._strip_protocol(item_url(lazy, "ns", key)).rstrip("/")
+    docs = {}
+    for path in fs.find(root):
+        path = fs._strip_protocol(path)
+        if path.endswith("/zarr.json"):
+            doc = json.loads(fs.cat_file(path))
+            if doc["node_type"] == "array":
+                docs[path[len(root) + 1 : -len("/zarr.json")]] = doc
+    return docs
+
+
+def test_every_stored_array_has_dimension_names(saved) -> None:
+    lazy = _open(saved)
+    seen = set()
+    for key in ("spikedata_full", "ratedata", "rateslicestack", "pairwise", "pairwise_stack", "spikeslicestack", "array_float64", "str_array", "dict"):
+        for path, doc in _array_documents(saved, lazy, key).items():
+            names = doc.get("dimension_names")
+            assert names is not None and len(names) == len(doc["shape"]), (key, path, names)
+            if (key, path) in EXPECTED_DIMS:
+                assert names == EXPECTED_DIMS[(key, path)], (key, path, names)
+                seen.add((key, path))
+    assert seen == set(EXPECTED_DIMS)
+
+
+def test_views_are_read_only_zarr_arrays(saved) -> None:
+    lazy = _open(saved)
+    rates = lazy.get_lazy("ns", "ratedata").inst_Frate_data
+    stack = lazy.get_lazy("ns", "rateslicestack").event_stack
+    for view, expected in [(rates, ITEMS["ratedata"].inst_Frate_data), (stack, ITEMS["rateslicestack"].event_stack),
+                           (lazy.get_lazy("ns", "pairwise").matrix, ITEMS["pairwise"].matrix),
+                           (lazy.get_lazy("ns", "pairwise_stack").stack, ITEMS["pairwise_stack"].stack)]:
+        assert isinstance(view, zarr.Array) and isinstance(view, LazyArray) and view.read_only
+        assert view.nchunks >= 1 and "Read-only          : True" in repr(view.info)
+        assert_same(expected, da.from_zarr(view).compute())
+        assert_same(expected, view.load())
+        with pytest.raises(ReadOnlyError):
+            view[0] = 1.0
+    assert rates.dims == ("unit", "time") and stack.dims == ("unit", "time", "slice")
+    for name, obj in ITEMS.items():
+        if isinstance(obj, np.ndarray) and obj.size:
+            view = lazy.get_lazy("ns", name)
+            assert isinstance(view, zarr.Array) and view.dtype == obj.dtype, name
+            assert_same(obj, da.from_zarr(view).compute(), name)
+    assert isinstance(lazy.get_lazy("ns", "dict")["array"], zarr.Array)
+
+
+def test_big_endian_and_string_views_keep_their_dtype(location) -> None:
+    big = np.arange(12, dtype=">f8").reshape(3, 4)
+    words = np.array(["alpha", "be", "c"])
+    ws = AnalysisWorkspace()
+    ws.store("a", "big", big)
+    ws.store("a", "words", words)
+    ws.save(location.url, storage_options=location.storage_options)
+    lazy = _open(location)
+    view = lazy.get_lazy("a", "big")
+    assert view.dtype == big.dtype and view[1:].dtype == big.dtype and view.to_dask().compute().dtype == big.dtype
+    assert_same(big[1:], view[1:])
+    assert_same(big, lazy.to_xarray("a", "big").data.values)
+    strings = lazy.get_lazy("a", "words")
+    assert strings.dtype == words.dtype and type(strings[0]) is np.str_
+    assert_same(words, strings.to_dask().compute())
+    assert_same(words[[0, 2]], strings[np.array([0, 2])])  # zarr's fancy indexing, restored dtype
+
+
+def test_to_xarray_of_a_stored_item_equals_the_in_memory_one(saved) -> None:
+    lazy = _open(saved)
+    assert {"ratedata", "rateslicestack", "pairwise", "pairwise_stack", "array_float64", "str_array", "empty"} <= set(XARRAY_ITEMS)
+    for name in sorted(XARRAY_ITEMS):
+        eager = to_xarray(ITEMS[name])
+        stored = lazy.to_xarray("ns", name)
+        for var in stored.data_vars.values():
+            assert isinstance(var.data, da.Array), name
+        xr.testing.assert_identical(eager, stored.compute())
+        xr.testing.assert_identical(eager, to_xarray(lazy.get_lazy("ns", name)).compute())
+        main = next(iter(eager.data_vars.values()))
+        assert_same(np.asarray(codecs.encode_item(ITEMS[name], name).datasets[main.name].data), main.values, name)
+
+
+def test_xarray_coordinates(saved) -> None:
+    rd, rss, pcm = ITEMS["ratedata"], ITEMS["rateslicestack"], ITEMS["pairwise"]
+    lazy = _open(saved)
+    ds = lazy.to_xarray("ns", "ratedata")
+    assert ds.inst_Frate_data.dims == ("unit", "time")
+    assert_same(np.asarray(rd.times, dtype=float), ds.time.values)
+    assert_same(np.arange(rd.N), ds.unit.values)
+    for attr in ("snr", "region", "channel"):
+        assert ds[attr].dims == ("unit",)
+    assert [bool(v) for v in ds.good.values] == [u["good"] for u in rd.neuron_attributes]
+    assert_same(rd.inst_Frate_data[2, 5:9], ds.inst_Frate_data.isel(unit=2, time=slice(5, 9)).values)
+    assert "template" not in ds.coords  # an array per unit: not a unit coordinate
+
+    ds = lazy.to_xarray("ns", "rateslicestack")
+    assert ds.event_stack.dims == ("unit", "time", "slice")
+    assert_same(np.array([t[0] for t in rss.times]), ds.slice_start.values)
+    assert_same(np.array([t[1] for t in rss.times]), ds.slice_end.values)
+    assert_same(np.arange(rss.event_stack.shape[1]) * rss.step_size, ds.time.values)
+    assert_same(rss.event_stack[:, :, 1], ds.event_stack.isel(slice=1).values)
+
+    ds = lazy.to_xarray("ns", "pairwise")
+    assert list(ds.unit_i.values) == pcm.labels and list(ds.unit_j.values) == pcm.labels
+    assert float(ds.matrix.sel(unit_i=pcm.labels[1], unit_j=pcm.labels[2])) == pcm.matrix[1, 2]
+    assert lazy.to_xarray("ns", "array_float64").data.dims == ("dim_0", "dim_1", "dim_2")
+
+
+def test_unsupported_items_and_missing_xarray(saved, monkeypatch) -> None:
+    lazy = _open(saved)
+    for name in ("spikedata_full", "spikeslicestack", "dict"):
+        with pytest.raises(UnsupportedTypeError, match="to_xarray"):
+            lazy.to_xarray("ns", name)
+        with pytest.raises(UnsupportedTypeError):
+            to_xarray(ITEMS[name])
+    with pytest.raises(UnsupportedTypeError):
+        lazy.to_dask("ns", "dict")
+    with pytest.raises(spikestore.ItemNotFoundError):
+        lazy.to_xarray("ns", "missing")
+    monkeypatch.setitem(sys.modules, "xarray", None)
+    with pytest.raises(MissingDependencyError, match=r"pip install spikestore\[xarray\]") as info:
+        lazy.to_xarray("ns", "ratedata")
+    assert isinstance(info.value, ImportError)
+    with pytest.raises(MissingDependencyError):
+        to_xarray(ITEMS["ratedata"])
+
+
+def test_to_dask_is_chunked_as_stored(saved) -> None:
+    lazy = _open(saved)
+    rates = lazy.to_dask("ns", "ratedata")
+    view = lazy.get_lazy("ns", "ratedata").inst_Frate_data
+    assert tuple(c[0] for c in rates.chunks) == view.chunks
+    assert_same(ITEMS["ratedata"].inst_Frate_data, rates.compute())
+    assert_same(ITEMS["spikedata_full"].raw_data, lazy.to_dask("ns", "spikedata_full", "raw_data").compute())
+    assert_same(np.asarray(ITEMS["ratedata"].times, dtype=float), lazy.to_dask("ns", "ratedata", "times").compute())
+    assert_same(ITEMS["array_float64"], lazy.to_dask("ns", "array_float64").compute())
+
+
+def test_dask_chunks_of_a_sharded_array_are_its_inner_chunks(location) -> None:
+    rng = np.random.default_rng(5)
+    rss = RateSliceStack(event_matrix=rng.random((200, 75, 12)), times_start_to_end=[(100.0 * i, 100.0 * i + 75.0) for i in range(12)], step_size=1.0)
+    ws = AnalysisWorkspace()
+    ws.store("a", "rss", rss)
+    ws.save(location.url, storage_options=location.storage_options)
+    lazy = _open(location)
+    view = lazy.get_lazy("a", "rss").event_stack
+    assert view.shards is not None and view.chunks == (200, 75, 1)
+    arr = lazy.to_dask("a", "rss")
+    assert arr.chunks == tuple((s,) * (n // s) for s, n in zip(view.chunks, view.shape))
+    assert_same(rss.event_stack, arr.compute())
+    assert lazy.to_dask("a", "rss", chunks=view.shards).numblocks[2] == 12 // view.shards[2]
+
+
+def test_xarray_open_zarr_reads_an_item_folder(saved) -> None:
+    lazy = _open(saved)
+    so = saved.storage_options or {}
+    ds = xr.open_zarr(item_url(lazy, "ns", "ratedata"), consolidated=False, storage_options=so or None)
+    rd = ITEMS["ratedata"]
+    assert ds.inst_Frate_data.dims == ("unit", "time") and ds.times.dims == ("time",)
+    assert_same(rd.inst_Frate_data, ds.inst_Frate_data.values)
+    columns = xr.open_zarr(item_url(lazy, "ns", "ratedata"), group="neuron_attributes", consolidated=False, storage_options=so or None)
+    assert columns.snr.dims == ("unit",)
+    ds = xr.open_zarr(item_url(lazy, "ns", "pairwise_stack"), consolidated=False, storage_options=so or None)
+    assert ds["stack"].dims == ("unit_i", "unit_j", "slice") and ds["labels"].dims == ("unit_i",)
+
+
+# -- request counts on S3 ---------------------------------------------------------
+
+
+def _counted(server, fn):
+    server.reset_counts()
+    out = fn()
+    return out, server.reset_counts()
+
+
+def test_no_request_until_data_is_computed(s3_server) -> None:
+    rng = np.random.default_rng(2)
+    units, bins = 300, 4000
+    rates = RateData(rng.random((units, bins)), times=np.arange(bins) * 5.0,
+                     neuron_attributes=[{"snr": float(i), "region": "CA1"} for i in range(units)])
+    url = f"s3://{BUCKET}/{uuid.uuid4().hex}"
+    so = s3_server.storage_options
+    ws = AnalysisWorkspace()
+    ws.store("rec", "rates", rates)
+    ws.save(url, storage_options=so)
+    lazy = open_workspace(url, storage_options=so)
+    _, counts = _counted(s3_server, lambda: (lazy.get_lazy("rec", "rates").inst_Frate_data, lazy.to_dask("rec", "rates")))
+    assert counts.total == 0, counts
+    view = lazy.get_lazy("rec", "rates").inst_Frate_data
+    _, counts = _counted(s3_server, lambda: (da.from_zarr(view), view.info, view.nchunks, view.dims))
+    assert counts.total == 0, counts
+    ds, counts = _counted(s3_server, lambda: lazy.to_xarray("rec", "rates"))
+    assert counts.total == 3, counts  # times and the two per-unit columns, nothing of the rates
+    row, counts = _counted(s3_server, lambda: ds.inst_Frate_data.isel(unit=7).values)
+    assert_same(rates.inst_Frate_data[7], row)
+    assert counts.total == -(-bins // view.chunks[1]), (counts, view.chunks)  # the chunks holding row 7
+    whole, counts = _counted(s3_server, lambda: lazy.to_dask("rec", "rates").compute())
+    assert_same(rates.inst_Frate_data, whole)
+    assert counts.total == view.nchunks, counts
+
+
+def test_a_distributed_reduction_reads_through_pickled_views(location) -> None:
+    distributed = pytest.importorskip("distributed")
+    if location.kind == "memory":
+        pytest.skip("memory:// is per process")
+    rng = np.random.default_rng(4)
+    rates = RateData(rng.random((40, 30_000)), times=np.arange(30_000) * 1.0)
+    ws = AnalysisWorkspace()
+    ws.store("rec", "rates", rates)
+    ws.save(location.url, storage_options=location.storage_options)
+    lazy = _open(location)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, distributed.Client(cluster):
+        mean = lazy.to_xarray("rec", "rates").inst_Frate_data.mean("time").compute()
+        total = lazy.to_dask("rec", "rates").sum().compute()
+    assert np.allclose(mean.values, rates.inst_Frate_data.mean(axis=1))
+    assert np.isclose(total, rates.inst_Frate_data.sum())
+
+
+def test_fill_dims_names_records_written_without_names() -> None:
+    record = codecs.encode_item(ITEMS["rateslicestack"], "x")
+    expected = {n: ds.dims for n, ds in record.datasets.items()}
+    columns = {n: ds.dims for n, ds in record.children["neuron_attributes"].datasets.items()}
+    for _, rec in record.walk():
+        for ds in rec.datasets.values():
+            ds.dims = None
+    codecs.fill_dims(record)
+    assert {n: ds.dims for n, ds in record.datasets.items()} == expected
+    assert {n: ds.dims for n, ds in record.children["neuron_attributes"].datasets.items()} == columns
