@@ -637,12 +637,8 @@ def test_sigterm_during_export_removes_the_temporary_file(tmp_path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="codec-owned: spikestore/codecs/base.py encode_times reshapes [] to (0, 2); spikelab writes (0,). "
-    "The HDF5 container cannot tell a slice-times dataset from a user's (0, 2) ndarray.",
-)
 def test_zero_slice_stack_exports_spikelabs_times_shape(tmp_path) -> None:
+    """spikelab writes the times of no slices with shape (0,), not (0, 2)."""
     from spikelab.spikedata.spikeslicestack import SpikeSliceStack
 
     empty = SpikeSliceStack.__new__(SpikeSliceStack)
