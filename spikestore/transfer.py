@@ -649,7 +649,7 @@ def copy_workspace(
     Items are read as lazy records and written block by block; ids, names,
     notes and every ``created_at`` are kept, as are the Zarr-only derived
     arrays.  An existing workspace at ``dst_url`` is replaced atomically
-    (see :func:`spikestore.workspace.save_records`).
+    (see :func:`spikestore.store.save_records`).
 
     Returns
     -------
