@@ -50,12 +50,12 @@ def test_block_writes_land_at_their_rows() -> None:
     meta = array_metadata(data.shape, data.dtype, {})
     rows = meta["chunk_grid"]["configuration"]["chunk_shape"][0]
     store = MemoryStore()
-    sync(fast_chunks.write_array(store, "a", meta, data[:rows], first_row=0))
-    sync(fast_chunks.write_array(store, "a", meta, data[rows:], first_row=rows))
+    sync(fast_chunks.write_array(store, "a", meta, data[:rows], origin=(0,)))
+    sync(fast_chunks.write_array(store, "a", meta, data[rows:], origin=(rows,)))
     sync(store.set("a/zarr.json", zarr.core.buffer.default_buffer_prototype().buffer.from_bytes(__import__("json").dumps(meta).encode())))
     np.testing.assert_array_equal(zarr.open_array(store, path="a", mode="r")[...], data)
     with pytest.raises(ValueError, match="aligned"):
-        sync(fast_chunks.write_array(store, "a", meta, data[1:], first_row=1))
+        sync(fast_chunks.write_array(store, "a", meta, data[1:], origin=(1,)))
 
 
 @pytest.mark.parametrize("rows", [None, slice(0, 250), slice(100, 420), slice(250, 600)])

@@ -462,7 +462,8 @@ def test_import_keeps_notes_and_created_at_from_the_file(saved, tmp_path) -> Non
 
 
 def test_blocks_of_a_huge_declared_shape_are_bounded() -> None:
-    from spikestore.containers.hdf5_file import STREAM_BLOCK_BYTES, _blocks, block_shape
+    from spikestore.containers.blocks import block_selections as _blocks, block_shape
+    from spikestore.containers.hdf5_file import STREAM_BLOCK_BYTES
 
     shape = (2**20, 2**20)  # 8 TiB of float64: one row (8 MiB) may exceed the block
     for budget in (STREAM_BLOCK_BYTES, 1 << 20, 4096):
@@ -476,7 +477,7 @@ def test_blocks_of_a_huge_declared_shape_are_bounded() -> None:
 
 
 def test_blocks_cover_the_array_exactly_once() -> None:
-    from spikestore.containers.hdf5_file import _blocks
+    from spikestore.containers.blocks import block_selections as _blocks
 
     shape, seen = (7, 5, 3), np.zeros((7, 5, 3), dtype=int)
     for block in _blocks(shape, 8, (2, 2, 3), budget=8 * 2 * 2 * 3):

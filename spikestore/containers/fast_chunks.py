@@ -115,16 +115,17 @@ class _Encoder:
         return bytes(compressed) + google_crc32c.value(bytes(compressed)).to_bytes(4, "little")
 
 
-async def write_array(store: Store, path: str, meta: dict[str, Any], data: np.ndarray, first_row: int = 0) -> None:
+async def write_array(store: Store, path: str, meta: dict[str, Any], data: np.ndarray, origin: tuple[int, ...] | None = None) -> None:
     """Write every chunk of ``data`` to the array ``meta`` describes.
 
-    ``data`` is the whole array, or the rows from ``first_row`` on (a multiple
-    of the chunk length along axis 0) when an array is copied block by block.
+    ``data`` is the whole array, or, when an array is copied block by block,
+    the block starting at ``origin`` (on a chunk boundary on every axis).
     """
     encode = _Encoder(meta, data)
-    if first_row % encode.chunks[0]:
-        raise ValueError(f"block start {first_row} is not aligned to chunks of {encode.chunks[0]} rows")
-    offset = first_row // encode.chunks[0]
+    origin = tuple(origin or ()) + (0,) * (data.ndim - len(origin or ()))  # axes not given start at 0
+    if any(o % c for o, c in zip(origin, encode.chunks)):
+        raise ValueError(f"block origin {origin} is not aligned to chunks of {encode.chunks}")
+    offset = [o // c for o, c in zip(origin, encode.chunks)]
     grid = [range(math.ceil(s / c)) for s, c in zip(data.shape, encode.chunks)]
     loop = asyncio.get_running_loop()
     prototype = default_buffer_prototype()
@@ -133,7 +134,7 @@ async def write_array(store: Store, path: str, meta: dict[str, Any], data: np.nd
     async def one(index: tuple[int, ...]) -> None:
         async with limit:
             payload = await loop.run_in_executor(_POOL, encode, index)
-            stored_at = (index[0] + offset, *index[1:])
+            stored_at = tuple(i + o for i, o in zip(index, offset))
             await store.set(_chunk_key(path, stored_at), prototype.buffer.from_bytes(payload))
 
     await _run_all(one(index) for index in itertools.product(*grid))

@@ -20,7 +20,6 @@ themselves, so nothing is read until a codec or another container asks.
 
 from __future__ import annotations
 
-import itertools
 import math
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator
@@ -32,6 +31,7 @@ from ..codecs.registry import ITEM_TYPE_NAMES
 from ..errors import InvalidValueError
 from ..memory import release_free_memory
 from ..record import Dataset, Record
+from .blocks import block_selections
 
 # Rows copied per step when the source is not a numpy array (a zarr or h5py
 # array): bounds memory to about this many bytes per array being copied.
@@ -77,44 +77,6 @@ def _h5_values(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-def block_shape(shape: tuple[int, ...], itemsize: int, chunks: tuple[int, ...] | None, budget: int) -> tuple[int, ...]:
-    """The shape of copy blocks of at most ``budget`` bytes, made of whole source chunks.
-
-    Blocks span whole trailing axes where that fits (C order: one block is
-    contiguous in the output), else cut the first axis that must be cut
-    into a multiple of its chunk length, keeping one chunk length on the axes
-    before it.  A single row larger than ``budget`` is therefore split along
-    further axes; only a single source chunk larger than ``budget`` gives a
-    larger block (one chunk: the source cannot be read in smaller pieces
-    without decoding it more than once).
-    """
-    ndim = len(shape)
-    chunk = [max(1, min(int(c), int(s))) for c, s in zip(chunks or (1,) * ndim, shape)]
-    items = max(1, budget // max(1, itemsize))
-    for axis in range(ndim):
-        inner = math.prod(chunk[:axis]) * math.prod(shape[axis + 1:])
-        if inner * chunk[axis] <= items:
-            multiple = max(1, items // (inner * chunk[axis]))
-            along = min(int(shape[axis]), multiple * chunk[axis])
-            return (*chunk[:axis], along, *shape[axis + 1:])
-    return tuple(chunk)
-
-
-def _blocks(
-    shape: tuple[int, ...], itemsize: int, chunks: tuple[int, ...] | None = None, budget: int | None = None
-) -> Iterator[tuple[slice, ...]]:
-    """Selections covering an array of ``shape`` in C order, each at most :func:`block_shape`."""
-    if not shape:
-        yield ()
-        return
-    if 0 in shape:
-        return
-    block = block_shape(shape, itemsize, chunks, STREAM_BLOCK_BYTES if budget is None else budget)
-    starts = [range(0, int(n), int(b)) for n, b in zip(shape, block)]
-    for corner in itertools.product(*starts):
-        yield tuple(slice(c, min(int(n), c + b)) for c, n, b in zip(corner, shape, block))
-
-
 def _read_ahead(data: Any, blocks: Iterator[Any]) -> Iterator[tuple[Any, np.ndarray]]:
     """``(block, values)`` pairs, reading the next block while the caller writes this one.
 
@@ -155,7 +117,7 @@ def _write_dataset(group: h5py.Group, name: str, ds: Dataset, compression: str |
         if math.prod(shape) > 0:
             itemsize = STRING_ITEM_BYTES if string else np.dtype(data.dtype).itemsize
             chunks = getattr(data, "chunks", None)
-            for block, values in _read_ahead(data, _blocks(shape, itemsize, tuple(chunks) if chunks else None)):
+            for block, values in _read_ahead(data, block_selections(shape, itemsize, tuple(chunks) if chunks else None, STREAM_BLOCK_BYTES)):
                 out[block] = _h5_values(values)
                 del values
                 release_free_memory()

@@ -38,13 +38,16 @@ from ..paths import storage_segment
 from ..jsonvalue import from_json, to_json
 from ..record import Dataset, Record
 from . import fast_chunks
+from ..memory import release_free_memory
+from .blocks import block_selections
 from .encoding import array_metadata, as_stored_byte_order, restore_dtype
 from .packing import PackedSlice, pack, packable, unpack
 from .layout import apply_layout
 
-# Rows copied per step when the source is not in memory (h5py, another store):
-# bounds memory to about this many bytes per array being copied.
-STREAM_BLOCK_BYTES = 32 << 20
+# Bytes copied per step when the source is not in memory (h5py, another
+# store): blocks of whole destination chunks (spikestore.containers.blocks), so
+# memory is about two blocks per array being copied, whatever the item's size
+STREAM_BLOCK_BYTES = 8 << 20
 # arrays copied block by block at once (each holds up to two blocks in memory)
 STREAMING_ARRAYS = 8
 # object writes in flight over all records of one write_records call
@@ -73,16 +76,6 @@ def _buffer(data: bytes) -> Any:
     return default_buffer_prototype().buffer.from_bytes(data)
 
 
-def _blocks(shape: tuple[int, ...], chunk0: int, itemsize: int) -> Iterator[slice]:
-    if not shape or shape[0] == 0:
-        yield slice(None)
-        return
-    row_bytes = max(1, itemsize * int(np.prod(shape[1:], dtype=np.int64)))
-    rows = max(chunk0, (STREAM_BLOCK_BYTES // row_bytes) // chunk0 * chunk0)
-    for start in range(0, shape[0], rows):
-        yield slice(start, min(shape[0], start + rows))
-
-
 async def _write_array(
     store: Store, path: str, ds: Dataset, sem: asyncio.Semaphore, name: str, extra_attrs: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -107,16 +100,18 @@ async def _write_array(
         # copied block by block from h5py or another store: ``sem`` bounds how
         # many such copies (each holding a block in memory) run at once
         async with sem:
-            chunk0 = meta_doc["chunk_grid"]["configuration"]["chunk_shape"][0] if data.shape else 1
-            for block in _blocks(tuple(data.shape), chunk0, dtype.itemsize):
-                # a zarr source is awaited: sync() cannot run inside zarr's own event loop
-                selection = block if data.shape else ()
+            chunks = tuple(meta_doc["chunk_grid"]["configuration"]["chunk_shape"])
+            for selection in block_selections(tuple(data.shape), dtype.itemsize, chunks, STREAM_BLOCK_BYTES):
+                # blocks of whole destination chunks, cut along further axes when one
+                # row is larger than the budget; a zarr source is awaited (sync()
+                # cannot run inside zarr's own event loop)
                 part = np.asarray(await data.async_array.getitem(selection) if isinstance(data, Array) else data[selection])
                 if data.shape and fast_chunks.supports(meta_doc):
-                    await fast_chunks.write_array(store, path, meta_doc, part, first_row=block.start or 0)
+                    await fast_chunks.write_array(store, path, meta_doc, part, origin=tuple(s.start for s in selection))
                 else:
-                    await array.setitem(block if data.shape else Ellipsis, _for_zarr(part))
+                    await array.setitem(selection if data.shape else Ellipsis, _for_zarr(part))
                 del part  # else the next block is read while this one is still alive (2x memory)
+                release_free_memory()
     return meta_doc
 
 
