@@ -96,3 +96,7 @@ class InvalidValueTypeError(InvalidValueError, TypeError):
     ``TypeError`` for these, so this is both an :class:`InvalidValueError`
     (a ``ValueError``) and a ``TypeError``.
     """
+
+
+class MissingDependencyError(SpikestoreError, ImportError):
+    """An optional dependency (xarray, dask) is not installed; the message says what to install."""

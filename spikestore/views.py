@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from typing import Any, Callable, ClassVar, Iterator
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator
 
 import numpy as np
 from zarr.core.array import Array, AsyncArray
@@ -56,6 +56,9 @@ from .containers.encoding import NUMPY_DTYPE_ATTR, as_stored_byte_order
 from .errors import CorruptDataError, InvalidValueError, ItemNotFoundError, ReadOnlyError
 from .record import Dataset, Record
 from .strict_store import MissingChunkError, is_decode_failure
+
+if TYPE_CHECKING:
+    from spikelab.spikedata.spikedata import SpikeData
 
 # ---------------------------------------------------------------------------
 # Arrays

@@ -25,7 +25,7 @@ import numpy as np
 from . import codecs
 from .codecs.base import SLICE, TIME, UNIT, UNIT_I, UNIT_J, as_str_array, read
 from .codecs.neuron_attributes import GROUP as NEURON_ATTRIBUTES
-from .errors import SpikestoreError, UnsupportedTypeError
+from .errors import MissingDependencyError, UnsupportedTypeError
 from .record import Dataset, Record
 from .views import ItemView, LazyArray, lazy_array, materialize
 
@@ -36,8 +36,6 @@ BOUND = "bound"
 """Name given in xarray to the unnamed ``(start, end)`` axis of slice ``times``."""
 
 
-class MissingDependencyError(SpikestoreError, ImportError):
-    """An optional dependency (xarray, dask) is not installed."""
 
 
 def _xarray() -> Any:

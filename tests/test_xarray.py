@@ -48,8 +48,8 @@ EXPECTED_DIMS = {
     ("pairwise_stack", "stack"): ["unit_i", "unit_j", "slice"],
     ("pairwise_stack", "times"): ["slice", None],
     ("spikeslicestack", "times"): ["slice", None],
-    ("array_float64", "data"): [None, None, None],
-    ("str_array", "data"): [None],
+    ("array_float64", "data"): ["dim_0", "dim_1", "dim_2"],
+    ("str_array", "data"): ["dim_0"],
 }
 
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import UnsupportedTypeError
 from ..record import Record
-from .base import Dims, as_str_array, dataset, homogeneous_array, read, unnamed
+from .base import Dims, as_str_array, dataset, homogeneous_array, positional, read, unnamed
 
 
 def array_record(arr: np.ndarray, type_name: str | None, where: str) -> Record:
@@ -21,7 +21,7 @@ def array_record(arr: np.ndarray, type_name: str | None, where: str) -> Record:
         )
     attrs = {"__string_array__": True} if arr.dtype.kind in "US" else {}
     # no axis name fits a user's array: ``dimension_names`` is all nulls
-    return Record(type_name, datasets={"data": dataset(arr, attrs, unnamed(arr.ndim))})
+    return Record(type_name, datasets={"data": dataset(arr, attrs, positional(arr.ndim) if type_name == "ndarray" else unnamed(arr.ndim))})
 
 
 def array_from_record(record: Record) -> np.ndarray:
@@ -43,8 +43,8 @@ class NdarrayCodec:
         return array_record(obj, self.type_name, where)
 
     def dims_for(self, name: str, ndim: int) -> Dims:
-        """``data``: ``None`` per axis (no name fits an arbitrary array)."""
-        return unnamed(ndim)
+        """``data``: ``dim_0``, ``dim_1`` … (no name fits an arbitrary array)."""
+        return positional(ndim)
 
     def decode(self, record: Record) -> np.ndarray:
         return array_from_record(record)

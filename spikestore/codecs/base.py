@@ -102,8 +102,17 @@ second axis has no name that fits: it is the pair itself)."""
 
 
 def unnamed(ndim: int) -> Dims:
-    """``None`` for every axis: no name fits (plain arrays, tuples, sets)."""
+    """``None`` for every axis: no name fits (tuples, sets)."""
     return (None,) * ndim
+
+
+def positional(ndim: int) -> Dims:
+    """``dim_0``, ``dim_1`` … (xarray's names for unnamed axes): an arbitrary array's axes.
+
+    Distinct names, so ``xarray.open_zarr`` can open an ``ndarray`` item's
+    folder (it refuses two axes of different sizes that share the name ``None``).
+    """
+    return tuple(f"dim_{i}" for i in range(ndim))
 
 
 def leading(name: str, ndim: int) -> Dims:
