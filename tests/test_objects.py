@@ -97,3 +97,20 @@ def test_a_copied_packed_stack_stays_packed_and_exact(tmp_path) -> None:
     assert len(_objects(str(tmp_path / "b"), None)) == len(_objects(str(tmp_path / "a"), None))
     assert_same(_stack(30), AnalysisWorkspace.load(tmp_path / "b").get("rec", "stack"))
     assert verify(str(tmp_path / "b")).ok
+
+
+def test_the_time_ordered_copy_is_kept_only_where_it_pays(tmp_path) -> None:
+    """A SpikeData small enough to read whole in one request gets no derived arrays."""
+    rng = np.random.default_rng(2)
+    small = SpikeData([np.sort(rng.uniform(0, 1000.0, 50)) for _ in range(4)], length=1000.0)
+    large = SpikeData([np.sort(rng.uniform(0, 60_000.0, 7_000)) for _ in range(10)], length=60_000.0)
+    ws = AnalysisWorkspace()
+    ws.store("ns", "small", small)
+    ws.store("ns", "large", large)
+    ws.save(tmp_path / "ws")
+    with open_workspace(tmp_path / "ws") as lazy:
+        index = lazy._require_open().index
+        assert not index.entry("ns", "small")["tree"].get("derived")
+        assert set(index.entry("ns", "large")["tree"]["derived"]) == {"by_time_times", "by_time_units", "by_time_offsets"}
+        for name, sd in (("small", small), ("large", large)):
+            assert_same(sd.subtime(100.0, 900.0), lazy.get_lazy("ns", name).subtime(100.0, 900.0))

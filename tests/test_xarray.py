@@ -35,8 +35,6 @@ EXPECTED_DIMS = {
     ("spikedata_full", "spike_times_index"): ["unit"],
     ("spikedata_full", "raw_data"): ["channel", "sample"],
     ("spikedata_full", "raw_time"): ["sample"],
-    ("spikedata_full", "by_time_times"): ["spike"],
-    ("spikedata_full", "by_time_offsets"): ["time_block_edge"],
     ("spikedata_full", "neuron_attributes/snr"): ["unit"],
     ("spikedata_full", "neuron_attributes/template"): ["unit", None],
     ("ratedata", "inst_Frate_data"): ["unit", "time"],
@@ -293,3 +291,18 @@ def test_fill_dims_names_records_written_without_names() -> None:
     codecs.fill_dims(record)
     assert {n: ds.dims for n, ds in record.datasets.items()} == expected
     assert {n: ds.dims for n, ds in record.children["neuron_attributes"].datasets.items()} == columns
+
+
+def test_the_time_ordered_copy_of_a_large_spikedata_has_dimension_names(tmp_path) -> None:
+    from spikelab.spikedata.spikedata import SpikeData
+
+    rng = np.random.default_rng(5)
+    sd = SpikeData([np.sort(rng.uniform(0, 60_000.0, 7_000)) for _ in range(10)], length=60_000.0)  # 70,000 spikes
+    ws = AnalysisWorkspace()
+    ws.store("ns", "big", sd)
+    ws.save(tmp_path / "ws")
+    with open_workspace(tmp_path / "ws") as lazy:
+        derived = lazy._require_open().index.entry("ns", "big")["tree"]["derived"]
+    assert derived["by_time_times"]["dimension_names"] == ["spike"]
+    assert derived["by_time_units"]["dimension_names"] == ["spike"]
+    assert derived["by_time_offsets"]["dimension_names"] == ["time_block_edge"]

@@ -34,6 +34,11 @@ SPIKE_DIMS: dict[str, Dims] = {
 """Axis names of a ``SpikeData``'s datasets (``raw_data``: see :func:`spike_dims`)."""
 
 
+# below this many spikes a SpikeData gets no time-ordered copy: its spike
+# times fit one inner chunk (512 KiB, spikestore/containers/layout.py), so a
+# whole read is one request anyway
+TIME_ORDERED_MIN_SPIKES = 65_536
+
 def spike_dims(name: str, ndim: int) -> Dims | None:
     """The axis names of a ``SpikeData`` dataset.
 
@@ -168,7 +173,14 @@ class SpikeDataCodec:
         return spike_dims(name, ndim)
 
     def derive(self, record: Record) -> dict[str, Dataset]:
-        """The time-ordered copy, computed only by containers that store it."""
+        """The time-ordered copy, computed only by containers that store it.
+
+        Not for a SpikeData whose spikes fit one inner chunk of the Zarr
+        layout (``TIME_ORDERED_MIN_SPIKES``): reading it whole is then one
+        request, so a window read loads it and cuts the window out.
+        """
+        if record.datasets["spike_times"].data.shape[0] < TIME_ORDERED_MIN_SPIKES:
+            return {}
         return time_ordered_copy(
             read(record.datasets["spike_times"]),
             read(record.datasets["spike_times_index"]),
