@@ -405,6 +405,16 @@ class Backend:
                 pass
         return removed
 
+    def remove_empty_internal_folders(self) -> None:
+        """Locally, remove ``__spikestore__/`` and its folders if they hold no file (object stores have no folders)."""
+        if not self.is_local:
+            return
+        for rel in (TMP_DIR, f"{INTERNAL_DIR}/index", INTERNAL_DIR):
+            try:
+                os.rmdir(self.abspath(rel))
+            except OSError:
+                pass
+
     def copy_tree(self, src_rel: str, dst_rel: str) -> None:
         """Copy everything under ``src_rel`` to ``dst_rel`` on the same filesystem."""
         src = self.abspath(src_rel)

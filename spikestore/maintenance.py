@@ -210,6 +210,7 @@ def _gc_unfinished(backend: Backend, grace_seconds: float) -> GcReport:
             for rel in internal:
                 backend.delete(rel)
                 report.removed.append(rel)
+            backend.remove_empty_internal_folders()
     return report
 
 
