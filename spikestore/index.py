@@ -250,6 +250,11 @@ class IndexState:
                 # its own first request); used for the first attempt only
                 self._refresh_once(backend, listing if attempt == 0 else None)
                 return self
+            except CorruptDataError:
+                if attempt or listing is None:
+                    raise
+                # the caller listed while the workspace was being created (its root was
+                # written after our listing): judge the index on a listing of our own
             except FileNotFoundError:
                 # a compactor removed a record or snapshot between our listing
                 # and our read: list again
