@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import json
 import importlib.util
 import os
 import pathlib
@@ -125,11 +126,34 @@ def test_examples_run(path: pathlib.Path, tmp_path: pathlib.Path, monkeypatch: p
             except Exception as exc:  # noqa: BLE001 - report which example failed
                 pytest.fail(f"the python example at {where} failed: {type(exc).__name__}: {exc}\n\n{block.code}")
         else:
-            for args in _spikestore_commands(block):
+            commands = _spikestore_commands(block)
+            if commands:
+                # one process runs the block's commands in turn (each as `spikestore …` would:
+                # cli.main, its exit status), so the interpreter starts once per block
                 result = subprocess.run(
-                    [sys.executable, "-m", "spikestore", *args[1:]], capture_output=True, text=True, env=env, timeout=300
+                    [sys.executable, "-c", _RUN_COMMANDS, json.dumps([args[1:] for args in commands])],
+                    capture_output=True, text=True, env=env, timeout=600,
                 )
-                assert result.returncode == 0, f"`{shlex.join(args)}` at {where} failed:\n{result.stderr}"
+                lines = result.stdout.strip().splitlines()
+                failed = json.loads(lines[-1]) if lines else -1
+                shown = shlex.join(commands[failed]) if isinstance(failed, int) and failed >= 0 else "; ".join(map(shlex.join, commands))
+                assert result.returncode == 0 and failed is None, f"`{shown}` at {where} failed:\n{result.stderr}"
+
+
+_RUN_COMMANDS = """
+import json, sys
+from spikestore.cli import main
+for i, args in enumerate(json.loads(sys.argv[1])):
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    if code:
+        print(json.dumps(i))
+        sys.exit(0)
+print("null")
+"""
 
 
 def _spikestore_commands(block: Block) -> list[list[str]]:
