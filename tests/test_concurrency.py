@@ -37,7 +37,8 @@ def _pool(n: int):
     return multiprocessing.get_context("spawn").Pool(n)
 
 
-@pytest.mark.parametrize("repeat", range(2))
+# two rounds on a folder, one on S3 (a second S3 round cost half a minute of the suite's budget)
+@pytest.mark.parametrize("shared_store, repeat", [("folder", 0), ("folder", 1), ("s3", 0)], indirect=["shared_store"])
 def test_four_writers_lose_nothing_and_a_polling_reader_never_sees_partial_items(shared_store, repeat) -> None:
     url, options = shared_store
     writers, per_writer = 4, 16
@@ -143,7 +144,7 @@ def test_gc_beside_live_writers_and_readers_deletes_no_live_version(shared_store
     overwrite their items and a reader reads them: nothing committed is lost,
     and every read sees a complete version (old or new)."""
     url, options = shared_store
-    writers, keys, rounds = 2, 3, 6
+    writers, keys, rounds = 2, 3, 4
     errors: list[BaseException] = []
     passes = 0
     done = threading.Event()

@@ -355,7 +355,7 @@ def test_names_that_cannot_be_stored_are_refused_before_writing(tmp_path, bad) -
         ws.store("rec", bad, 1)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(name=st.one_of(st.text(min_size=0, max_size=300), st.sampled_from(ODD_NAMES), st.integers(), st.none()))
 def test_any_name_round_trips_or_is_refused(tmp_path_factory, name) -> None:
     url = str(tmp_path_factory.mktemp("names") / "ws")

@@ -264,10 +264,12 @@ def test_no_request_until_data_is_computed(s3_server) -> None:
     assert counts.total == view.nchunks, counts
 
 
-def test_a_distributed_reduction_reads_through_pickled_views(location) -> None:
+def test_a_distributed_reduction_reads_through_pickled_views(s3_server) -> None:
+    """On S3 (a cluster's workers share object storage; memory:// is per process)."""
+    from .conftest import StoreLocation
+
     distributed = pytest.importorskip("distributed")
-    if location.kind == "memory":
-        pytest.skip("memory:// is per process")
+    location = StoreLocation("s3", f"s3://{BUCKET}/{uuid.uuid4().hex}", s3_server.storage_options, s3_server)
     rng = np.random.default_rng(4)
     rates = RateData(rng.random((40, 30_000)), times=np.arange(30_000) * 1.0)
     ws = AnalysisWorkspace()
