@@ -214,7 +214,10 @@ def run(workloads: list[str], latencies: list[float]) -> list[list[str]]:
     return rows
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | str | None = None) -> None:
+    """Command line entry; ``python -m benchmarks --scale S`` passes the scale name instead."""
+    if isinstance(argv, str):  # from benchmarks/__main__.py
+        argv = ["--workloads", "results200", argv if argv in ("tiny", "small", "medium") else "small"]
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workloads", nargs="+", default=["results200", "small"], choices=["results200", "tiny", "small", "medium"])
     parser.add_argument("--latency", nargs="+", type=float, default=[0.0, 20.0, 50.0], help="ms added to every request")
