@@ -83,6 +83,14 @@ def access_problem(exc: BaseException) -> str | None:
     return None
 
 
+def translated(url: str, exc: Exception) -> Exception:
+    """The error to raise for ``exc``: :class:`StoreAccessError` when it means "no access", else ``exc`` itself."""
+    if isinstance(exc, (FileNotFoundError, IsADirectoryError, NotADirectoryError, FileExistsError)):
+        return exc
+    problem = access_problem(exc)
+    return exc if problem is None else _access_error(url, problem)
+
+
 def _access_error(url: str, problem: str) -> StoreAccessError:
     return StoreAccessError(
         f"cannot access {url}: {problem}. For S3, set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or "
@@ -165,13 +173,8 @@ class Backend:
         """Turn "no access" failures of the filesystem into :class:`StoreAccessError`."""
         try:
             yield
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError, FileExistsError):
-            raise
         except Exception as exc:
-            problem = access_problem(exc)
-            if problem is None:
-                raise
-            raise _access_error(self.url, problem) from exc
+            raise translated(self.url, exc) from exc
 
     def missing_location_hint(self) -> str:
         """Why a location may look empty: e.g. its bucket does not exist (one request)."""
@@ -483,13 +486,8 @@ class GuardedStore(WrapperStore[Store]):
     async def _access(self) -> Any:
         try:
             yield
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError, FileExistsError):
-            raise
         except Exception as exc:
-            problem = access_problem(exc)
-            if problem is None:
-                raise
-            raise _access_error(self._url, problem) from exc
+            raise translated(self._url, exc) from exc
 
     async def get(self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None) -> Buffer | None:
         self._check(key)

@@ -268,13 +268,17 @@ def test_a_stray_newer_snapshot_is_reported_and_gc_deletes_nothing(site) -> None
         gc(site["url"], storage_options=site["opts"], grace_seconds=0)
 
 
-def test_swapped_chunks_are_found_by_verify(site) -> None:
+def _rates_chunks(site: dict[str, Any]) -> list[str]:
+    """Save a 400 x 2000 rate matrix; the paths of its chunk objects."""
     ws = AnalysisWorkspace()
     ws.store("rec", "rates", np.random.default_rng(1).random((400, 2000)))
     ws.save(site["url"], storage_options=site["opts"])
-    fs = site["fs"]
     root = fsspec.core.url_to_fs(site["url"], **site["opts"])[1]
-    chunks = sorted(p for p in fs.find(root) if "/data/c/" in p)
+    return sorted(p for p in site["fs"].find(root) if "/data/c/" in p)
+
+
+def test_swapped_chunks_are_found_by_verify(site) -> None:
+    fs, chunks = site["fs"], _rates_chunks(site)
     assert len(chunks) >= 2
     a, b = fs.cat_file(chunks[0]), fs.cat_file(chunks[1])
     fs.pipe_file(chunks[0], b)
@@ -284,12 +288,7 @@ def test_swapped_chunks_are_found_by_verify(site) -> None:
 
 
 def test_a_flipped_byte_read_lazily_is_corrupt_data(site) -> None:
-    ws = AnalysisWorkspace()
-    ws.store("rec", "rates", np.random.default_rng(1).random((400, 2000)))
-    ws.save(site["url"], storage_options=site["opts"])
-    fs = site["fs"]
-    root = fsspec.core.url_to_fs(site["url"], **site["opts"])[1]
-    chunk = sorted(p for p in fs.find(root) if "/data/c/" in p)[0]
+    fs, chunk = site["fs"], _rates_chunks(site)[0]
     data = bytearray(fs.cat_file(chunk))
     data[len(data) // 2] ^= 0x10
     fs.pipe_file(chunk, bytes(data))
