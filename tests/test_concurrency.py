@@ -37,9 +37,7 @@ def _pool(n: int):
     return multiprocessing.get_context("spawn").Pool(n)
 
 
-# two rounds on a folder, one on S3 (a second S3 round cost half a minute of the suite's budget)
-@pytest.mark.parametrize("shared_store, repeat", [("folder", 0), ("folder", 1), ("s3", 0)], indirect=["shared_store"])
-def test_four_writers_lose_nothing_and_a_polling_reader_never_sees_partial_items(shared_store, repeat) -> None:
+def test_four_writers_lose_nothing_and_a_polling_reader_never_sees_partial_items(shared_store) -> None:
     url, options = shared_store
     writers, per_writer = 4, 16
     seen, errors, stop = set(), [], threading.Event()
