@@ -74,24 +74,25 @@ class VerifyReport:
         return "\n".join(lines)
 
 
-def _store(target: Any, storage_options: dict | None, read_only: bool) -> WorkspaceStore:
+def _open_store_of(target: Any) -> WorkspaceStore | None:
+    """The store behind ``target`` when it is a ``WorkspaceStore`` or an open workspace, else ``None``."""
     if isinstance(target, WorkspaceStore):
-        target.refresh()
         return target
     inner = getattr(target, "_store", None)
-    if isinstance(inner, WorkspaceStore):
-        inner.refresh()
-        return inner
-    return WorkspaceStore.open(Backend(target, storage_options, read_only=read_only))
+    return inner if isinstance(inner, WorkspaceStore) else None
+
+
+def _store(target: Any, storage_options: dict | None, read_only: bool) -> WorkspaceStore:
+    store = _open_store_of(target)
+    if store is None:
+        return WorkspaceStore.open(Backend(target, storage_options, read_only=read_only))
+    store.refresh()
+    return store
 
 
 def _backend_of(target: Any, storage_options: dict | None) -> Backend:
-    if isinstance(target, WorkspaceStore):
-        return target.backend
-    inner = getattr(target, "_store", None)
-    if isinstance(inner, WorkspaceStore):
-        return inner.backend
-    return Backend(target, storage_options)
+    store = _open_store_of(target)
+    return store.backend if store is not None else Backend(target, storage_options)
 
 
 def gc(target: Any, *, storage_options: dict | None = None, grace_seconds: float = DEFAULT_GRACE_SECONDS) -> GcReport:
