@@ -458,26 +458,43 @@ def _check_generations(backend: Backend, names: set[str], newest: int) -> None:
         )
 
 
-def index_problems(backend: Backend, state: IndexState) -> list[str]:
+def index_problems(backend: Backend, state: IndexState, attempts: int = 6) -> list[str]:
     """Damage to the index that a reader does not notice: vanished journal
     records (gaps in a writer's sequence) and a broken snapshot chain.
 
     Reads every snapshot and record present (``verify`` and ``gc`` use it).
+    A listed object that is gone when read means a compactor ran in
+    between: the listing is stale, and a gap seen in it would be a false
+    alarm, so the check lists again.  When the index keeps changing for
+    ``attempts`` listings, nothing is reported: no listing could be judged.
     """
+    problems: list[str] = []
+    for attempt in range(attempts):
+        problems, stable = _index_problems_once(backend, state)
+        if stable:
+            return problems
+        time.sleep(min(0.05 * 2**attempt, 1.0))
+    return problems
+
+
+def _index_problems_once(backend: Backend, state: IndexState) -> tuple[list[str], bool]:
+    """One listing's problems, and whether every listed object could be read."""
     problems: list[str] = []
     names = backend.list_names(INDEX_DIR)
     snapshots = sorted(n for n in names if _is_snapshot_name(n))
+    journal = [n for n in names if _is_journal_name(n)]
+    raws = backend.read_many(f"{INDEX_DIR}/{n}" for n in snapshots + journal)
+    if any(raws.get(f"{INDEX_DIR}/{n}") is None for n in snapshots + journal):
+        return problems, False
     digests: dict[int, str] = {}
     payloads: dict[int, dict[str, Any]] = {}
-    raws = backend.read_many(f"{INDEX_DIR}/{n}" for n in snapshots + [n for n in names if _is_journal_name(n)])
     for name in snapshots:
-        raw = raws.get(f"{INDEX_DIR}/{name}")
-        if raw is None:
-            continue
         try:
             # an older generation may still be the version-1 snapshot a save upgraded
             lenient = name != snapshots[-1]
-            payloads[_generation(name)], digests[_generation(name)] = state._decode(backend, raw, "snapshot", name, lenient=lenient)
+            payloads[_generation(name)], digests[_generation(name)] = state._decode(
+                backend, raws[f"{INDEX_DIR}/{name}"], "snapshot", name, lenient=lenient
+            )
         except (CorruptDataError, FormatError) as exc:
             problems.append(str(exc))
     for generation, payload in payloads.items():
@@ -491,14 +508,11 @@ def index_problems(backend: Backend, state: IndexState) -> list[str]:
     absorbed = set(newest.get("absorbed", []))
     known = {w: int(v[0]) for w, v in (newest.get("writers") or {}).items() if isinstance(v, list) and v}
     sequences: dict[str, set[int]] = {}
-    for name in names:
-        if not _is_journal_name(name) or name in absorbed:
-            continue
-        raw = raws.get(f"{INDEX_DIR}/{name}")
-        if raw is None:
+    for name in journal:
+        if name in absorbed:
             continue
         try:
-            payload, _ = state._decode(backend, raw, "record", name)
+            payload, _ = state._decode(backend, raws[f"{INDEX_DIR}/{name}"], "record", name)
         except (CorruptDataError, FormatError) as exc:
             problems.append(str(exc))
             continue
@@ -513,7 +527,7 @@ def index_problems(backend: Backend, state: IndexState) -> list[str]:
                 f"journal record(s) number {lost[:5]} of writer {writer} vanished: the items they committed "
                 f"are no longer in the index. Restore __spikestore__/index/ from a copy."
             )
-    return problems
+    return problems, True
 
 
 def _writer_id() -> str:
