@@ -13,12 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from .containers.encoding import WRITTEN_CODECS
 from .containers.packing import check_packed
 from .errors import FormatError
 from .paths import GROUP_DOCUMENT, check_item_path, check_segment
 
-# every codec the Zarr container writes (see spikestore/containers/encoding.py)
-WRITTEN_CODECS = frozenset({"bytes", "blosc", "zstd", "crc32c", "vlen-utf8", "sharding_indexed"})
 MAX_TREE_DEPTH = 64
 MAX_DIMENSION = 1 << 48
 

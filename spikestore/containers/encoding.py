@@ -41,6 +41,11 @@ NUMPY_DTYPE_ATTR = "spikestore:dtype"
 
 STRING_KINDS = "USOT"
 
+# every codec name this module writes: the only ones an array read from a store
+# may name (spikestore.entries refuses others, so zarr never resolves a codec
+# such as ``numcodecs.pickle`` that a hostile store names)
+WRITTEN_CODECS = frozenset({"bytes", "blosc", "zstd", "crc32c", "vlen-utf8", "sharding_indexed"})
+
 
 def chunk_shape(shape: tuple[int, ...], itemsize: int, target: int = TARGET_CHUNK_BYTES) -> list[int]:
     """Chunk shape of about ``target`` bytes, halving the longest axis until it fits."""
