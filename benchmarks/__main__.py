@@ -1,4 +1,4 @@
-"""Run the benchmarks: ``python -m benchmarks --scale small|medium [--only NAME ...]``."""
+"""Run the benchmarks: ``python -m benchmarks --scale small|medium [--only NAME ...] [--sigma MS ...]``."""
 
 from __future__ import annotations
 
@@ -21,6 +21,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--scale", default="small", choices=["tiny", "small", "medium", "full"])
     parser.add_argument("--only", nargs="*", help="module names to run (e.g. bench_store)")
+    parser.add_argument(
+        "--sigma", nargs="+", type=float, default=[10.0, 50.0], metavar="MS",
+        help="rate smoothing sigmas of bench_store's workloads, side by side (default: 10 50)",
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of bench_store's local section (default 3)")
     args = parser.parse_args(argv)
     for name in modules():
         if args.only and name not in args.only:
@@ -30,7 +35,10 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"\n######## {name} (scale {args.scale}) ########", flush=True)
         t0 = time.perf_counter()
-        module.main(args.scale)
+        if name == "bench_store":
+            module.main(args.scale, repeat=args.repeat, sigmas=tuple(args.sigma))
+        else:
+            module.main(args.scale)
         print(f"[{name}: {time.perf_counter() - t0:.0f} s]", flush=True)
     return 0
 

@@ -6,6 +6,10 @@ child before the clock starts).  Every operation runs in a fresh spawned
 process; rounds are interleaved and medians reported.  The *raw floor*
 writes every numeric array with ``ndarray.tofile`` into a plain folder and
 reads it back with ``np.fromfile``: no objects, no compression, no metadata.
+
+The local-disk section runs once per rate smoothing (``sigmas``, by
+default spikelab's 10 ms and 50 ms: how compressible the rates are depends
+on it) and ends with the ratios of every smoothing side by side.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from benchmarks.common import fmt, interleaved, measure, ratio, remove, run_isol
 from spikestore.workload import to_spikelab
 
 SYSTEMS = ("spikestore", "spikelab", "raw")
+SIGMAS_MS = (10.0, 50.0)
 SMALL_ITEMS = (("rec1", "results"), ("rec2", "correlation"))
 S3_SCALE = "small"
 
@@ -139,20 +144,20 @@ def child_load(system: str, dest: str, item: tuple[str, str] | None = None) -> d
 # -- sections -------------------------------------------------------------------------
 
 
-def _prepare(scale: str, tmp: str) -> tuple[str, int, Any]:
+def _prepare(scale: str, tmp: str, sigma_ms: float) -> tuple[str, int, Any]:
     from spikestore.workload import SCALES, make_workspace, workspace_nbytes
 
-    ws = make_workspace(scale)
-    path = os.path.join(tmp, f"{scale}.pkl")
+    ws = make_workspace(scale, sigma_ms=sigma_ms)
+    path = os.path.join(tmp, f"{scale}-sigma{sigma_ms:g}.pkl")
     with open(path, "wb") as f:
         pickle.dump(ws, f, protocol=pickle.HIGHEST_PROTOCOL)
     return path, workspace_nbytes(ws), SCALES[scale]
 
 
-def local_section(scale: str, tmp: str, repeat: int) -> dict[str, Any]:
-    """Save, load, load_item and bytes of the three systems on local disk."""
-    pkl, raw_bytes, sc = _prepare(scale, tmp)
-    dests = {s: os.path.join(tmp, f"{scale}-{s}") for s in SYSTEMS}
+def local_section(scale: str, tmp: str, repeat: int, sigma_ms: float = SIGMAS_MS[0]) -> dict[str, Any]:
+    """Save, load, load_item and bytes of the three systems on local disk (rates smoothed with ``sigma_ms``)."""
+    pkl, raw_bytes, sc = _prepare(scale, tmp, sigma_ms)
+    dests = {s: os.path.join(tmp, f"{scale}-sigma{sigma_ms:g}-{s}") for s in SYSTEMS}
 
     def saver(system: str) -> Any:
         def run() -> dict[str, float]:
@@ -164,7 +169,7 @@ def local_section(scale: str, tmp: str, repeat: int) -> dict[str, Any]:
     def loader(system: str, item: tuple[str, str] | None = None) -> Any:
         return lambda: run_isolated(child_load, system, dests[system], item)
 
-    res: dict[str, Any] = {"scale": scale, "raw_mb": raw_bytes / 1e6, "units": sc.units, "minutes": sc.minutes}
+    res: dict[str, Any] = {"scale": scale, "raw_mb": raw_bytes / 1e6, "units": sc.units, "minutes": sc.minutes, "sigma_ms": sigma_ms}
     res["save"] = interleaved({s: saver(s) for s in SYSTEMS}, repeat)
     res["bytes"] = {s: tree_bytes(dests[s]) for s in SYSTEMS}
     res["load"] = interleaved({s: loader(s) for s in SYSTEMS}, repeat)
@@ -179,7 +184,8 @@ def print_local(res: dict[str, Any]) -> None:
     """The local-disk table: absolute numbers and ratios."""
     print(
         f"\n== local disk, scale {res['scale']}: 3 recordings x {res['units']} units x {res['minutes']:g} min, "
-        f"raw arrays {res['raw_mb']:.1f} MB; median of fresh processes, rounds interleaved =="
+        f"rates smoothed with sigma {res['sigma_ms']:g} ms, raw arrays {res['raw_mb']:.1f} MB; "
+        f"median of fresh processes, rounds interleaved =="
     )
     rows = []
     for op in ["save", "load", *("/".join(i) for i in SMALL_ITEMS)]:
@@ -266,17 +272,54 @@ def print_s3(res: dict[str, Any]) -> None:
     print(table(["operation", "time (s)", "requests", "by method", "MB down", "MB up"], rows))
 
 
-def main(scale: str = "small", repeat: int = 3) -> dict[str, Any]:
-    """Run every section at ``scale`` and print the tables."""
+def _local_rows(res: dict[str, Any]) -> list[tuple[str, float, float, float]]:
+    """(operation, spikestore, spikelab, raw) of the figures the targets are stated on."""
+    b = res["bytes"]
+    rows = [("bytes on disk", b["spikestore"], b["spikelab"], b["raw"])]
+    for op in ["save", "load", *("/".join(i) for i in SMALL_ITEMS)]:
+        label = f"{op} time" if op in ("save", "load") else f"load_item {op} time"
+        rows.append((label, *(res[op][s]["seconds"] for s in SYSTEMS)))
+    return rows
+
+
+def print_side_by_side(results: list[dict[str, Any]]) -> None:
+    """The ratios of every smoothing side by side: spikestore / spikelab and / the raw floor, and raw / spikelab."""
+    print(
+        f"\n== side by side, scale {results[0]['scale']}, by rate smoothing sigma (ms): "
+        "spikestore / spikelab, spikestore / raw floor, raw floor / spikelab =="
+    )
+    header = ["operation"]
+    for res in results:
+        sigma = f"sigma {res['sigma_ms']:g}"
+        header += [f"{sigma}: ss/spikelab", "ss/raw", "raw/spikelab"]
+    rows = []
+    for i, (label, *_) in enumerate(_local_rows(results[0])):
+        row = [label]
+        for res in results:
+            _, ss, sl, raw = _local_rows(res)[i]
+            row += [ratio(ss, sl), ratio(ss, raw), ratio(raw, sl)]
+        rows.append(row)
+    print(table(header, rows))
+
+
+def main(scale: str = "small", repeat: int = 3, sigmas: tuple[float, ...] = SIGMAS_MS) -> dict[str, Any]:
+    """Run every section at ``scale`` (the local one once per smoothing in ``sigmas``) and print the tables."""
     with tempfile.TemporaryDirectory(prefix="spikestore-bench-") as tmp:
-        local = local_section(scale, tmp, repeat)
-        print_local(local)
+        runs = []
+        for n, sigma in enumerate(sigmas):
+            local = local_section(scale, tmp, repeat, sigma)
+            print_local(local)
+            runs.append(local)
+            for s in SYSTEMS:  # free disk: only the first smoothing's stores are used again
+                if n > 0 or s == "raw":
+                    remove(local["dests"][s])
+        if len(runs) > 1:
+            print_side_by_side(runs)
+        local = runs[0]
+        local["by_sigma"] = runs
         scales = ["small", scale] if scale != "small" else ["small"]
         saved = {scale: {s: local["dests"][s] for s in ("spikestore", "spikelab")}}
-        if len(scales) > 1:
-            for s in SYSTEMS:  # free disk before building the other scale
-                if s == "raw":
-                    remove(local["dests"][s])
+        if len(scales) > 1 and sigmas[0] == SIGMAS_MS[0]:
             scaling = item_scaling_section(scales, tmp, repeat, saved)
             print_item_scaling(scaling, scales)
             local["item_scaling"] = scaling

@@ -9,6 +9,14 @@ burst-aligned ``RateSliceStack`` and ``SpikeSliceStack``, a correlation
 with a ``PairwiseCompMatrixStack``.  Everything is vectorised numpy, so even
 the ``"medium"`` scale (3 x 1,000 units x 10 min, about 1.6 GB) builds in
 tens of seconds.
+
+The knobs a lab turns are parameters of :func:`make_workspace` (an
+:class:`Analysis`): the rate smoothing ``sigma_ms``, the rate bin width
+``bin_ms``, the mean firing rate and the spread of firing rates across units.
+How compressible the rate matrix is depends on them (sigma 50 ms rates
+compress less than half as well as sigma 10 ms ones), so the benchmarks run
+more than one.  The defaults are the workload every figure before them was
+measured on: with them the generated data are unchanged.
 """
 
 from __future__ import annotations
@@ -33,6 +41,41 @@ REFRACTORY_MS = 1.5
 TEMPLATE_SAMPLES = 40
 SLICE_BOUNDS_MS = (250.0, 500.0)
 RECORDINGS = ("rec1", "rec2", "rec3")
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """How a lab analyses its recordings: the knobs of :func:`make_workspace`.
+
+    Attributes
+    ----------
+    sigma_ms : float
+        Standard deviation of the Gaussian smoothing of the ISI rates
+        (spikelab's ``resampled_isi`` default: 10 ms).
+    bin_ms : float
+        Width of a rate bin (``RateData`` time step and slice-stack step).
+    mean_rate_hz : float
+        Mean firing rate of the units (lognormal across units).
+    rate_spread : float
+        Standard deviation of the log firing rate across units: 0 gives every
+        unit the same rate, 1.0 spans about two decades.
+    """
+
+    sigma_ms: float = RATE_SIGMA_MS
+    bin_ms: float = RATE_BIN_MS
+    mean_rate_hz: float = 3.0
+    rate_spread: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not (self.bin_ms > 0 and self.sigma_ms >= 0 and self.mean_rate_hz > 0 and self.rate_spread >= 0):
+            raise ValueError(f"{self} needs bin_ms > 0, sigma_ms >= 0, mean_rate_hz > 0 and rate_spread >= 0")
+
+    def label(self) -> str:
+        """A short description, e.g. ``"sigma 50 ms, 10 ms bins, 3 Hz (spread 1)"``."""
+        return f"sigma {self.sigma_ms:g} ms, {self.bin_ms:g} ms bins, {self.mean_rate_hz:g} Hz (spread {self.rate_spread:g})"
+
+
+DEFAULT_ANALYSIS = Analysis()
 
 
 @dataclass(frozen=True)
@@ -62,16 +105,19 @@ SCALES: dict[str, Scale] = {
 }
 
 
-def _spike_trains(rng: np.random.Generator, n: int, length_ms: float, bursts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _spike_trains(
+    rng: np.random.Generator, n: int, length_ms: float, bursts: np.ndarray, analysis: Analysis = DEFAULT_ANALYSIS
+) -> tuple[np.ndarray, np.ndarray]:
     """Sorted spike times of ``n`` units as (flat float64 ms, cumulative ends).
 
     Background spikes are a refractory Poisson process at a lognormal rate
-    (mean about 3 Hz); on top, each unit joins each network burst with a
-    unit-specific probability and fires a few jittered spikes.  Times are
-    snapped to the ``FS_HZ`` sample grid.
+    (mean ``analysis.mean_rate_hz``, log standard deviation
+    ``analysis.rate_spread``); on top, each unit joins each network burst
+    with a unit-specific probability and fires a few jittered spikes.  Times
+    are snapped to the ``FS_HZ`` sample grid.
     """
-    sigma = 1.0
-    rates_hz = rng.lognormal(np.log(3.0) - sigma**2 / 2, sigma, n).clip(0.02, 80.0)
+    sigma = analysis.rate_spread
+    rates_hz = rng.lognormal(np.log(analysis.mean_rate_hz) - sigma**2 / 2, sigma, n).clip(0.02, 80.0)
     participation = rng.beta(2.0, 3.0, n)
     burst_spikes = rng.gamma(2.0, 1.5, n)  # mean spikes per joined burst
     burst_rate = participation * burst_spikes * len(bursts) / (length_ms / 1e3)
@@ -180,10 +226,10 @@ def _neuron_attributes(rng: np.random.Generator, n: int) -> list[dict[str, Any]]
     ]
 
 
-def _correlations(rates: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _correlations(rates: np.ndarray, rng: np.random.Generator, bin_ms: float = RATE_BIN_MS) -> np.ndarray:
     """A symmetric unit-by-unit correlation matrix of 1 s-binned rates."""
     n, t = rates.shape
-    per_s = max(1, int(round(1000.0 / RATE_BIN_MS)))
+    per_s = max(1, int(round(1000.0 / bin_ms)))
     usable = (t // per_s) * per_s
     coarse = rates[:, :usable].reshape(n, -1, per_s).mean(axis=2) if usable else rates
     coarse = coarse + rng.normal(0, 1e-6, coarse.shape)  # silent units: no NaN
@@ -192,14 +238,17 @@ def _correlations(rates: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return corr
 
 
-def _recording(ws: AnalysisWorkspace, namespace: str, scale: Scale, rng: np.random.Generator) -> np.ndarray:
+def _recording(
+    ws: AnalysisWorkspace, namespace: str, scale: Scale, rng: np.random.Generator, analysis: Analysis = DEFAULT_ANALYSIS
+) -> np.ndarray:
     n = scale.units
+    bin_ms, sigma_ms = analysis.bin_ms, analysis.sigma_ms
     length_ms = scale.minutes * 60_000.0
     lo, hi = SLICE_BOUNDS_MS
-    span = length_ms - lo - hi - 2 * RATE_BIN_MS
-    bursts = np.sort(lo + RATE_BIN_MS + rng.uniform(0, span, scale.events))
-    bursts = np.round(bursts / RATE_BIN_MS) * RATE_BIN_MS
-    flat, ends = _spike_trains(rng, n, length_ms, bursts)
+    span = length_ms - lo - hi - 2 * bin_ms
+    bursts = np.sort(lo + bin_ms + rng.uniform(0, span, scale.events))
+    bursts = np.round(bursts / bin_ms) * bin_ms
+    flat, ends = _spike_trains(rng, n, length_ms, bursts, analysis)
     attrs = _neuron_attributes(rng, n)
     sd = SpikeData(
         np.split(flat, ends[:-1]),
@@ -208,18 +257,18 @@ def _recording(ws: AnalysisWorkspace, namespace: str, scale: Scale, rng: np.rand
         neuron_attributes=attrs,
         metadata={"fs_Hz": FS_HZ, "probe": "maxwell-mea", "recording": namespace, "sorter": "kilosort2"},
     )
-    times = np.arange(0.0, length_ms, RATE_BIN_MS)
-    rates = isi_rates(flat, ends, times)
+    times = np.arange(0.0, length_ms, bin_ms)
+    rates = isi_rates(flat, ends, times, sigma_ms)
     rd = RateData(rates, times, neuron_attributes=attrs, rate_unit="Hz")
 
-    bins = np.round(bursts / RATE_BIN_MS).astype(np.int64)
-    offsets = np.arange(-int(lo / RATE_BIN_MS), int(hi / RATE_BIN_MS))
+    bins = np.round(bursts / bin_ms).astype(np.int64)
+    offsets = np.arange(-int(lo / bin_ms), int(hi / bin_ms))
     event_stack = np.ascontiguousarray(rates[:, bins[:, None] + offsets[None, :]].transpose(0, 2, 1))
     windows = [(float(b - lo), float(b + hi)) for b in bursts]
-    rss = RateSliceStack(event_matrix=event_stack, times_start_to_end=windows, step_size=RATE_BIN_MS, neuron_attributes=attrs)
+    rss = RateSliceStack(event_matrix=event_stack, times_start_to_end=windows, step_size=bin_ms, neuron_attributes=attrs)
     sss = SpikeSliceStack(data_obj=sd, time_peaks=list(bursts), time_bounds=(lo, hi))
 
-    corr = _correlations(rates, rng)
+    corr = _correlations(rates, rng, bin_ms)
     pcm = PairwiseCompMatrix(matrix=corr, labels=[f"unit_{i}" for i in range(n)], metadata={"method": "pearson", "bin_ms": 1000.0})
     mean_rates = np.diff(ends, prepend=0) / (length_ms / 1e3)
     results = {
@@ -227,11 +276,11 @@ def _recording(ws: AnalysisWorkspace, namespace: str, scale: Scale, rng: np.rand
         "mean_rate_hz": mean_rates,
         "n_bursts": int(len(bursts)),
         "mean_ibi_ms": float(np.mean(np.diff(bursts))) if len(bursts) > 1 else 0.0,
-        "params": {"rate_bin_ms": RATE_BIN_MS, "sigma_ms": RATE_SIGMA_MS, "pre_ms": lo, "post_ms": hi},
+        "params": {"rate_bin_ms": bin_ms, "sigma_ms": sigma_ms, "pre_ms": lo, "post_ms": hi},
         "quality": {"n_good": sum(a["cluster_label"] == "good" for a in attrs), "median_snr": float(np.median([a["snr"] for a in attrs]))},
     }
     ws.store(namespace, "spikes", sd, note="sorted units")
-    ws.store(namespace, "rates", rd, note=f"ISI rate, {RATE_BIN_MS:g} ms bins, sigma {RATE_SIGMA_MS:g} ms")
+    ws.store(namespace, "rates", rd, note=f"ISI rate, {bin_ms:g} ms bins, sigma {sigma_ms:g} ms")
     ws.store(namespace, "burst_rates", rss)
     ws.store(namespace, "burst_spikes", sss)
     ws.store(namespace, "correlation", pcm)
@@ -239,7 +288,15 @@ def _recording(ws: AnalysisWorkspace, namespace: str, scale: Scale, rng: np.rand
     return corr
 
 
-def make_workspace(scale: str = "small", seed: int = 0) -> AnalysisWorkspace:
+def make_workspace(
+    scale: str = "small",
+    seed: int = 0,
+    *,
+    sigma_ms: float = RATE_SIGMA_MS,
+    bin_ms: float = RATE_BIN_MS,
+    mean_rate_hz: float = 3.0,
+    rate_spread: float = 1.0,
+) -> AnalysisWorkspace:
     """A realistic three-recording workspace, identical for identical arguments.
 
     Parameters
@@ -250,6 +307,10 @@ def make_workspace(scale: str = "small", seed: int = 0) -> AnalysisWorkspace:
         ``"tiny"`` is for unit tests.
     seed : int
         Seed of the random generator.
+    sigma_ms, bin_ms, mean_rate_hz, rate_spread : float
+        The lab's analysis choices (see :class:`Analysis`): rate smoothing,
+        rate bin width, mean firing rate and the log-rate spread across
+        units.  The defaults reproduce the workload of every earlier figure.
 
     Returns
     -------
@@ -261,11 +322,12 @@ def make_workspace(scale: str = "small", seed: int = 0) -> AnalysisWorkspace:
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {sorted(SCALES)}")
     sc = SCALES[scale]
+    analysis = Analysis(sigma_ms=sigma_ms, bin_ms=bin_ms, mean_rate_hz=mean_rate_hz, rate_spread=rate_spread)
     rng = np.random.default_rng(seed)
     ws = AnalysisWorkspace(name=f"workload-{scale}-{seed}")
     ws.workspace_id = f"00000000-0000-4000-8000-{seed:012d}"
     ws.created_at = 1_700_000_000.0
-    corrs = [_recording(ws, ns, sc, rng) for ns in RECORDINGS]
+    corrs = [_recording(ws, ns, sc, rng, analysis) for ns in RECORDINGS]
     length_ms = sc.minutes * 60_000.0
     stack = PairwiseCompMatrixStack(
         stack=np.stack(corrs, axis=2),
