@@ -11,6 +11,7 @@ a codec (``numcodecs.pickle``, ``vlen-bytes`` …) that a hostile store names.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .containers.encoding import WRITTEN_CODECS
@@ -20,6 +21,13 @@ from .paths import GROUP_DOCUMENT, check_item_path, check_segment
 
 MAX_TREE_DEPTH = 64
 MAX_DIMENSION = 1 << 48
+# a small item is kept wholly in the index (``in_index: true`` on its root
+# skeleton): ``inline_chunks`` of each record maps every array name to its
+# encoded chunks (chunk key -> base64), at most MAX_INLINE_CHARS characters each
+IN_INDEX = "in_index"
+INLINE_CHUNKS = "inline_chunks"
+MAX_INLINE_CHARS = 16 << 10
+_CHUNK_KEY = re.compile(r"^c(?:/(\d{1,15}))*$")
 
 
 def check_name(name: object, what: str) -> str:
@@ -45,7 +53,23 @@ def check_entry(namespace: object, key: object, entry: object, where: str) -> di
         raise FormatError(f"{where}: the entry of ({ns!r}, {k!r}) is not an index entry (info, path, tree).")
     check_item_path(entry.get("path"), ns, k, where)
     check_skeleton(entry["tree"], f"{where}: ({ns!r}, {k!r})")
+    in_index = entry["tree"].get(IN_INDEX, False)
+    if in_index not in (True, False) or not _inline_states(entry["tree"]) <= {in_index}:
+        raise FormatError(
+            f"{where}: ({ns!r}, {k!r}) is kept in the index in part only: an item's arrays are all in the "
+            f"index ({IN_INDEX!r}) or all in objects; the index is damaged or hostile."
+        )
     return entry
+
+
+def _inline_states(skeleton: dict[str, Any]) -> set[bool]:
+    """For every array of the tree, whether its chunks are in the index (as a set)."""
+    inline = skeleton.get(INLINE_CHUNKS, {})
+    states = {name in inline for kind in ("datasets", "derived") for name in skeleton.get(kind, {})}
+    for child in skeleton.get("children", {}).values():
+        if child.get("node") != "inline":
+            states |= _inline_states(child)
+    return states
 
 
 def skeleton_segment(skeleton: dict[str, Any], name: str) -> str:
@@ -87,6 +111,7 @@ def check_skeleton(skeleton: object, where: str, depth: int = 0) -> None:
     digests = skeleton.get("digests", {})
     if not isinstance(digests, dict) or not all(isinstance(v, str) for v in digests.values()):
         raise FormatError(f"{where}: 'digests' is not a mapping of strings.")
+    _check_inline_chunks(skeleton, where)
     node = skeleton.get("node", "group")
     if node == "array" and (len(skeleton.get("datasets", {})) != 1 or skeleton.get("children") or skeleton.get("derived")):
         raise FormatError(f"{where}: a record stored as one array must hold exactly one dataset.")
@@ -101,6 +126,26 @@ def check_skeleton(skeleton: object, where: str, depth: int = 0) -> None:
             check_packed(skeleton.get("packed"), {n: m["shape"] for n, m in skeleton["datasets"].items()}, where)
         except ValueError as exc:
             raise FormatError(f"{exc}; the index is damaged or hostile.") from None
+
+
+def _check_inline_chunks(skeleton: dict[str, Any], where: str) -> None:
+    """Chunks kept in the index belong to an array of this record, sit on its grid and are small."""
+    inline = skeleton.get(INLINE_CHUNKS, {})
+    if not isinstance(inline, dict):
+        raise FormatError(f"{where}: {INLINE_CHUNKS!r} is not a mapping.")
+    arrays = {**skeleton.get("datasets", {}), **skeleton.get("derived", {})}
+    for name, chunks in inline.items():
+        meta = arrays.get(name)
+        if meta is None or skeleton.get("node") == "packed" or not isinstance(chunks, dict):
+            raise FormatError(f"{where}/{name}: chunks kept in the index for no array of the record.")
+        shape, grid = meta["shape"], meta["chunk_grid"]["configuration"]["chunk_shape"]
+        for key, value in chunks.items():
+            match = _CHUNK_KEY.match(key) if isinstance(key, str) else None
+            index = [int(i) for i in key.split("/")[1:]] if match else []
+            if not match or len(index) != len(shape) or any(i * c >= max(s, 1) for i, c, s in zip(index, grid, shape)):
+                raise FormatError(f"{where}/{name}: {key!r} is not a chunk of its array.")
+            if not isinstance(value, str) or len(value) > MAX_INLINE_CHARS:
+                raise FormatError(f"{where}/{name}: chunk {key} kept in the index is not a string of at most {MAX_INLINE_CHARS} characters.")
 
 
 def check_array_metadata(meta: object, where: str) -> None:

@@ -13,7 +13,8 @@ import itertools
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, Callable, Iterable
 
 import google_crc32c
 import numpy as np
@@ -21,7 +22,7 @@ from zarr.core.buffer import default_buffer_prototype
 from zarr.storage import MemoryStore
 
 from .backend import Backend
-from .containers.zarr_group import chunk_digest, open_array, skeleton_arrays
+from .containers.zarr_group import chunk_digest, inline_chunk_bytes, open_array, skeleton_arrays
 from .errors import CorruptDataError, FormatError, InvalidValueError
 from .index import INDEX_DIR, IndexState, index_problems
 from .paths import GROUP_DOCUMENT, INTERNAL_DIR, is_version_id
@@ -242,9 +243,18 @@ def verify(target: Any, *, storage_options: dict | None = None) -> VerifyReport:
 
 def _verify_item(store: WorkspaceStore, entry: dict, report: VerifyReport) -> list[str]:
     problems: list[str] = []
-    for rel, metadata, digest in skeleton_arrays(entry["tree"]):
+    for rel, metadata, digest, inline in skeleton_arrays(entry["tree"]):
         path = f"{entry['path']}/{rel}"
         report.arrays_checked += 1
+        if inline is not None:  # kept in the index: its chunks are checked from there
+            try:
+                chunks = inline_chunk_bytes(inline, f"array {rel}")
+            except FormatError as exc:
+                problems.append(str(exc))
+                continue
+            fetch = partial(_from_mapping, {f"{path}/{key}": raw for key, raw in chunks.items()})
+            problems.extend(f"array {rel}: {p}" for p in _verify_chunks(fetch, path, metadata, digest, report))
+            continue
         stored_meta = store.backend.read_bytes(f"{path}/zarr.json")
         if stored_meta is None:
             problems.append(f"array {rel}: zarr.json missing")
@@ -255,7 +265,7 @@ def _verify_item(store: WorkspaceStore, entry: dict, report: VerifyReport) -> li
         except ValueError:
             problems.append(f"array {rel}: zarr.json is not valid JSON")
             continue
-        problems.extend(f"array {rel}: {p}" for p in _verify_chunks(store.backend, path, metadata, digest, report))
+        problems.extend(f"array {rel}: {p}" for p in _verify_chunks(store.backend.read_many, path, metadata, digest, report))
     return problems
 
 
@@ -270,8 +280,14 @@ def _chunk_keys(metadata: dict[str, Any]) -> list[tuple[tuple[int, ...], str]]:
     return [(index, separator.join(["c", *map(str, index)])) for index in itertools.product(*grid)]
 
 
-def _verify_chunks(backend: Backend, path: str, metadata: dict[str, Any], digest: str | None, report: VerifyReport) -> list[str]:
-    """Fetch each chunk object once: check its place (digest) and decode it from memory."""
+def _from_mapping(chunks: dict[str, bytes], keys: Iterable[str]) -> dict[str, bytes | None]:
+    return {key: chunks.get(key) for key in keys}
+
+
+def _verify_chunks(
+    fetch: Callable[[Iterable[str]], dict[str, bytes | None]], path: str, metadata: dict[str, Any], digest: str | None, report: VerifyReport
+) -> list[str]:
+    """Fetch each chunk once (``fetch``: keys → bytes or ``None``): check its place (digest) and decode it from memory."""
     problems: list[str] = []
     keys = _chunk_keys(metadata)
     memory: dict[str, Any] = {}
@@ -280,7 +296,7 @@ def _verify_chunks(backend: Backend, path: str, metadata: dict[str, Any], digest
     seen: list[tuple[str, int, int]] = []
     for start in range(0, len(keys), VERIFY_BATCH):
         batch = keys[start : start + VERIFY_BATCH]
-        raws = backend.read_many(f"{path}/{key}" for _, key in batch)
+        raws = fetch(f"{path}/{key}" for _, key in batch)
         memory.clear()
         for index, key in batch:
             report.chunks_checked += 1

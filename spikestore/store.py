@@ -29,7 +29,7 @@ from zarr.abc.store import Store
 
 from . import codecs
 from .backend import Backend
-from .containers.zarr_group import group_document, lazy_record, read_record, read_records, write_records
+from .containers.zarr_group import group_document, lazy_record, read_record, read_records, stores_objects, write_records
 from .errors import CorruptDataError, FormatError, InvalidNameError, ItemNotFoundError, StoreWriteError, WorkspaceNotFoundError
 from .index import AUTO_COMPACT_RECORDS, INDEX_DIR, IndexState
 from .paths import INTERNAL_DIR, item_folder, storage_segment
@@ -205,7 +205,10 @@ class WorkspaceStore:
         -------
         list of (tag, path, skeleton), in the order of ``items``.
         """
-        known_folders = {e["path"].rsplit("/", 1)[0] for space in self.index.items.values() for e in space.values()}
+        # folders whose group documents exist: those of items with objects of their own
+        known_folders = {
+            e["path"].rsplit("/", 1)[0] for space in self.index.items.values() for e in space.values() if stores_objects(e["tree"])
+        }
         known_folders |= {f.split("/")[0] for f in known_folders}
 
         def jobs() -> Iterator[tuple[Any, str, Record, list[tuple[str, bytes]]]]:
@@ -214,11 +217,8 @@ class WorkspaceStore:
                 codecs.fill_dims(record)  # records read from HDF5 or older stores carry no axis names
                 folder = item_folder(namespace, key)
                 check_key_lengths(self.backend, folder, record, f"({namespace!r}, {key!r})")
-                extra = []
-                for parent in (folder, folder.split("/")[0]):
-                    if parent not in known_folders:
-                        known_folders.add(parent)
-                        extra.append((f"{parent}/zarr.json", group_document({})))
+                # written after the item's data, once per folder, and only if the item has objects
+                extra = [(f"{parent}/zarr.json", group_document({})) for parent in (folder, folder.split("/")[0]) if parent not in known_folders]
                 path = f"{folder}/{new_version_id()}"
                 yield (tag, path), path, record, extra
 

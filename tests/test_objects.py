@@ -32,17 +32,63 @@ def _stack(slices: int) -> SpikeSliceStack:
     return SpikeSliceStack(sd, times_start_to_end=[(i * 1000.0, i * 1000.0 + 500.0) for i in range(slices)])
 
 
-def test_a_small_dict_result_is_four_objects(location) -> None:
+def test_a_small_dict_result_is_kept_in_the_index(location) -> None:
+    """A small dict of results costs no object; a larger one at most four."""
     ws = AnalysisWorkspace()
-    ws.store("runs", "first", {"x": 1.0})  # the namespace folder exists already
+    ws.store("runs", "first", {"x": 1.0})
     ws.save(location.url, storage_options=location.storage_options)
+    assert _objects(location.url, location.storage_options, "runs") == []
     before = set(_objects(location.url, location.storage_options))
+    small = {"score": 0.5, "n": 3, "ok": True, "label": "good", "curve": np.linspace(0, 1, 64), "names": np.array(["a", "bb"])}
+    larger = {"score": 0.5, "n": 3, "ok": True, "label": "good", "curve": np.linspace(0, 1, 1000)}  # 8 kB: too large for the index
     with open_workspace(location.url, "r+", storage_options=location.storage_options) as lazy:
-        result = {"score": 0.5, "n": 3, "ok": True, "label": "good", "curve": np.linspace(0, 1, 64)}
-        lazy.store("runs", "second", result)
+        lazy.store("runs", "second", small)
+        assert set(_objects(location.url, location.storage_options)) == before
+        lazy.store("runs", "third", larger)
     new = set(_objects(location.url, location.storage_options)) - before
-    assert len(new) <= 4, sorted(new)
-    assert_same(result, AnalysisWorkspace.load_item(location.url, "runs", "second", storage_options=location.storage_options))
+    # the item's own objects, plus the namespace's group document (no item there had objects yet)
+    assert len([p for p in new if "/third/" in p]) <= 4 and all("/third/" in p or p.endswith("runs/zarr.json") for p in new), sorted(new)
+    opts = location.storage_options
+    assert_same(small, AnalysisWorkspace.load_item(location.url, "runs", "second", storage_options=opts))
+    assert_same(larger, AnalysisWorkspace.load_item(location.url, "runs", "third", storage_options=opts))
+    with open_workspace(location.url, storage_options=opts) as lazy:
+        view = lazy.get_lazy("runs", "second")
+        assert_same(small["curve"], view["curve"][:])
+    report = verify(location.url, storage_options=opts)
+    assert report.ok and report.chunks_checked >= 2, str(report)
+
+
+def test_an_item_kept_in_the_index_is_checked_like_stored_chunks(tmp_path) -> None:
+    """verify decodes the chunks the index keeps and checks their digest; a
+    damaged or misplaced one is found, and a reader gets our error."""
+    url = str(tmp_path / "ws")
+    ws = AnalysisWorkspace()
+    ws.store("runs", "r", {"curve": np.linspace(0, 1, 64), "other": np.linspace(1, 2, 64)})  # alike: a swap decodes
+    ws.save(url)
+    path = next((tmp_path / "ws" / "__spikestore__" / "index").glob("snap-*.json"))
+    doc = decode_index_object(path.read_bytes(), "snapshot", "test", legacy=False)[0]
+    tree = doc["items"]["runs"]["r"]["tree"]
+    chunks = {name: child["inline_chunks"]["data"] for name, child in tree["children"].items()}  # one ndarray each
+    # swap the two arrays' chunks: each still decodes, but not to what was written there
+    tree["children"]["curve"]["inline_chunks"]["data"], tree["children"]["other"]["inline_chunks"]["data"] = chunks["other"], chunks["curve"]
+    path.write_bytes(encode_index_object("snapshot", doc))
+    report = verify(url)
+    assert not report.ok and "not the ones written" in str(report), str(report)
+    tree["children"]["curve"]["inline_chunks"]["data"] = {"c/0": "not base64!"}
+    tree["children"]["other"]["inline_chunks"]["data"] = chunks["other"]
+    path.write_bytes(encode_index_object("snapshot", doc))
+    with pytest.raises(FormatError, match="base64"):
+        AnalysisWorkspace.load(url)
+    for bad in ({"c/7": chunks["curve"]["c/0"]}, {"c/0/../x": "AA=="}):
+        tree["children"]["curve"]["inline_chunks"]["data"] = bad
+        path.write_bytes(encode_index_object("snapshot", doc))
+        with pytest.raises(FormatError, match="not a chunk of its array"):
+            open_workspace(url)
+    tree["children"]["curve"]["inline_chunks"]["data"] = chunks["curve"]
+    del tree["children"]["other"]["inline_chunks"]  # half in the index, half in (missing) objects
+    path.write_bytes(encode_index_object("snapshot", doc))
+    with pytest.raises(FormatError, match="in part only"):
+        open_workspace(url)
 
 
 @pytest.mark.parametrize("slices", [5, 60])

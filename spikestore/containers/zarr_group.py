@@ -15,6 +15,8 @@ requests in flight together.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hashlib
 import json
 import re
@@ -29,16 +31,17 @@ from zarr.core.array import Array, AsyncArray
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.metadata.v3 import ArrayV3Metadata
 from zarr.core.sync import sync
-from zarr.storage import StorePath, WrapperStore
+from zarr.storage import MemoryStore, StorePath, WrapperStore
 
 from ..codecs.registry import access_pattern
-from ..entries import skeleton_segment
+from ..entries import IN_INDEX, INLINE_CHUNKS, skeleton_segment
 from ..errors import CorruptDataError, FormatError
 from ..paths import storage_segment
 from ..jsonvalue import from_json, to_json
 from ..record import Dataset, Record
 from . import fast_chunks
 from ..memory import release_free_memory
+from ..strict_store import StrictStore
 from .blocks import block_selections
 from .encoding import array_metadata, as_stored_byte_order, restore_dtype
 from .packing import PackedSlice, pack, packable, unpack
@@ -56,6 +59,12 @@ MAX_REQUESTS_IN_FLIGHT = 64
 ITEMS_IN_FLIGHT = 64
 LARGE_ITEMS_IN_FLIGHT = 2
 SMALL_RECORD_BYTES = 1 << 20
+# A small dict of results is kept wholly in the index (each array's chunk,
+# encoded as usual, base64 in the skeleton's ``inline_chunks``) instead of in
+# objects of its own: then it costs no object at all (see _make_plan).  The
+# caps keep the index small: an array's metadata already costs ~0.7 kB there.
+INLINE_ARRAY_BYTES = 2048
+INLINE_ITEM_BYTES = 16 << 10
 
 
 def _group_document(record: Record, inline: dict[str, Record] | None = None) -> bytes:
@@ -140,33 +149,129 @@ def _single_array(record: Record, derived: dict[str, Dataset]) -> bool:
     return len(record.datasets) == 1 and not record.children and not derived
 
 
-async def _write_tree(
-    store: Store, path: str, record: Record, sem: asyncio.Semaphore, derive: Deriver | None, *, root: bool = True
-) -> dict[str, Any]:
-    """Write a record (see the module docstring for how records map to objects); return its skeleton."""
+class _Plan:
+    """Decisions for one item, made before anything is written.
+
+    ``in_index``: the item is kept wholly in the index (see
+    :data:`INLINE_ARRAY_BYTES`); ``loaded``: its small datasets of a source
+    not in memory, read ahead (by ``id``); ``derived``: each record's derived
+    arrays, computed once.
+    """
+
+    def __init__(self) -> None:
+        self.in_index = False
+        self.loaded: dict[int, np.ndarray] = {}
+        self.derived: dict[int, dict[str, Dataset]] = {}
+
+
+def _index_bytes(data: Any) -> int | None:
+    """Raw bytes of an in-memory array small enough for the index, else ``None``."""
+    if not isinstance(data, np.ndarray) or data.dtype.kind not in "biufcUSOT" or data.size > INLINE_ARRAY_BYTES:
+        return None
+    if data.dtype.kind in "SOT":
+        size = sum(len(v) if isinstance(v, (bytes, bytearray)) else len(str(v).encode()) for v in data.ravel().tolist()) + 4 * data.size
+    else:
+        size = int(data.nbytes)
+    return size if size <= INLINE_ARRAY_BYTES else None
+
+
+def _maybe_small(data: Any) -> bool:
+    """An array not in memory that may be small enough for the index (read it to know)."""
+    if isinstance(data, (np.ndarray, PackedSlice)):
+        return False
+    try:
+        return np.dtype(data.dtype).kind in "biufcUSOT" and int(np.prod(data.shape, dtype=np.int64)) <= INLINE_ARRAY_BYTES
+    except TypeError:
+        return False
+
+
+def _walk(record: Record, derive: Deriver | None, plan: _Plan, *, root: bool = True) -> Iterator[tuple[Record, list[Dataset], bool]]:
+    """``(record, its datasets and derived arrays, packed?)`` of every record with arrays, derived arrays computed once."""
     derived = dict(record.derived or derive(record)) if derive is not None else {}
+    plan.derived[id(record)] = derived
+    packed = not root and not derived and packable(record)
+    yield record, [*record.datasets.values(), *derived.values()], packed
+    if not packed:
+        for child in record.children.values():
+            if not _attrs_only(child):
+                yield from _walk(child, derive, plan, root=False)
+
+
+async def _make_plan(record: Record, derive: Deriver | None) -> _Plan:
+    """Decide whether an item is kept wholly in the index: a record holding no
+    array of its own (a dict of results), no packed part, every array at most
+    ``INLINE_ARRAY_BYTES`` and all of them at most ``INLINE_ITEM_BYTES``.
+
+    Items with arrays of their own (data classes, ndarrays) always stay Zarr
+    groups, so plain zarr-python and ``xarray.open_zarr`` read every one.
+    """
+    plan = _Plan()
+    walked = list(_walk(record, derive, plan))
+    if record.datasets or plan.derived[id(record)] or any(packed for _, _, packed in walked):
+        return plan
+    arrays = [ds for _, datasets, _ in walked for ds in datasets]
+    if len(arrays) * 64 > INLINE_ITEM_BYTES:  # too many to fit: read nothing ahead
+        return plan
+    small = [ds for ds in arrays if _maybe_small(ds.data)]
+    for ds, value in zip(small, await asyncio.gather(*(_in_memory(ds.data) for ds in small))):
+        wanted = np.dtype(ds.data.dtype)
+        # zarr reads in native byte order: keep the order the source has
+        plan.loaded[id(ds)] = value.astype(wanted) if wanted.kind in "biufc" and value.dtype != wanted else value
+    sizes = [_index_bytes(plan.loaded.get(id(ds), ds.data)) for ds in arrays]
+    plan.in_index = all(size is not None for size in sizes) and sum(size or 0 for size in sizes) <= INLINE_ITEM_BYTES
+    return plan
+
+
+async def _inline_array(ds: Dataset, sem: asyncio.Semaphore, name: str, extra_attrs: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+    """An array encoded exactly as it would be stored, its chunks returned (base64) instead of written."""
+    memory: dict[str, Any] = {}
+    meta = await _write_array(MemoryStore(memory), "a", ds, sem, name, extra_attrs)
+    chunks = {key[2:]: base64.b64encode(value.to_bytes()).decode() for key, value in memory.items() if key.startswith("a/c")}
+    return meta, chunks
+
+
+async def _write_dataset(
+    store: Store, path: str, ds: Dataset, sem: asyncio.Semaphore, name: str, plan: _Plan, inline: dict[str, dict[str, str]], extra_attrs: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Write one array, or keep it in the index (its chunks go to ``inline[name]``)."""
+    if plan.in_index:
+        if id(ds) in plan.loaded:
+            ds = Dataset(plan.loaded[id(ds)], ds.attrs, ds.dims)
+        meta, inline[name] = await _inline_array(ds, sem, name, extra_attrs)
+        return meta
+    return await _write_array(store, path, ds, sem, name, extra_attrs)
+
+
+async def _write_tree(store: Store, path: str, record: Record, sem: asyncio.Semaphore, plan: _Plan, *, root: bool = True) -> dict[str, Any]:
+    """Write a record (see the module docstring for how records map to objects); return its skeleton."""
+    derived = plan.derived[id(record)]
     skeleton: dict[str, Any] = {"type": record.type, "attrs": to_json(record.attrs), "datasets": {}, "children": {}}
+    inline_chunks: dict[str, dict[str, str]] = {}
     if not root and not derived and packable(record):
         return await _write_packed(store, path, record, sem, skeleton)
     if not root and _single_array(record, derived):
         (name, ds), = record.datasets.items()
         info = {"type": record.type, "attrs": skeleton["attrs"], "dataset": name}
-        skeleton["datasets"][name] = await _write_array(store, path, ds, sem, name, {RECORD_ATTR: info})
+        skeleton["datasets"][name] = await _write_dataset(store, path, ds, sem, name, plan, inline_chunks, {RECORD_ATTR: info})
         skeleton["node"] = "array"
+        if inline_chunks:
+            skeleton[INLINE_CHUNKS] = inline_chunks
         return skeleton
     segments = {name: storage_segment(name) for name in [*record.datasets, *derived, *record.children]}
     inline = {name: child for name, child in record.children.items() if _attrs_only(child)}
-    jobs: list[Coroutine[Any, Any, Any]] = [store.set(f"{path}/zarr.json", _buffer(_group_document(record, inline)))]
+    jobs: list[Coroutine[Any, Any, Any]] = []
+    if not plan.in_index:
+        jobs.append(store.set(f"{path}/zarr.json", _buffer(_group_document(record, inline))))
     names: list[tuple[str, str]] = []
     for kind, members in (("datasets", record.datasets), ("derived", derived)):
         for name, ds in members.items():
-            jobs.append(_write_array(store, f"{path}/{segments[name]}", ds, sem, name))
+            jobs.append(_write_dataset(store, f"{path}/{segments[name]}", ds, sem, name, plan, inline_chunks))
             names.append((kind, name))
     for name, child in record.children.items():
         if name in inline:
             skeleton["children"][name] = {"type": child.type, "attrs": to_json(child.attrs), "datasets": {}, "children": {}, "node": "inline"}
             continue
-        jobs.append(_write_tree(store, f"{path}/{segments[name]}", child, sem, derive, root=False))
+        jobs.append(_write_tree(store, f"{path}/{segments[name]}", child, sem, plan, root=False))
         names.append(("children", name))
     # a TaskGroup cancels and awaits the siblings of a failed write, so no
     # write of an abandoned attempt keeps running after the error is raised
@@ -177,11 +282,20 @@ async def _write_tree(
     escaped = {name: seg for name, seg in segments.items() if seg != name and name not in inline}
     if escaped:
         skeleton["segments"] = escaped
-    for (kind, name), task in zip(names, tasks[1:]):
+    for (kind, name), task in zip(names, tasks[len(tasks) - len(names) :]):
         skeleton[kind][name] = task.result()
+    if inline_chunks:
+        skeleton[INLINE_CHUNKS] = inline_chunks
+    if root and plan.in_index:
+        skeleton[IN_INDEX] = True
     # keep the record's order of children (inline ones were filled in first)
     skeleton["children"] = {name: skeleton["children"][name] for name in record.children}
     return skeleton
+
+
+def stores_objects(skeleton: dict[str, Any]) -> bool:
+    """Whether an item has objects of its own (is not kept wholly in the index)."""
+    return not skeleton.get(IN_INDEX)
 
 
 async def _in_memory(data: Any) -> np.ndarray:
@@ -272,13 +386,41 @@ def _add_digests(skeleton: dict[str, Any], path: str, written: dict[str, tuple[i
 
 def _fill_digests(skeleton: dict[str, Any], path: str, by_array: dict[str, list[tuple[str, int, int]]]) -> None:
     digests = {}
+    inline = skeleton.get(INLINE_CHUNKS, {})
     for kind in ("datasets", "derived"):
         for name in skeleton.get(kind, {}):
-            digests[name] = chunk_digest(by_array.get(array_location(skeleton, path, name), []))
+            if name in inline:
+                digests[name] = chunk_digest(_inline_entries(inline[name]))
+            else:
+                digests[name] = chunk_digest(by_array.get(array_location(skeleton, path, name), []))
     skeleton["digests"] = digests
     for name, child in skeleton.get("children", {}).items():
         if child.get("node") != "inline":
             _fill_digests(child, f"{path}/{skeleton_segment(skeleton, name)}", by_array)
+
+
+def inline_chunk_bytes(chunks: dict[str, str], where: str) -> dict[str, bytes]:
+    """The chunks of an array kept in the index, decoded from base64.
+
+    Raises
+    ------
+    FormatError
+        If a chunk is not valid base64 (the index is damaged or hostile).
+    """
+    try:
+        return {key: base64.b64decode(value, validate=True) for key, value in chunks.items()}
+    except (binascii.Error, ValueError, TypeError):
+        raise FormatError(f"{where}: a chunk kept in the index is not base64; the index is damaged or hostile.") from None
+
+
+def _inline_entries(chunks: dict[str, str]) -> list[tuple[str, int, int]]:
+    return [(key, len(raw), google_crc32c.value(raw)) for key, raw in inline_chunk_bytes(chunks, "inline array").items()]
+
+
+def inline_store(chunks: dict[str, str], where: str) -> Store:
+    """A read-only in-memory store holding an index-kept array's chunks under ``a/``."""
+    buffers = {f"a/{key}": _buffer(raw) for key, raw in inline_chunk_bytes(chunks, where).items()}
+    return StrictStore(MemoryStore(buffers, read_only=True))
 
 
 def write_record(store: Store, path: str, record: Record, *, derive: Deriver | None = None) -> dict[str, Any]:
@@ -303,7 +445,8 @@ def write_records(
     jobs
         ``(tag, path, record, extra)``: ``extra`` are small objects (``key``,
         bytes) written once the record's data is complete (parent group
-        documents).  May be a generator: records are pulled as the write goes.
+        documents), each key once per call, and not at all for a record
+        kept wholly in the index.  May be a generator: records are pulled as the write goes.
     derive
         Computes a record's derived arrays when it carries none (the store
         passes :func:`spikestore.codecs.derive`); ``None`` stores only the
@@ -329,10 +472,15 @@ def write_records(
     """
     ledger = _ChunkLedger(store, max_requests)
     results: list[tuple[Any, str, dict[str, Any]]] = []
+    documents_written: set[str] = set()
 
     async def one(tag: Any, path: str, record: Record, extra: list[tuple[str, bytes]], sem: asyncio.Semaphore) -> tuple[Any, str, dict[str, Any]]:
-        skeleton = await _write_tree(ledger, path, record, sem, derive or _existing)
-        await asyncio.gather(*(ledger.set(key, _buffer(doc)) for key, doc in extra))
+        plan = await _make_plan(record, derive or _existing)
+        skeleton = await _write_tree(ledger, path, record, sem, plan)
+        if not plan.in_index:  # an item kept in the index needs no parent group documents
+            new = [(key, doc) for key, doc in extra if key not in documents_written]
+            documents_written.update(key for key, _ in new)
+            await asyncio.gather(*(ledger.set(key, _buffer(doc)) for key, doc in new))
         return tag, path, skeleton
 
     async def run() -> None:
@@ -393,8 +541,13 @@ def lazy_record(store: Store, path: str, skeleton: dict[str, Any]) -> Record:
     """A record whose datasets are ``zarr.Array`` objects: nothing is read yet."""
     def build(p: str, sk: dict[str, Any]) -> Record:
         def arrays(kind: str) -> dict[str, Dataset]:
+            inline = sk.get(INLINE_CHUNKS, {})
             return {
-                n: Dataset(open_array(store, array_location(sk, p, n), m), _dataset_attrs(m), _dims(m))
+                n: Dataset(
+                    open_array(inline_store(inline[n], f"{p}/{n}"), "a", m) if n in inline else open_array(store, array_location(sk, p, n), m),
+                    _dataset_attrs(m),
+                    _dims(m),
+                )
                 for n, m in sk.get(kind, {}).items()
             }
 
@@ -529,15 +682,20 @@ def _fill_packed(slices: list[Dataset], value: np.ndarray) -> None:
         ds.data = value[ds.data.start : ds.data.stop]
 
 
-def skeleton_arrays(skeleton: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, dict[str, Any], str | None]]:
-    """``(relative storage path, zarr.json, chunk digest)`` of every array in a skeleton, derived ones included.
+def skeleton_arrays(
+    skeleton: dict[str, Any], prefix: str = ""
+) -> Iterator[tuple[str, dict[str, Any], str | None, dict[str, str] | None]]:
+    """``(relative storage path, zarr.json, chunk digest, inline chunks)`` of every array in a skeleton, derived ones included.
 
-    The digest is ``None`` for arrays written before digests were recorded.
+    The digest is ``None`` for arrays written before digests were recorded;
+    the inline chunks are ``None`` for an array stored in objects of its own
+    (else ``{chunk key: base64}``, see :data:`INLINE_CHUNKS`).
     """
     digests = skeleton.get("digests", {})
+    inline = skeleton.get(INLINE_CHUNKS, {})
     for kind in ("datasets", "derived"):
         for name, meta in skeleton.get(kind, {}).items():
-            yield array_location(skeleton, prefix, name).lstrip("/"), meta, digests.get(name)
+            yield array_location(skeleton, prefix, name).lstrip("/"), meta, digests.get(name), inline.get(name)
     for name, child in skeleton.get("children", {}).items():
         segment = skeleton_segment(skeleton, name)
         yield from skeleton_arrays(child, f"{prefix}/{segment}" if prefix else segment)
