@@ -94,16 +94,16 @@ async def _write_array(
         data = np.asarray(data, dtype=object)
     attributes = {**to_json(ds.attrs), **(extra_attrs or {})}
     meta_doc = apply_layout(array_metadata(tuple(data.shape), dtype, attributes, ds.dims), access_pattern(name))
-    metadata = ArrayV3Metadata.from_dict(meta_doc)
-    # every chunk is written, even one equal to the fill value: a missing chunk
-    # then always means damage (see spikestore.strict_store)
-    array = AsyncArray(metadata=metadata, store_path=StorePath(store, path), config={"write_empty_chunks": True})
     await store.set(f"{path}/zarr.json", _buffer(json.dumps(meta_doc).encode()))
     if int(np.prod(data.shape, dtype=np.int64)) == 0:
         return meta_doc
     if isinstance(data, np.ndarray) and fast_chunks.supports(meta_doc):
         await fast_chunks.write_array(store, path, meta_doc, data)
-    elif isinstance(data, np.ndarray):
+        return meta_doc
+    # every chunk is written, even one equal to the fill value: a missing chunk
+    # then always means damage (see spikestore.strict_store)
+    array = AsyncArray(metadata=ArrayV3Metadata.from_dict(meta_doc), store_path=StorePath(store, path), config={"write_empty_chunks": True})
+    if isinstance(data, np.ndarray):
         await array.setitem(Ellipsis, _for_zarr(data))
     else:
         # copied block by block from h5py or another store: ``sem`` bounds how
