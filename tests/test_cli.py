@@ -1,9 +1,20 @@
-"""The ``spikestore`` command, run for real in a subprocess, on a folder and on
-moto's S3 server: every command, the demo, and bad input (one error line on
-stderr, a non-zero exit status, nothing written)."""
+"""The ``spikestore`` command on a folder and on moto's S3 server: every
+command, the demo, and bad input (one error line on stderr, a non-zero exit
+status, nothing written).
+
+Most tests call the command's entry point, :func:`spikestore.cli.main`, in
+this process with its own arguments, environment, working folder and
+captured output (:func:`run`): a fresh interpreter per call cost two to four
+seconds of imports, which made this file the slowest of the suite.  The
+tests where the process boundary is the point run the real command in a
+child process (:func:`run_process`): the installed console script and
+``python -m spikestore``, the usage printed with no arguments, and progress
+bars on a real terminal."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import pathlib
 import subprocess
@@ -19,6 +30,7 @@ import numpy as np
 import pytest
 
 import spikestore
+import spikestore.cli
 from spikestore import AnalysisWorkspace
 
 from .conftest import BUCKET
@@ -51,7 +63,16 @@ class Place:
         return bool(fs.exists(path))
 
 
-def run(*args: str, env: dict[str, str] | None = None, cwd: Any = None) -> subprocess.CompletedProcess:
+@dataclass
+class Result:
+    """What a run of the command left: exit status, standard output and standard error."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_process(*args: str, env: dict[str, str] | None = None, cwd: Any = None) -> subprocess.CompletedProcess:
     """``python -m spikestore ARGS`` in a fresh process (stdout is a pipe: no progress bars)."""
     full_env = {**os.environ, **(env or {})}
     full_env.pop("SPIKESTORE_DEBUG", None)
@@ -60,7 +81,57 @@ def run(*args: str, env: dict[str, str] | None = None, cwd: Any = None) -> subpr
     )
 
 
-def assert_one_error_line(result: subprocess.CompletedProcess, *fragments: str) -> None:
+def _set_environment(values: dict[str, str | None]) -> None:
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@contextlib.contextmanager
+def _environment(env: dict[str, str]) -> Iterator[None]:
+    """``os.environ`` with ``env`` added and ``SPIKESTORE_DEBUG`` removed, restored afterwards."""
+    changes: dict[str, str | None] = {**env, "SPIKESTORE_DEBUG": None}
+    before = {name: os.environ.get(name) for name in changes}
+    _set_environment(changes)
+    try:
+        yield
+    finally:
+        _set_environment(before)
+
+
+def run(*args: str, env: dict[str, str] | None = None, cwd: Any = None) -> Result:
+    """``spikestore ARGS`` in this process, as the console script runs it: ``main(ARGS)``.
+
+    Standard output and error are captured (not a terminal: no progress
+    bars), ``env`` is added to the environment and ``cwd`` is the working
+    folder for the call, and the exit status is the one ``main`` passes to
+    ``sys.exit``.  Cached fsspec filesystems are dropped first, so that every
+    call lists the store afresh, as a new process would.
+    """
+    import s3fs
+
+    s3fs.S3FileSystem.clear_instance_cache()
+    out, err = io.StringIO(), io.StringIO()
+    with _environment(env or {}), contextlib.chdir(cwd or os.getcwd()), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            spikestore.cli.main(list(args))
+        except SystemExit as exc:
+            code = exc.code
+        else:  # main always ends with sys.exit
+            raise AssertionError(f"spikestore.cli.main{args} returned instead of exiting")
+    if code is None:
+        returncode = 0
+    elif isinstance(code, int):
+        returncode = code
+    else:  # sys.exit("message"), as the interpreter does it
+        err.write(f"{code}\n")
+        returncode = 1
+    return Result(returncode, out.getvalue(), err.getvalue())
+
+
+def assert_one_error_line(result: Result | subprocess.CompletedProcess, *fragments: str) -> None:
     """A non-zero exit and exactly one stderr line ``spikestore: error: …``."""
     assert result.returncode != 0, result
     lines = result.stderr.splitlines()
@@ -71,25 +142,22 @@ def assert_one_error_line(result: subprocess.CompletedProcess, *fragments: str) 
     assert "Traceback" not in result.stderr
 
 
-@pytest.fixture(params=["folder", "s3"])
-def place(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Iterator[Place]:
-    """An empty workspace location on a folder and on moto S3."""
-    if request.param == "folder":
-        yield Place("folder", str(tmp_path / "ws"))
-    else:
-        server = request.getfixturevalue("s3_server")
-        yield Place(
-            "s3",
-            f"s3://{BUCKET}/cli-{uuid.uuid4().hex}",
-            ["--endpoint-url", server.endpoint_url],
-            server.storage_options,
-            dict(AWS_ENV),
-        )
+def _place(kind: str, folder: pathlib.Path, request: pytest.FixtureRequest) -> Place:
+    """An empty workspace location: ``folder/ws``, or a fresh prefix on moto S3."""
+    if kind == "folder":
+        return Place("folder", str(folder / "ws"))
+    server = request.getfixturevalue("s3_server")
+    return Place(
+        "s3",
+        f"s3://{BUCKET}/cli-{uuid.uuid4().hex}",
+        ["--endpoint-url", server.endpoint_url],
+        server.storage_options,
+        dict(AWS_ENV),
+    )
 
 
-@pytest.fixture
-def saved(place: Place) -> Place:
-    """``place`` holding a small workspace (a few item types, with notes)."""
+def _save_small_workspace(place: Place) -> Place:
+    """Save a small workspace (a few item types, with notes) at ``place``."""
     ws = AnalysisWorkspace(name="cli-test")
     objects = all_items()
     for key in ITEMS:
@@ -99,12 +167,32 @@ def saved(place: Place) -> Place:
     return place
 
 
+@pytest.fixture(params=["folder", "s3"])
+def place(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Iterator[Place]:
+    """An empty workspace location on a folder and on moto S3."""
+    yield _place(request.param, tmp_path, request)
+
+
+@pytest.fixture
+def saved(place: Place) -> Place:
+    """``place`` holding a small workspace, for a test that changes it."""
+    return _save_small_workspace(place)
+
+
+@pytest.fixture(scope="module", params=["folder", "s3"])
+def shared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Place:
+    """The same small workspace as ``saved``, saved once per store for the
+    tests that only read it (they write elsewhere: their ``tmp_path`` or a
+    sibling location of their own)."""
+    return _save_small_workspace(_place(request.param, tmp_path_factory.mktemp("cli-shared"), request))
+
+
 def test_console_script_and_module_entry_point() -> None:
     script = pathlib.Path(sys.executable).parent / "spikestore"
     assert script.exists(), "the `spikestore` console script is not installed (pip install -e .)"
     out = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and spikestore.__version__ in out.stdout
-    result = run("--help")
+    result = run_process("--help")
     assert result.returncode == 0
     for command in ("ls", "info", "export", "import", "copy", "verify", "gc", "demo"):
         assert command in result.stdout
@@ -113,8 +201,8 @@ def test_console_script_and_module_entry_point() -> None:
 # -- reading ---------------------------------------------------------------------
 
 
-def test_ls_lists_items_with_type_shape_and_note(saved: Place) -> None:
-    result = run("ls", saved.url, *saved.args, env=saved.env)
+def test_ls_lists_items_with_type_shape_and_note(shared: Place) -> None:
+    result = run("ls", shared.url, *shared.args, env=shared.env)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     lines = result.stdout.splitlines()
@@ -125,23 +213,23 @@ def test_ls_lists_items_with_type_shape_and_note(saved: Place) -> None:
     assert "note of ratedata" in text and "(6, 40)" in text
     assert "rec2/matrix" in text and "(3, 4) float64" in text
 
-    only = run("ls", saved.url, "rec2", *saved.args, env=saved.env)
+    only = run("ls", shared.url, "rec2", *shared.args, env=shared.env)
     assert only.returncode == 0, only.stderr
     assert "rec2/matrix" in only.stdout and "rec1/" not in only.stdout
 
 
-def test_info_shows_workspace_namespace_and_item_tree(saved: Place) -> None:
-    ws = run("info", saved.url, *saved.args, env=saved.env)
+def test_info_shows_workspace_namespace_and_item_tree(shared: Place) -> None:
+    ws = run("info", shared.url, *shared.args, env=shared.env)
     assert ws.returncode == 0, ws.stderr
     assert "cli-test" in ws.stdout and "items       6 in 2 namespace(s)" in ws.stdout
     assert "rec1/" in ws.stdout and "stored" in ws.stdout
 
-    ns = run("info", saved.url, "rec1", *saved.args, env=saved.env)
+    ns = run("info", shared.url, "rec1", *shared.args, env=shared.env)
     assert ns.returncode == 0, ns.stderr
     assert ns.stdout.splitlines()[1].split()[:6] == ["KEY", "TYPE", "SHAPE", "STORED", "RAW", "DATA/RAW"]
     assert "ratedata" in ns.stdout and "× of raw" in ns.stdout
 
-    item = run("info", saved.url, "rec1", "ratedata", *saved.args, env=saved.env)
+    item = run("info", shared.url, "rec1", "ratedata", *shared.args, env=shared.env)
     assert item.returncode == 0, item.stderr
     text = item.stdout
     assert text.startswith("rec1/ratedata  RateData  (6, 40)")
@@ -152,7 +240,7 @@ def test_info_shows_workspace_namespace_and_item_tree(saved: Place) -> None:
     assert "raw" in line and line.rstrip().endswith("× of raw")
     assert "└── " in text
 
-    nested = run("info", saved.url, "rec1", "dict", *saved.args, env=saved.env)
+    nested = run("info", shared.url, "rec1", "dict", *shared.args, env=shared.env)
     assert nested.returncode == 0, nested.stderr
     assert "│   " in nested.stdout or "    └── " in nested.stdout
 
@@ -160,29 +248,29 @@ def test_info_shows_workspace_namespace_and_item_tree(saved: Place) -> None:
 # -- writing ---------------------------------------------------------------------
 
 
-def test_export_then_spikelab_loads_then_import_roundtrips(saved: Place, tmp_path: pathlib.Path) -> None:
+def test_export_then_spikelab_loads_then_import_roundtrips(shared: Place, tmp_path: pathlib.Path) -> None:
     pytest.importorskip("spikestore.transfer")
     base = tmp_path / "exported"
-    result = run("export", saved.url, str(base), *saved.args, env=saved.env)
+    result = run("export", shared.url, str(base), *shared.args, env=shared.env)
     assert result.returncode == 0, result.stderr
     assert "exported" in result.stdout and result.stderr == ""
     assert (tmp_path / "exported.h5").is_file() and (tmp_path / "exported.json").is_file()
 
     from spikelab.workspace import AnalysisWorkspace as SpikelabWorkspace
 
-    original = AnalysisWorkspace.load(saved.url, storage_options=saved.storage_options)
+    original = AnalysisWorkspace.load(shared.url, storage_options=shared.storage_options)
     by_spikelab = SpikelabWorkspace.load(str(base))
     assert by_spikelab.workspace_id == original.workspace_id
     assert_same(original.get("rec1", "ratedata"), by_spikelab.get("rec1", "ratedata"))
 
-    gz = run("export", saved.url, str(tmp_path / "gz.h5"), "--compression", "gzip", *saved.args, env=saved.env)
+    gz = run("export", shared.url, str(tmp_path / "gz.h5"), "--compression", "gzip", *shared.args, env=shared.env)
     assert gz.returncode == 0, gz.stderr
     assert_same(original.get("rec2", "matrix"), SpikelabWorkspace.load(str(tmp_path / "gz")).get("rec2", "matrix"))
 
-    target = saved.sibling("imported")
-    imported = run("import", str(base), target, *saved.args, env=saved.env)
+    target = shared.sibling("imported")
+    imported = run("import", str(base), target, *shared.args, env=shared.env)
     assert imported.returncode == 0, imported.stderr
-    back = AnalysisWorkspace.load(target, storage_options=saved.storage_options)
+    back = AnalysisWorkspace.load(target, storage_options=shared.storage_options)
     assert back.describe() == original.describe()
     for ns in original.list_namespaces():
         for key in original.list_keys(ns):
@@ -195,21 +283,21 @@ def test_export_then_spikelab_loads_then_import_roundtrips(saved: Place, tmp_pat
             assert_same(expected, back.get(ns, key), f"{ns}/{key}")
 
 
-def test_copy_between_stores(saved: Place, tmp_path: pathlib.Path) -> None:
+def test_copy_between_stores(shared: Place, tmp_path: pathlib.Path) -> None:
     pytest.importorskip("spikestore.transfer")
-    original = AnalysisWorkspace.load(saved.url, storage_options=saved.storage_options)
-    target = saved.sibling("copy")
-    result = run("copy", saved.url, target, *saved.args, env=saved.env)
+    original = AnalysisWorkspace.load(shared.url, storage_options=shared.storage_options)
+    target = shared.sibling("copy")
+    result = run("copy", shared.url, target, *shared.args, env=shared.env)
     assert result.returncode == 0, result.stderr
     assert "copied" in result.stdout
-    copied = AnalysisWorkspace.load(target, storage_options=saved.storage_options)
+    copied = AnalysisWorkspace.load(target, storage_options=shared.storage_options)
     assert copied.workspace_id == original.workspace_id and copied.describe() == original.describe()
     assert_same(original.get("rec1", "spikedata_full"), copied.get("rec1", "spikedata_full"))
 
     # across stores: S3 -> folder (destination options: none) and folder -> folder
     folder = tmp_path / "copied-folder"
-    args = [*saved.args, "--dst-storage-option", "auto_mkdir=true"] if saved.args else []
-    local = run("copy", saved.url, str(folder), *args, env=saved.env)
+    args = [*shared.args, "--dst-storage-option", "auto_mkdir=true"] if shared.args else []
+    local = run("copy", shared.url, str(folder), *args, env=shared.env)
     assert local.returncode == 0, local.stderr
     assert AnalysisWorkspace.load(str(folder)).describe() == original.describe()
 
@@ -328,14 +416,14 @@ def test_bad_url_is_one_clear_error(tmp_path: pathlib.Path) -> None:
     assert_one_error_line(result)
 
 
-def test_unknown_namespace_and_key(saved: Place) -> None:
-    assert_one_error_line(run("ls", saved.url, "nope", *saved.args, env=saved.env), "nope")
-    assert_one_error_line(run("info", saved.url, "nope", *saved.args, env=saved.env), "nope")
-    assert_one_error_line(run("info", saved.url, "rec1", "nokey", *saved.args, env=saved.env), "nokey")
+def test_unknown_namespace_and_key(shared: Place) -> None:
+    assert_one_error_line(run("ls", shared.url, "nope", *shared.args, env=shared.env), "nope")
+    assert_one_error_line(run("info", shared.url, "nope", *shared.args, env=shared.env), "nope")
+    assert_one_error_line(run("info", shared.url, "rec1", "nokey", *shared.args, env=shared.env), "nokey")
 
 
 def test_no_arguments_prints_the_usage_as_click_does() -> None:
-    result = run()
+    result = run_process()
     assert result.returncode == 2, "click's convention for a group called without a command"
     assert result.stdout == ""
     lines = result.stderr.splitlines()
@@ -358,11 +446,11 @@ def test_demo_scale_lists_its_choices_and_refuses_others_as_usage_errors() -> No
     assert bad.returncode == 2
 
 
-def test_usage_errors_are_one_line(saved: Place) -> None:
-    assert_one_error_line(run("ls", saved.url, "--storage-option", "novalue"), "KEY=VALUE")
+def test_usage_errors_are_one_line(shared: Place) -> None:
+    assert_one_error_line(run("ls", shared.url, "--storage-option", "novalue"), "KEY=VALUE")
     assert_one_error_line(run("frobnicate"), "frobnicate")
     assert_one_error_line(run("ls"), "URL")
-    assert_one_error_line(run("export", saved.url, "x", "--compression", "zip"), "zip")
+    assert_one_error_line(run("export", shared.url, "x", "--compression", "zip"), "zip")
     assert_one_error_line(run("demo", "--scale", "gigantic"), "gigantic")
 
 
@@ -385,24 +473,23 @@ def test_import_of_missing_file_writes_nothing(place: Place, tmp_path: pathlib.P
     assert not place.exists(place.url)
 
 
-def test_unwritable_destinations(saved: Place, tmp_path: pathlib.Path) -> None:
+def test_unwritable_destinations(shared: Place, tmp_path: pathlib.Path) -> None:
     # a destination below a regular file cannot be created, whoever runs the test
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    export = run("export", saved.url, str(blocker / "sub" / "out"), *saved.args, env=saved.env)
+    export = run("export", shared.url, str(blocker / "sub" / "out"), *shared.args, env=shared.env)
     assert_one_error_line(export)
-    copy = run("copy", saved.url, str(blocker / "ws"), *saved.args, env=saved.env)
+    copy = run("copy", shared.url, str(blocker / "ws"), *shared.args, env=shared.env)
     assert_one_error_line(copy)
     assert blocker.read_text() == "not a folder"
-    expected = ["a-file", "ws"] if saved.kind == "folder" else ["a-file"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == expected
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
 
 
-def test_copy_refuses_to_overwrite_foreign_data(saved: Place, tmp_path: pathlib.Path) -> None:
+def test_copy_refuses_to_overwrite_foreign_data(shared: Place, tmp_path: pathlib.Path) -> None:
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "precious.txt").write_text("keep me")
-    result = run("copy", saved.url, str(foreign), *saved.args, env=saved.env)
+    result = run("copy", shared.url, str(foreign), *shared.args, env=shared.env)
     assert_one_error_line(result, "not a spikestore workspace")
     assert [p.name for p in foreign.iterdir()] == ["precious.txt"]
 
