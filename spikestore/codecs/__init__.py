@@ -1,10 +1,25 @@
 """Codecs: one per stored type, mapping objects to container-neutral records.
 
 Use :func:`encode_item`, :func:`encode_value`, :func:`decode` and
-:func:`summary`; add a type by writing one codec module and registering it in
-:mod:`spikestore.codecs.registry`.
+:func:`summary` (or :func:`make_summary`); add a type by writing one codec
+module and registering it in :mod:`spikestore.codecs.registry`.
 """
 
-from .registry import codec_for, codec_named, decode, derive, dims_for, encode_item, encode_value, fill_dims, restore_summary, summary
+from .registry import (
+    codec_for,
+    codec_named,
+    decode,
+    derive,
+    dims_for,
+    encode_item,
+    encode_value,
+    fill_dims,
+    make_summary,
+    restore_summary,
+    summary,
+)
 
-__all__ = ["codec_for", "codec_named", "decode", "derive", "dims_for", "fill_dims", "encode_item", "encode_value", "restore_summary", "summary"]
+__all__ = [
+    "codec_for", "codec_named", "decode", "derive", "dims_for", "fill_dims", "encode_item", "encode_value",
+    "make_summary", "restore_summary", "summary",
+]

@@ -12,7 +12,7 @@ from typing import Any, Callable, ClassVar, Protocol
 
 import numpy as np
 
-from ..errors import InvalidValueError, InvalidValueTypeError
+from ..errors import FormatError, InvalidValueError, InvalidValueTypeError
 from ..jsonvalue import from_json, json_default
 from ..record import Dataset, Record
 
@@ -360,9 +360,19 @@ def attr_float(record: Record, name: str, default: float | None = None) -> float
         return float(record.attrs[name])
     if default is not None:
         return default
-    from ..errors import FormatError
-
     raise FormatError(f"a {record.type} record lacks its {name!r} attribute")
 
 
+# ---------------------------------------------------------------------------
+# Values nested inside a record (the items of a dict)
+# ---------------------------------------------------------------------------
+# A codec of a container type is given these when it is built: the registry
+# passes its own ``encode_value`` and ``decode``, so no codec module imports
+# the registry (which imports every codec module).
+
 Encoder = Callable[[Any, str], Record]
+"""Encodes a value nested in a container: ``encoder(value, where)``, where
+``where`` names the value in error messages."""
+
+Decoder = Callable[[Record], Any]
+"""Rebuilds a nested value of any type from its record."""

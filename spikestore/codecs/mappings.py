@@ -1,6 +1,7 @@
 """Dicts and the values that may live inside them: scalars, strings, None,
 tuples, sets and frozensets.  Lists and the spikelab classes inside a dict use
-their own codecs (see :mod:`spikestore.codecs.registry`).
+their own codecs (see :mod:`spikestore.codecs.registry`), which
+:class:`DictCodec` reaches through the encoder and decoder it is built with.
 
 Layout (spikelab's): a dict is a group with one child group per key; each
 child carries a ``__type__`` tag: ``scalar`` (``__scalar_value__`` and
@@ -22,28 +23,40 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..errors import InvalidValueTypeError
 from ..names import validate_name
 from ..record import Record
-from . import registry
 from .arrays import array_from_record, array_record
-from .base import Dims, check_int_range, homogeneous_array, unnamed
+from .base import Decoder, Dims, Encoder, check_int_range, homogeneous_array, unnamed
 
 
 class DictCodec:
-    """``dict`` with string keys, nesting any supported value."""
+    """``dict`` with string keys, nesting any supported value.
+
+    Parameters
+    ----------
+    encode_value
+        Encodes one value of the dict (any type allowed inside a dict).
+    decode_value
+        Rebuilds one value from its record.
+    """
 
     type_name: ClassVar[str] = "dict"
     python_types: ClassVar[tuple[type, ...]] = (dict,)
+
+    def __init__(self, encode_value: Encoder, decode_value: Decoder) -> None:
+        self._encode_value = encode_value
+        self._decode_value = decode_value
 
     def encode(self, obj: dict, where: str) -> Record:
         record = Record(self.type_name)
         for key, value in obj.items():
             validate_name(key, f"{where}: dict key")
-            record.children[key] = registry.encode_value(value, f"{where}[{key!r}]")
+            record.children[key] = self._encode_value(value, f"{where}[{key!r}]")
         return record
 
     def decode(self, record: Record) -> dict:
-        return {key: registry.decode(child) for key, child in record.children.items()}
+        return {key: self._decode_value(child) for key, child in record.children.items()}
 
     def summary(self, obj: dict) -> dict[str, Any]:
         return {"type": "dict"}
@@ -182,8 +195,6 @@ class SetCodec(_SequenceCodec):
     def ordered(self, obj: Any, where: str) -> Any:
         """The elements sorted; raises :class:`~spikestore.errors.InvalidValueTypeError`
         (a ``TypeError``, as spikelab raises) when they cannot be ordered."""
-        from ..errors import InvalidValueTypeError
-
         try:
             return sorted(obj)
         except TypeError as exc:

@@ -12,7 +12,13 @@ from typing import Any
 
 from ..errors import FormatError, UnsupportedTypeError
 from ..record import Record
+from .arrays import ListCodec, NdarrayCodec
 from .base import Codec
+from .mappings import DictCodec, FrozensetCodec, NoneCodec, ScalarCodec, SetCodec, StrCodec, TupleCodec
+from .neuron_attributes import GROUP as NEURON_ATTRIBUTES, column_dims
+from .pairwise import PairwiseCompMatrixCodec, PairwiseCompMatrixStackCodec
+from .rates import RateDataCodec, RateSliceStackCodec
+from .spikes import SpikeDataCodec, SpikeSliceStackCodec
 
 _ACCESS: dict[str, str] = {}
 _ITEM: dict[type | str, Codec] = {}
@@ -122,8 +128,6 @@ def dims_for(record_type: str | None, dataset_name: str, ndim: int, *, neuron_at
     group (``("unit", None, …)``).  ``None`` when the codec names no axes.
     """
     if neuron_attribute:
-        from .neuron_attributes import column_dims
-
         return column_dims(ndim)
     codec = _BY_NAME.get(record_type or "")
     fn = getattr(codec, "dims_for", None)
@@ -139,22 +143,37 @@ def fill_dims(record: Record) -> Record:
     children (the slices of a ``SpikeSliceStack``) take their typed parent's
     names, ``neuron_attributes`` columns get ``("unit", None, …)``.
     """
-    from .neuron_attributes import GROUP
-
     def fill(rec: Record, owner: str | None, columns: bool) -> None:
         for name, ds in [*rec.datasets.items(), *(rec.derived or {}).items()]:
             if ds.dims is None:
                 ds.dims = dims_for(owner, name, len(ds.data.shape), neuron_attribute=columns)
         for name, child in rec.children.items():
-            fill(child, child.type or owner, name == GROUP and child.type is None)
+            fill(child, child.type or owner, name == NEURON_ATTRIBUTES and child.type is None)
 
     fill(record, record.type, False)
     return record
 
 
 def summary(obj: Any) -> dict[str, Any]:
-    """spikelab's index summary for a top-level item."""
+    """spikelab's index summary for a top-level item.
+
+    Raises
+    ------
+    UnsupportedTypeError
+        If no codec stores the object's type.
+    """
     return codec_for(obj).summary(obj)
+
+
+def make_summary(obj: Any) -> dict[str, Any]:
+    """spikelab's ``_make_summary``: :func:`summary`, or only the class name for a type no codec stores.
+
+    An in-memory workspace holds any object (as spikelab's does); only saving refuses it.
+    """
+    try:
+        return summary(obj)
+    except UnsupportedTypeError:
+        return {"type": type(obj).__name__}
 
 
 def restore_summary(info: dict[str, Any]) -> dict[str, Any]:
@@ -178,15 +197,9 @@ ITEM_TYPE_NAMES: frozenset[str] = frozenset()
 
 def _install() -> None:
     global ITEM_TYPE_NAMES
-    from .arrays import ListCodec, NdarrayCodec
-    from .mappings import DictCodec, FrozensetCodec, NoneCodec, ScalarCodec, SetCodec, StrCodec, TupleCodec
-    from .pairwise import PairwiseCompMatrixCodec, PairwiseCompMatrixStackCodec
-    from .rates import RateDataCodec, RateSliceStackCodec
-    from .spikes import SpikeDataCodec, SpikeSliceStackCodec
-
     items = [
         NdarrayCodec(), SpikeDataCodec(), RateDataCodec(), RateSliceStackCodec(), SpikeSliceStackCodec(),
-        PairwiseCompMatrixCodec(), PairwiseCompMatrixStackCodec(), DictCodec(),
+        PairwiseCompMatrixCodec(), PairwiseCompMatrixStackCodec(), DictCodec(encode_value, decode),
     ]
     values = [ListCodec(), ScalarCodec(), StrCodec(), NoneCodec(), TupleCodec(), SetCodec(), FrozensetCodec()]
     for codec in items:
