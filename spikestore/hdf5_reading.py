@@ -1,9 +1,13 @@
-"""Reading a spikelab ``.h5`` that may be damaged or hostile.
+"""Reading spikelab's ``.h5`` + ``.json`` saves, which may be damaged or hostile.
 
-Import (:func:`spikestore.transfer.import_hdf5`) and load
-(``AnalysisWorkspace.load``/``load_item`` on a ``.h5``) call
-:func:`check_item` on every item they touch *before* anything is decoded or
-written.  The check reads metadata only (plus, for spike trains, the
+The one module that reads spikelab's files: :func:`spikelab_base` decides
+whether ``AnalysisWorkspace.load``/``load_item`` read a spikelab save,
+:func:`read_save` and :func:`load_hdf5_item` read one into memory for them,
+and :func:`checked_pair` and :func:`checked_record` give the import
+(:func:`spikestore.transfer.import_hdf5`) the checked items to stream.
+
+Every item touched goes through :func:`check_item` *before* anything is
+decoded or written.  The check reads metadata only (plus, for spike trains, the
 cumulative index in bounded blocks) and refuses, with a
 :class:`~spikestore.errors.FormatError` naming the file and the HDF5 object:
 
@@ -32,16 +36,25 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Iterator, Optional
 
 import h5py
 import numpy as np
 
+from . import codecs
+from .backend import Backend
 from .codecs.base import metadata_from_json
 from .codecs.registry import ITEM_TYPE_NAMES, codec_named
-from .errors import CorruptDataError, FormatError, SpikestoreError, WorkspaceNotFoundError
-from .names import validate_name
+from .containers.hdf5_file import item_info, read_record
+from .errors import CorruptDataError, FormatError, ItemNotFoundError, SpikestoreError, WorkspaceNotFoundError
+from .locations import H5_SUFFIX, hdf5_base_path, hdf5_paths
+from .memory import release_free_memory
+from .names import validate_item_address, validate_name
+from .record import Record
+from .store import WorkspaceStore
 
 MAX_DEPTH = 64
 # deflate cannot compress by more than about 1032:1; lzf compresses less
@@ -766,7 +779,244 @@ def decoded(h5_path: str, group: h5py.Group, decode: Any) -> Any:
         return decode()
 
 
+# ---------------------------------------------------------------------------
+# which path names a spikelab save
+# ---------------------------------------------------------------------------
+
+_WARNED_STALE_H5: set[str] = set()
+
+
+def spikelab_base(url: Any) -> str | None:
+    """The base path if ``url`` names a spikelab ``.h5`` save on local disk to read.
+
+    A path holding a spikestore workspace is read as the workspace even when
+    ``<path>.h5`` exists too (the user saved there last with spikestore, e.g.
+    after migrating); a warning, once per path, says the ``.h5`` is ignored.
+    The warning points at the caller of the function that calls this one
+    (``AnalysisWorkspace.load`` and its kin).
+    """
+    if not isinstance(url, (str, os.PathLike)):
+        return None
+    text = os.fspath(url)
+    if "://" in text:
+        return None
+    if text.endswith(H5_SUFFIX):
+        return hdf5_base_path(text) if os.path.isfile(text) else None
+    if not os.path.isfile(text + H5_SUFFIX):
+        return None
+    if WorkspaceStore.read_attrs(Backend(text, read_only=True)) is None:
+        return text
+    key = os.path.abspath(text)
+    if key not in _WARNED_STALE_H5:
+        _WARNED_STALE_H5.add(key)
+        warnings.warn(
+            f"{text} holds a spikestore workspace and {text}.h5 an (older) spikelab save; reading the "
+            f"workspace. Pass '{text}.h5' to read the spikelab file, or remove it.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return None
+
+
+# ---------------------------------------------------------------------------
+# reading checked items
+# ---------------------------------------------------------------------------
+
+
+class CheckedDataset:
+    """An h5py dataset whose read errors name the file and dataset (a damaged ``.h5``).
+
+    Raises :class:`~spikestore.errors.CorruptDataError` from ``[]`` and
+    ``numpy.asarray`` when h5py cannot read the data.
+    """
+
+    def __init__(self, ds: h5py.Dataset, h5_path: str) -> None:
+        self.ds, self.h5_path = ds, h5_path
+        self.shape, self.dtype, self.chunks = ds.shape, ds.dtype, ds.chunks
+        self.ndim = len(ds.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.ds.nbytes)
+
+    def __len__(self) -> int:
+        return int(self.shape[0])
+
+    def __getitem__(self, selection: Any) -> Any:
+        release_free_memory()  # the previous block's buffers, freed in other threads' arenas
+        try:
+            return self.ds[selection]
+        except H5PY_ERRORS as exc:
+            raise CorruptDataError(
+                f"{self.h5_path}: dataset {self.ds.name} cannot be read ({type(exc).__name__}: {exc}); the file is "
+                f"damaged. Nothing was published: the destination still holds what it held before. Restore an "
+                f"intact copy of the file."
+            ) from None
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        arr = np.asarray(self[()] if not self.shape else self[...])
+        return arr if dtype is None else arr.astype(dtype)
+
+
+def checked_record(record: Record, h5_path: str) -> Record:
+    """``record`` (read from ``h5_path``) with every dataset wrapped in a :class:`CheckedDataset` (no data read)."""
+    for _, rec in record.walk():
+        for ds in rec.datasets.values():
+            ds.data = CheckedDataset(ds.data, h5_path)  # type: ignore[assignment]
+    return record
+
+
+def checked_items(h5_path: str, f: h5py.File) -> list[tuple[str, str, h5py.Group, str]]:
+    """Every item with its ``__type__``, each checked by :func:`check_item`.
+
+    Raises
+    ------
+    InvalidNameError
+        If a namespace or key cannot be a storage name.
+    FormatError, CorruptDataError
+        As :func:`check_item`.
+    """
+    file_size = os.path.getsize(h5_path)
+    checked = []
+    for ns, key, group in item_groups(h5_path, f):
+        validate_item_address(ns, key)
+        checked.append((ns, key, group, check_item(h5_path, ns, key, group, file_size)))
+    return checked
+
+
+def decode_item(h5_path: str, group: h5py.Group) -> Any:
+    """Decode a checked item; reading failures are ``CorruptDataError``, inconsistencies ``FormatError``."""
+    record = checked_record(read_record(group), h5_path)
+    try:
+        return decoded(h5_path, group, lambda: codecs.decode(record))
+    except FormatError as exc:
+        if str(exc).startswith(h5_path):
+            raise
+        raise FormatError(f"{h5_path}, group {group.name}: {exc}") from None
+
+
+# ---------------------------------------------------------------------------
+# a whole save or one item, into memory
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class SpikelabSave:
+    """A spikelab save read into memory: the root attributes and every item, decoded.
+
+    ``items`` holds ``(namespace, key, object, index entry)`` in file order;
+    the entry is the object's summary with the item's ``created_at`` and
+    ``note``, as spikelab's loader rebuilds its index.
+    """
+
+    workspace_id: str
+    name: Optional[str]
+    created_at: float
+    items: list[tuple[str, str, Any, dict[str, Any]]]
+
+
+def read_save(base_path: str | os.PathLike[str]) -> SpikelabSave:
+    """Read a whole spikelab save, as spikelab's ``AnalysisWorkspace.load`` does.
+
+    The index is rebuilt from the objects (summary) and the items'
+    ``__created_at__``/``__note__`` attributes, exactly as spikelab's loader
+    does; the ``.json`` sidecar is not needed.  Every item is checked before
+    any is decoded.
+
+    Raises
+    ------
+    WorkspaceNotFoundError
+        If the ``.h5`` file does not exist.
+    FormatError
+        If the file is not a spikelab workspace, holds an unknown ``__type__``,
+        or is damaged or hostile (names, links, datatypes, sizes; the message
+        names the HDF5 object).
+    CorruptDataError
+        If a dataset cannot be read.
+    """
+    h5_path, _ = hdf5_paths(base_path)
+    with open_h5(h5_path) as f:
+        workspace_id, name, created_at = root_attrs(h5_path, f)
+        items = []
+        for ns, key, group, _ in checked_items(h5_path, f):
+            obj = decode_item(h5_path, group)
+            entry = codecs.make_summary(obj)
+            entry.update(item_info(group))
+            items.append((ns, key, obj, entry))
+    return SpikelabSave(workspace_id, name, created_at, items)
+
+
+def load_hdf5_item(base_path: str | os.PathLike[str], namespace: str, key: str) -> Any:
+    """Load one item of a spikelab save (only that item is checked and read).
+
+    Raises
+    ------
+    ItemNotFoundError
+        (a ``KeyError``) with spikelab's message if the namespace or key is missing.
+    FormatError, CorruptDataError
+        As :func:`read_save`, for this item.
+    """
+    h5_path, _ = hdf5_paths(base_path)
+    with open_h5(h5_path) as f:
+        if namespace not in link_names(h5_path, f):
+            raise ItemNotFoundError(f"Namespace '{namespace}' not found in workspace file.")
+        group = find_item(h5_path, f, namespace, key)
+        if group is None:
+            raise ItemNotFoundError(f"Key '{key}' not found in namespace '{namespace}'.")
+        check_item(h5_path, namespace, key, group, os.path.getsize(h5_path))
+        return decode_item(h5_path, group)
+
+
+# ---------------------------------------------------------------------------
+# the pair, checked for an import
+# ---------------------------------------------------------------------------
+
+
+def checked_pair(
+    h5_path: str, json_path: str, f: h5py.File, content: dict[str, Any]
+) -> list[tuple[str, str, h5py.Group, dict[str, Any]]]:
+    """Check the whole ``.h5`` + ``.json`` pair before anything is written; ``(ns, key, group, info)`` per item.
+
+    ``info`` is the item's ``.json`` summary with the ``created_at`` and
+    ``note`` of the ``.h5`` (as spikelab's loader reads them).
+
+    Raises
+    ------
+    FormatError
+        If the two files belong to different saves, list different items, or
+        disagree on an item's summary; or as :func:`check_item`.
+    """
+    workspace_id, _, _ = root_attrs(h5_path, f)
+    if str(content.get("workspace_id")) != workspace_id:
+        raise FormatError(
+            f"{json_path} (workspace_id {content.get('workspace_id')!r}) does not belong to {h5_path} "
+            f"(workspace_id {workspace_id!r}); keep the .h5 and .json of one save together."
+        )
+    items = checked_items(h5_path, f)
+    index = content["index"]
+    in_h5 = {(ns, key) for ns, key, _, _ in items}
+    in_json = {(ns, key) for ns, keys in index.items() for key in (keys or {})}
+    if in_h5 != in_json:
+        only_h5 = sorted(in_h5 - in_json)[:5]
+        only_json = sorted(in_json - in_h5)[:5]
+        raise FormatError(
+            f"{json_path} and {h5_path} list different items (only in .h5: {only_h5}, only in "
+            f".json: {only_json}); the pair is from different saves or one was edited."
+        )
+    checked = []
+    for ns, key, group, tag in items:
+        entry = index[ns][key]
+        check_summary(json_path, h5_path, ns, key, entry, group, tag)
+        info = {k: v for k, v in entry.items() if k not in ("created_at", "note")}
+        with guard(h5_path, f"the __created_at__/__note__ attributes of {group.name!r}"):
+            info.update(item_info(group))
+        checked.append((ns, key, group, info))
+    return checked
+
+
 __all__ = [
     "open_h5", "root_attrs", "item_groups", "find_item", "check_item", "check_summary", "read_index",
     "check_segment", "guard", "decoded", "text",
+    "spikelab_base", "CheckedDataset", "checked_record", "checked_items", "decode_item",
+    "SpikelabSave", "read_save", "load_hdf5_item", "checked_pair",
 ]

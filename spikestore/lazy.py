@@ -21,25 +21,26 @@ Modes of :func:`open_workspace`:
 
 from __future__ import annotations
 
+import os  # noqa: F401  (the URL annotation names os.PathLike)
 import shutil
 import tempfile
 import time
 import uuid
 import warnings
 import weakref
-from typing import TYPE_CHECKING, Any, Optional
-
-if TYPE_CHECKING:
-    from .maintenance import GcReport, VerifyReport
+from typing import Any, Optional
 
 from . import codecs
 from .backend import Backend
 from .errors import InvalidModeError, ItemNotFoundError, ReadOnlyError, SpikestoreError
+from .hdf5_reading import spikelab_base
+from .locations import URL
+from .maintenance import DEFAULT_GRACE_SECONDS, GcReport, VerifyReport, gc, verify
 from .names import validate_item_address
-from .store import WorkspaceStore, encode_info
+from .store import WorkspaceStore, encode_info, save_records
 from .views import view_for
-from .store import save_records
-from .workspace import URL, AnalysisWorkspace, _hdf5_base
+from .workspace import AnalysisWorkspace
+from .xarray_support import record_to_xarray, to_dask
 
 MODES = ("r", "r+", "a", "w")
 
@@ -244,8 +245,6 @@ class LazyAnalysisWorkspace(AnalysisWorkspace):
         MissingDependencyError
             If dask is not installed (``pip install spikestore[xarray]``).
         """
-        from .xarray_support import to_dask
-
         return to_dask(self.get_lazy(namespace, key), dataset, chunks)
 
     def to_xarray(self, namespace: str, key: str) -> Any:
@@ -266,8 +265,6 @@ class LazyAnalysisWorkspace(AnalysisWorkspace):
         MissingDependencyError
             If xarray or dask is not installed (``pip install spikestore[xarray]``).
         """
-        from .xarray_support import record_to_xarray
-
         record = self._require_open().read(namespace, key, lazy=True)
         return record_to_xarray(record, f"({namespace!r}, {key!r})", lazy=True)
 
@@ -343,14 +340,10 @@ class LazyAnalysisWorkspace(AnalysisWorkspace):
 
     def verify(self) -> "VerifyReport":
         """Read every chunk of every item and report damage (see :func:`spikestore.verify`)."""
-        from .maintenance import verify
-
         return verify(self._require_open())
 
     def gc(self, grace_seconds: float | None = None) -> "GcReport":
         """Remove leftovers of interrupted or superseded writes (see :func:`spikestore.gc`)."""
-        from .maintenance import DEFAULT_GRACE_SECONDS, gc
-
         try:
             return gc(self._writable(), grace_seconds=DEFAULT_GRACE_SECONDS if grace_seconds is None else grace_seconds)
         finally:
@@ -385,7 +378,7 @@ class LazyAnalysisWorkspace(AnalysisWorkspace):
 
         To work on a stored workspace in place, use :func:`open_workspace`.
         """
-        if _hdf5_base(url) is not None:
+        if spikelab_base(url) is not None:
             eager = AnalysisWorkspace.load(url)
             ws = cls(name=eager.name)
             ws.merge_from(eager)

@@ -12,8 +12,10 @@ and Zarr-to-Zarr copies, all streaming item by item.
   snapshot, so a failure mid-copy leaves the destination as it was.
 * :func:`copy_workspace` copies a Zarr workspace to another URL (local, S3,
   memory) the same way.
-* :func:`load_hdf5_workspace` / :func:`load_hdf5_item` read a spikelab save
-  into memory (used by ``AnalysisWorkspace.load``/``load_item``).
+
+Reading and checking spikelab's files is :mod:`spikestore.hdf5_reading`'s
+job; ``load_hdf5_workspace``, ``load_hdf5_item`` and ``hdf5_paths`` stay
+importable from here.
 """
 
 from __future__ import annotations
@@ -29,51 +31,20 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Optional
 
 import h5py
-import numpy as np
 
 from . import codecs, hdf5_reading
 from .backend import Backend, normalize_url
-from .containers.hdf5_file import check_compression, item_info, read_record, write_record
+from .containers.hdf5_file import check_compression, read_record, write_record
 from .containers.zarr_group import block_readable
-from .memory import release_free_memory
-from .errors import (
-    CorruptDataError,
-    FormatError,
-    InvalidURLError,
-    ItemNotFoundError,
-    StoreWriteError,
-)
+from .errors import CorruptDataError, FormatError, InvalidURLError, StoreWriteError
+from .hdf5_reading import load_hdf5_item
 from .jsonvalue import json_default
-from .names import validate_item_address
+from .lazy import open_workspace
+from .locations import hdf5_paths
+from .memory import release_free_memory
 from .record import Record
-from .store import WorkspaceStore
-from .store import save_records
-from .workspace import AnalysisWorkspace, make_summary
-
-# ---------------------------------------------------------------------------
-# file names
-# ---------------------------------------------------------------------------
-
-
-def hdf5_paths(base_path: str | os.PathLike[str]) -> tuple[str, str]:
-    """``(base.h5, base.json)`` for a base path; a trailing ``.h5`` is stripped (spikelab's rule).
-
-    Raises
-    ------
-    InvalidURLError
-        If ``base_path`` is a URL: the HDF5 files are local files.
-    """
-    base = os.fspath(base_path)
-    if not isinstance(base, str) or not base:
-        raise InvalidURLError(f"HDF5 base path must be a non-empty path, got {base_path!r}")
-    if "://" in base:
-        raise InvalidURLError(
-            f"{base!r}: spikelab's .h5/.json files are local files; give a local base path "
-            f"(export there, then upload the two files if needed)."
-        )
-    if base.endswith(".h5"):
-        base = base[:-3]
-    return f"{base}.h5", f"{base}.json"
+from .store import WorkspaceStore, save_records
+from .workspace import AnalysisWorkspace, load_hdf5_workspace
 
 
 # ---------------------------------------------------------------------------
@@ -367,160 +338,8 @@ def export_hdf5(
 
 
 # ---------------------------------------------------------------------------
-# reading spikelab files
-# ---------------------------------------------------------------------------
-
-
-def _checked_items(h5_path: str, f: h5py.File) -> list[tuple[str, str, h5py.Group, str]]:
-    """Every item with its ``__type__``, each checked by :func:`hdf5_reading.check_item`."""
-    file_size = os.path.getsize(h5_path)
-    checked = []
-    for ns, key, group in hdf5_reading.item_groups(h5_path, f):
-        validate_item_address(ns, key)
-        checked.append((ns, key, group, hdf5_reading.check_item(h5_path, ns, key, group, file_size)))
-    return checked
-
-
-def _decode(h5_path: str, group: h5py.Group) -> Any:
-    """Decode a checked item; reading failures are ``CorruptDataError``, inconsistencies ``FormatError``."""
-    record = _checked(read_record(group), h5_path)
-    try:
-        return hdf5_reading.decoded(h5_path, group, lambda: codecs.decode(record))
-    except FormatError as exc:
-        if str(exc).startswith(h5_path):
-            raise
-        raise FormatError(f"{h5_path}, group {group.name}: {exc}") from None
-
-
-def load_hdf5_workspace(base_path: str | os.PathLike[str], cls: type = AnalysisWorkspace) -> AnalysisWorkspace:
-    """Load a spikelab save into memory, as spikelab's ``AnalysisWorkspace.load`` does.
-
-    The index is rebuilt from the objects (summary) and the items'
-    ``__created_at__``/``__note__`` attributes, exactly as spikelab's loader
-    does; the ``.json`` sidecar is not needed.  Every item is checked
-    (:mod:`spikestore.hdf5_reading`) before any is decoded.
-
-    Raises
-    ------
-    WorkspaceNotFoundError
-        If the ``.h5`` file does not exist.
-    FormatError
-        If the file is not a spikelab workspace, holds an unknown ``__type__``,
-        or is damaged or hostile (names, links, datatypes, sizes; the message
-        names the HDF5 object).
-    CorruptDataError
-        If a dataset cannot be read.
-    """
-    h5_path, _ = hdf5_paths(base_path)
-    with hdf5_reading.open_h5(h5_path) as f:
-        workspace_id, name, created_at = hdf5_reading.root_attrs(h5_path, f)
-        items = _checked_items(h5_path, f)
-        ws = cls.__new__(cls)
-        AnalysisWorkspace.__init__(ws)
-        ws.workspace_id, ws.name, ws.created_at = workspace_id, name, created_at
-        for ns, key, group, _ in items:
-            obj = _decode(h5_path, group)
-            entry = make_summary(obj)
-            entry.update(item_info(group))
-            ws._items.setdefault(ns, {})[key] = obj
-            ws._index.setdefault(ns, {})[key] = entry
-    return ws
-
-
-def load_hdf5_item(base_path: str | os.PathLike[str], namespace: str, key: str) -> Any:
-    """Load one item of a spikelab save (only that item is checked and read).
-
-    Raises
-    ------
-    ItemNotFoundError
-        (a ``KeyError``) with spikelab's message if the namespace or key is missing.
-    FormatError, CorruptDataError
-        As :func:`load_hdf5_workspace`, for this item.
-    """
-    h5_path, _ = hdf5_paths(base_path)
-    with hdf5_reading.open_h5(h5_path) as f:
-        if namespace not in hdf5_reading.link_names(h5_path, f):
-            raise ItemNotFoundError(f"Namespace '{namespace}' not found in workspace file.")
-        group = hdf5_reading.find_item(h5_path, f, namespace, key)
-        if group is None:
-            raise ItemNotFoundError(f"Key '{key}' not found in namespace '{namespace}'.")
-        hdf5_reading.check_item(h5_path, namespace, key, group, os.path.getsize(h5_path))
-        return _decode(h5_path, group)
-
-
-# ---------------------------------------------------------------------------
 # import
 # ---------------------------------------------------------------------------
-
-
-def _validate_h5(
-    h5_path: str, json_path: str, f: h5py.File, content: dict[str, Any]
-) -> list[tuple[str, str, h5py.Group, dict[str, Any]]]:
-    """Check the whole pair before anything is written; ``(ns, key, group, info)`` per item."""
-    workspace_id, _, _ = hdf5_reading.root_attrs(h5_path, f)
-    if str(content.get("workspace_id")) != workspace_id:
-        raise FormatError(
-            f"{json_path} (workspace_id {content.get('workspace_id')!r}) does not belong to {h5_path} "
-            f"(workspace_id {workspace_id!r}); keep the .h5 and .json of one save together."
-        )
-    items = _checked_items(h5_path, f)
-    index = content["index"]
-    in_h5 = {(ns, key) for ns, key, _, _ in items}
-    in_json = {(ns, key) for ns, keys in index.items() for key in (keys or {})}
-    if in_h5 != in_json:
-        only_h5 = sorted(in_h5 - in_json)[:5]
-        only_json = sorted(in_json - in_h5)[:5]
-        raise FormatError(
-            f"{json_path} and {h5_path} list different items (only in .h5: {only_h5}, only in "
-            f".json: {only_json}); the pair is from different saves or one was edited."
-        )
-    checked = []
-    for ns, key, group, tag in items:
-        entry = index[ns][key]
-        hdf5_reading.check_summary(json_path, h5_path, ns, key, entry, group, tag)
-        info = {k: v for k, v in entry.items() if k not in ("created_at", "note")}
-        with hdf5_reading.guard(h5_path, f"the __created_at__/__note__ attributes of {group.name!r}"):
-            info.update(item_info(group))
-        checked.append((ns, key, group, info))
-    return checked
-
-
-class _CheckedH5:
-    """An h5py dataset whose read errors name the file and dataset (a damaged ``.h5``)."""
-
-    def __init__(self, ds: h5py.Dataset, h5_path: str) -> None:
-        self.ds, self.h5_path = ds, h5_path
-        self.shape, self.dtype, self.chunks = ds.shape, ds.dtype, ds.chunks
-        self.ndim = len(ds.shape)
-
-    @property
-    def nbytes(self) -> int:
-        return int(self.ds.nbytes)
-
-    def __len__(self) -> int:
-        return int(self.shape[0])
-
-    def __getitem__(self, selection: Any) -> Any:
-        release_free_memory()  # the previous block's buffers, freed in other threads' arenas
-        try:
-            return self.ds[selection]
-        except hdf5_reading.H5PY_ERRORS as exc:
-            raise CorruptDataError(
-                f"{self.h5_path}: dataset {self.ds.name} cannot be read ({type(exc).__name__}: {exc}); the file is "
-                f"damaged. Nothing was published: the destination still holds what it held before. Restore an "
-                f"intact copy of the file."
-            ) from None
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        arr = np.asarray(self[()] if not self.shape else self[...])
-        return arr if dtype is None else arr.astype(dtype)
-
-
-def _checked(record: Record, h5_path: str) -> Record:
-    for _, rec in record.walk():
-        for ds in rec.datasets.values():
-            ds.data = _CheckedH5(ds.data, h5_path)  # type: ignore[assignment]
-    return record
 
 
 def _save_streaming(
@@ -541,8 +360,6 @@ def _save_streaming(
 
 def _opened(url: str | os.PathLike[str], storage_options: Optional[dict]) -> Any:
     """The workspace at ``url`` opened read-only (a ``LazyAnalysisWorkspace``)."""
-    from .lazy import open_workspace  # lazy imports transfer indirectly
-
     return open_workspace(url, "r", storage_options=storage_options)
 
 
@@ -600,7 +417,7 @@ def import_hdf5(
     h5_path, json_path = hdf5_paths(base_path)
     with hdf5_reading.open_h5(h5_path) as f:
         content = hdf5_reading.read_index(json_path, h5_path)
-        items = _validate_h5(h5_path, json_path, f, content)
+        items = hdf5_reading.checked_pair(h5_path, json_path, f, content)
         workspace_id, name, created_at = hdf5_reading.root_attrs(h5_path, f)
         backend = Backend(url, storage_options)
         total = sum(int(ds.nbytes) for _, _, g, _ in items for ds in _datasets(g)) if progress else 0
@@ -610,7 +427,7 @@ def import_hdf5(
             for ns, key, group, info in items:
                 with hdf5_reading.guard(h5_path, f"item {group.name!r}"):
                     record = read_record(group)
-                yield ns, key, _checked(record, h5_path), info
+                yield ns, key, hdf5_reading.checked_record(record, h5_path), info
 
         try:
             _save_streaming(backend, _with_progress(entries(), bar), workspace_id, name, created_at)

@@ -1,8 +1,11 @@
-"""``AnalysisWorkspace`` and ``WorkspaceManager``: spikelab's API, saved as Zarr.
+"""``AnalysisWorkspace``: spikelab's in-memory workspace, saved as Zarr.
 
 The in-memory workspace behaves as ``spikelab.workspace.AnalysisWorkspace``
 does; ``save``/``load``/``load_item`` take any fsspec URL instead of a file
-base path (and still read spikelab ``.h5`` saves when given their base path).
+base path (and still read spikelab ``.h5`` saves when given their base path,
+through :mod:`spikestore.hdf5_reading`).  The store-backed subclass lives in
+:mod:`spikestore.lazy`, the process-wide registry in
+:mod:`spikestore.workspace_manager`.
 """
 
 from __future__ import annotations
@@ -16,22 +19,13 @@ import uuid
 import warnings
 from typing import Any, Iterator, Optional
 
-from . import codecs
+from . import codecs, hdf5_reading
 from .backend import Backend
-from .errors import UnsupportedTypeError
+from .codecs import make_summary
+from .locations import URL
 from .names import validate_item_address
 from .record import Record
 from .store import WorkspaceStore, save_records
-
-URL = "str | os.PathLike[str]"
-
-
-def make_summary(obj: Any) -> dict[str, Any]:
-    """spikelab's summary of an object (class name only for unsupported types)."""
-    try:
-        return codecs.summary(obj)
-    except UnsupportedTypeError:
-        return {"type": type(obj).__name__}
 
 
 @contextlib.contextmanager
@@ -44,39 +38,6 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-
-
-_WARNED_STALE_H5: set[str] = set()
-
-
-def _hdf5_base(url: Any) -> str | None:
-    """The base path if ``url`` names a spikelab ``.h5`` save on local disk to read.
-
-    A path holding a spikestore workspace is read as the workspace even when
-    ``<path>.h5`` exists too (the user saved there last with spikestore, e.g.
-    after migrating); a warning, once per path, says the ``.h5`` is ignored.
-    """
-    if not isinstance(url, (str, os.PathLike)):
-        return None
-    text = os.fspath(url)
-    if "://" in text:
-        return None
-    if text.endswith(".h5"):
-        return text[:-3] if os.path.isfile(text) else None
-    if not os.path.isfile(text + ".h5"):
-        return None
-    if WorkspaceStore.read_attrs(Backend(text, read_only=True)) is None:
-        return text
-    key = os.path.abspath(text)
-    if key not in _WARNED_STALE_H5:
-        _WARNED_STALE_H5.add(key)
-        warnings.warn(
-            f"{text} holds a spikestore workspace and {text}.h5 an (older) spikelab save; reading the "
-            f"workspace. Pass '{text}.h5' to read the spikelab file, or remove it.",
-            UserWarning,
-            stacklevel=3,
-        )
-    return None
 
 
 class AnalysisWorkspace:
@@ -239,10 +200,8 @@ class AnalysisWorkspace:
     @classmethod
     def load(cls, url: URL, *, storage_options: Optional[dict] = None) -> "AnalysisWorkspace":
         """Load a whole workspace from a Zarr URL (or a spikelab ``.h5`` base path)."""
-        base = _hdf5_base(url)
+        base = hdf5_reading.spikelab_base(url)
         if base is not None:
-            from .transfer import load_hdf5_workspace
-
             return load_hdf5_workspace(base, cls)
         store = WorkspaceStore.open(Backend(url, storage_options, read_only=True))
         ws = cls.__new__(cls)
@@ -261,11 +220,9 @@ class AnalysisWorkspace:
     @classmethod
     def load_item(cls, url: URL, namespace: str, key: str, *, storage_options: Optional[dict] = None) -> Any:
         """Load one item; raises ``KeyError`` if the namespace or key is missing."""
-        base = _hdf5_base(url)
+        base = hdf5_reading.spikelab_base(url)
         if base is not None:
-            from .transfer import load_hdf5_item
-
-            return load_hdf5_item(base, namespace, key)
+            return hdf5_reading.load_hdf5_item(base, namespace, key)
         store = WorkspaceStore.open(Backend(url, storage_options, read_only=True))
         return store.get(namespace, key)
 
@@ -281,6 +238,31 @@ class AnalysisWorkspace:
         item_count = sum(len(v) for v in self._index.values())
         name_part = f" {self.name!r}" if self.name else ""
         return f"{type(self).__name__}{name_part}(id={self.workspace_id[:8]}…, {ns_count} namespace(s), {item_count} item(s))"
+
+
+def load_hdf5_workspace(base_path: str | os.PathLike[str], cls: type = AnalysisWorkspace) -> AnalysisWorkspace:
+    """Load a spikelab save into memory, as spikelab's ``AnalysisWorkspace.load`` does.
+
+    Parameters
+    ----------
+    base_path
+        The base path spikelab saved to (a trailing ``.h5`` is stripped).
+    cls
+        The class of the workspace returned (``AnalysisWorkspace`` or a subclass).
+
+    Raises
+    ------
+    WorkspaceNotFoundError, FormatError, CorruptDataError
+        As :func:`spikestore.hdf5_reading.read_save`.
+    """
+    save = hdf5_reading.read_save(base_path)
+    ws = cls.__new__(cls)
+    AnalysisWorkspace.__init__(ws)
+    ws.workspace_id, ws.name, ws.created_at = save.workspace_id, save.name, save.created_at
+    for ns, key, obj, entry in save.items:
+        ws._items.setdefault(ns, {})[key] = obj
+        ws._index.setdefault(ns, {})[key] = entry
+    return ws
 
 
 class WorkspaceManager:
