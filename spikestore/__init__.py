@@ -20,10 +20,11 @@ from .errors import (
     UnsupportedTypeError,
     WorkspaceNotFoundError,
 )
+from .lazy import LazyAnalysisWorkspace, open_workspace
 from .maintenance import gc, verify
 from .transfer import copy_workspace, export_hdf5, import_hdf5
-from .workspace import AnalysisWorkspace, WorkspaceManager, get_workspace_manager
-from .lazy import LazyAnalysisWorkspace, open_workspace
+from .workspace import AnalysisWorkspace
+from .workspace_manager import WorkspaceManager, get_workspace_manager
 from .xarray_support import MissingDependencyError, to_xarray
 
 __version__ = "0.1.0"
