@@ -16,9 +16,10 @@ install: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(VENV)/bin/spikestore demo
 
+# import contracts first (.importlinter: no cycles, no upward imports; under a second);
 # two workers: the suite is CPU-bound (moto's S3 server, codecs) and CI has two cores
 test: $(VENV)/.installed
-	$(PY) -m pytest -q -n 2
+	$(VENV)/bin/lint-imports --no-cache && $(PY) -m pytest -q -n 2
 
 bench: $(VENV)/.installed
 	$(PY) -m benchmarks --scale small
