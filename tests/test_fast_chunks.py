@@ -45,6 +45,53 @@ def test_chunks_are_byte_identical_to_zarr(data) -> None:
     np.testing.assert_array_equal(zarr.open_array(ours, path="a", mode="r")[...], data)
 
 
+def _write_both(meta: dict, data: np.ndarray) -> tuple[MemoryStore, MemoryStore]:
+    ours, theirs = MemoryStore(), MemoryStore()
+    sync(fast_chunks.write_array(ours, "a", meta, data))
+    reference = AsyncArray(metadata=ArrayV3Metadata.from_dict(meta), store_path=StorePath(theirs, "a"), config={"write_empty_chunks": True})
+    sync(reference._save_metadata(reference.metadata))
+    sync(reference.setitem(Ellipsis, data))
+    return ours, theirs
+
+
+@pytest.mark.parametrize(
+    ("candidate", "data"),
+    [
+        ("shuffle", np.random.default_rng(0).gamma(2.0, 2.0, size=(300, 1700))),
+        ("shuffle", np.arange(300_000, dtype=">f8")),  # big-endian
+        ("delta", np.cumsum(np.random.default_rng(1).poisson(20, 300_000)).astype(np.int64)),  # edge chunk
+        ("delta", np.arange(70_000, dtype=np.uint16)),  # wraps around
+        ("pcodec", np.sort(np.random.default_rng(2).uniform(0, 6e5, 300_000))),  # edge chunk
+        ("pcodec", np.random.default_rng(3).gamma(2.0, 2.0, size=(300, 1700)).astype(np.float32)),
+        ("pcodec", np.random.default_rng(4).integers(-5, 5, size=(600, 900)).astype(np.int16)),
+    ],
+    ids=["shuffle-rates", "shuffle-big-endian", "delta-int64", "delta-uint16-wraps", "pcodec-times", "pcodec-f4-2d", "pcodec-i2-2d"],
+)
+def test_chosen_chains_are_byte_identical_to_zarr(candidate: str, data: np.ndarray) -> None:
+    from spikestore.containers.codec_choice import CANDIDATES
+
+    (chain,) = [c.chain(data.dtype, data.ndim) for c in CANDIDATES if c.name == candidate]
+    meta = {**array_metadata(data.shape, data.dtype, {}), "codecs": [*chain, {"name": "crc32c"}]}
+    assert fast_chunks.supports(meta)
+    ours, theirs = _write_both(meta, data)
+    chunk_keys = sorted(k for k in theirs._store_dict if "/c/" in k)
+    assert chunk_keys == sorted(k for k in ours._store_dict if "/c/" in k)
+    for key in chunk_keys:
+        assert ours._store_dict[key].to_bytes() == theirs._store_dict[key].to_bytes(), key
+    np.testing.assert_array_equal(sync(fast_chunks.read_array(theirs, "a", meta)), data)
+
+
+def test_chains_spikestore_never_writes_stay_on_zarr() -> None:
+    meta = array_metadata((1000,), np.dtype("f8"), {})
+    for codecs in (
+        [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "zstd", "configuration": {"level": 1, "checksum": True}}, {"name": "crc32c"}],
+        [{"name": "numcodecs.pcodec", "configuration": {}}],
+        [{"name": "numcodecs.delta", "configuration": {"dtype": "<f8"}}, {"name": "numcodecs.pcodec", "configuration": {}}, {"name": "crc32c"}],
+        [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "crc32c"}],
+    ):
+        assert not fast_chunks.supports({**meta, "codecs": codecs})
+
+
 def test_block_writes_land_at_their_rows() -> None:
     data = np.arange(600 * 500, dtype=np.float64).reshape(600, 500)
     meta = array_metadata(data.shape, data.dtype, {})

@@ -14,21 +14,38 @@ reasons in ``docs/benchmarks.md``):
   templates): plain zstd level 1.  On ISI-rate matrices it compresses as well
   as Blosc+shuffle (5.5x vs 5.4x) at twice to three times the speed, and on
   rate slice stacks far better (3.9x vs 2.4x);
-* every codec is in the Zarr v3 specification (plain zarr-python reads the
-  store); PCodec was measured (spike times 3.9x vs 2.9x) but is left out:
-  spike times are a few percent of the bytes, and it is a non-spec codec
-  needing an extra package;
+* these are the *defaults*: an array of at least one chunk's worth of
+  numbers gets the chain a small trial on a sample of its data picks
+  (:mod:`spikestore.containers.codec_choice`: Blosc byte- or bit-shuffle,
+  delta for integers, or PCodec when it saves enough), so a lab's own
+  smoothing, bin width and firing rates get the codec that suits them;
+  strings, small arrays and arrays written without a sample keep the
+  defaults;
 * a crc32c checksum after compression on every chunk, so a flipped byte is
   detected instead of silently decoded.
+
+Everything this module and the trial write is registered in zarr-python 3.1
+(``numcodecs.pcodec`` and ``numcodecs.delta`` through numcodecs, which zarr
+uses when it is installed), so plain ``zarr.open_array`` reads every chain.
+:data:`WRITTEN_CODECS` lists the names, :func:`check_codec_configuration`
+the configurations a store read back may hold, and :class:`ChunkChain`
+runs one chunk through any of these chains byte for byte as zarr-python
+does (the fast write/read path and the codec trial both use it).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
+import google_crc32c
 import numpy as np
+from numcodecs import Blosc, Delta, Zstd
 from zarr.core.dtype import VariableLengthUTF8, parse_dtype
+from zarr.errors import ZarrUserWarning
+
+from ..errors import FormatError
 
 TARGET_CHUNK_BYTES = 1 << 20
 # 1-D numeric arrays
@@ -41,10 +58,26 @@ NUMPY_DTYPE_ATTR = "spikestore:dtype"
 
 STRING_KINDS = "USOT"
 
-# every codec name this module writes: the only ones an array read from a store
-# may name (spikestore.entries refuses others, so zarr never resolves a codec
-# such as ``numcodecs.pickle`` that a hostile store names)
-WRITTEN_CODECS = frozenset({"bytes", "blosc", "zstd", "crc32c", "vlen-utf8", "sharding_indexed"})
+# every codec name this module and the codec trial write: the only ones an array
+# read from a store may name (spikestore.entries refuses others, so zarr never
+# resolves a codec such as ``numcodecs.pickle`` that a hostile store names)
+WRITTEN_CODECS = frozenset(
+    {"bytes", "blosc", "zstd", "crc32c", "vlen-utf8", "sharding_indexed", "numcodecs.pcodec", "numcodecs.delta"}
+)
+# PCodec settings the trial writes (codec_choice) and a store may hold
+PCODEC_LEVEL = 8
+PCODEC_LEVELS = range(0, 13)
+PCODEC_MODES = frozenset({"auto", "classic"})
+PCODEC_DELTAS = frozenset({"auto", "none", "try_consecutive", "try_lookback"})
+PCODEC_MAX_PAGE = 1 << 18
+# integer dtypes numcodecs.delta may name (never object or structured dtypes)
+DELTA_DTYPES = frozenset(np.dtype(f"{o}{k}{n}").str for o in "<>" for k in "iu" for n in (1, 2, 4, 8))
+BLOSC_MAX_BLOCKSIZE = 1 << 26
+
+# zarr warns on every array whose chain names a numcodecs codec ("not in the
+# Zarr version 3 specification"); spikestore writes two on purpose (see
+# codec_choice) and reads them on every open, so that one message is silenced
+warnings.filterwarnings("ignore", message="Numcodecs codecs are not in the Zarr version 3 specification", category=ZarrUserWarning)
 
 
 def chunk_shape(shape: tuple[int, ...], itemsize: int, target: int = TARGET_CHUNK_BYTES) -> list[int]:
@@ -59,29 +92,40 @@ def chunk_shape(shape: tuple[int, ...], itemsize: int, target: int = TARGET_CHUN
     return chunks
 
 
-def _compressor(dtype: np.dtype, ndim: int) -> dict[str, Any]:
-    """The bytes-to-bytes compressor of a numeric array (see the module docstring)."""
-    if ndim <= 1:
-        return {
-            "name": "blosc",
-            "configuration": {
-                "typesize": int(dtype.itemsize),
-                "cname": BLOSC_CNAME,
-                "clevel": BLOSC_CLEVEL,
-                "shuffle": BLOSC_SHUFFLE if dtype.itemsize > 1 else "noshuffle",
-                "blocksize": 0,
-            },
-        }
+def blosc_codec(dtype: np.dtype, shuffle: str = BLOSC_SHUFFLE, blocksize: int = 0) -> dict[str, Any]:
+    """Blosc zstd level 1 with ``shuffle`` (none for one-byte items) over blocks of ``blocksize`` bytes (0: Blosc's own)."""
+    return {
+        "name": "blosc",
+        "configuration": {
+            "typesize": int(dtype.itemsize),
+            "cname": BLOSC_CNAME,
+            "clevel": BLOSC_CLEVEL,
+            "shuffle": shuffle if dtype.itemsize > 1 else "noshuffle",
+            "blocksize": int(blocksize),
+        },
+    }
+
+
+def zstd_codec() -> dict[str, Any]:
+    """Plain zstd at ``ZSTD_LEVEL``, no zstd checksum (crc32c follows)."""
     return {"name": "zstd", "configuration": {"level": ZSTD_LEVEL, "checksum": False}}
 
 
-def _numeric_codecs(dtype: np.dtype, ndim: int = 1) -> list[dict[str, Any]]:
+def bytes_codec(dtype: np.dtype) -> dict[str, Any]:
+    """The ``bytes`` serializer keeping ``dtype``'s byte order."""
     endian = "big" if dtype.byteorder == ">" else "little"
-    return [
-        {"name": "bytes", "configuration": {"endian": endian}} if dtype.itemsize > 1 else {"name": "bytes"},
-        _compressor(dtype, ndim),
-        {"name": "crc32c"},
-    ]
+    return {"name": "bytes", "configuration": {"endian": endian}} if dtype.itemsize > 1 else {"name": "bytes"}
+
+
+def _compressor(dtype: np.dtype, ndim: int) -> dict[str, Any]:
+    """The bytes-to-bytes compressor of a numeric array (see the module docstring)."""
+    return blosc_codec(dtype) if ndim <= 1 else zstd_codec()
+
+
+def default_codecs(dtype: np.dtype, ndim: int = 1) -> list[dict[str, Any]]:
+    """The default chain of a numeric array: ``bytes``, the compressor of its rank, ``crc32c``."""
+    return [bytes_codec(dtype), _compressor(dtype, ndim), {"name": "crc32c"}]
+
 
 
 def array_metadata(
@@ -102,7 +146,7 @@ def array_metadata(
     else:
         zdtype = parse_dtype(dtype, zarr_format=3)
         itemsize = dtype.itemsize
-        codecs = _numeric_codecs(dtype, len(shape))
+        codecs = default_codecs(dtype, len(shape))
     return {
         "zarr_format": 3,
         "node_type": "array",
@@ -115,6 +159,99 @@ def array_metadata(
         "attributes": attributes,
         **({"dimension_names": list(dims)} if dims is not None and len(dims) == len(shape) else {}),
     }
+
+
+def _zstd(config: dict[str, Any]) -> Any:
+    if config.get("checksum", False):
+        raise ValueError("zstd with checksum is not on the fast path")
+    return Zstd(level=config.get("level", 0))
+
+
+def _blosc(config: dict[str, Any]) -> Any:
+    shuffle = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}[config.get("shuffle", "noshuffle")]
+    return Blosc(cname=config["cname"], clevel=config["clevel"], shuffle=shuffle, blocksize=config.get("blocksize", 0), typesize=config.get("typesize"))
+
+
+_COMPRESSORS = {"zstd": _zstd, "blosc": _blosc}
+
+
+def _pcodec(config: dict[str, Any]) -> Any:
+    from numcodecs.pcodec import PCodec  # needs the pcodec package, imported only when used
+
+    return PCodec(**config)
+
+
+class ChunkChain:
+    """One chunk's codec chain, run on a whole chunk as zarr-python runs it.
+
+    Parameters
+    ----------
+    codecs : list of dict
+        The array's ``codecs`` (as in its ``zarr.json``), one of the chains
+        listed in the module docstring (:meth:`parse` says which are).
+    dtype : numpy.dtype
+        The array's dtype (any byte order: the chain's ``bytes`` codec says
+        which order is stored).
+    """
+
+    def __init__(self, codecs: list[dict[str, Any]], dtype: np.dtype) -> None:
+        names = [c["name"] for c in codecs]
+        self.delta = Delta(**codecs[0]["configuration"]) if names[0] == "numcodecs.delta" else None
+        serializer = codecs[1 if self.delta else 0]
+        self.pcodec = _pcodec(serializer.get("configuration", {})) if serializer["name"] == "numcodecs.pcodec" else None
+        endian = serializer.get("configuration", {}).get("endian", "little")
+        self.dtype = dtype.newbyteorder("<" if endian == "little" else ">") if dtype.itemsize > 1 and self.pcodec is None else dtype
+        compressor = codecs[-2]
+        self.compressor = None if self.pcodec else _COMPRESSORS[compressor["name"]](compressor.get("configuration", {}))
+
+    @staticmethod
+    def parse(codecs: list[dict[str, Any]]) -> list[str] | None:
+        """The codec names of a chain this class runs, or ``None`` for any other chain."""
+        try:
+            names = [c["name"] for c in codecs]
+        except (TypeError, KeyError):
+            return None
+        if names == ["numcodecs.pcodec", "crc32c"]:
+            return names
+        body = names[1:] if names[:1] == ["numcodecs.delta"] else names
+        if len(body) == 3 and body[0] == "bytes" and body[1] in _COMPRESSORS and body[2] == "crc32c":
+            if body[1] == "zstd" and codecs[-2].get("configuration", {}).get("checksum", False):
+                return None
+            return names
+        return None
+
+    def encode(self, block: np.ndarray) -> bytes:
+        """The stored bytes (checksum included) of one chunk-shaped ``block``."""
+        if self.pcodec is not None:
+            body = bytes(self.pcodec.encode(np.ascontiguousarray(block)))
+        else:
+            if self.delta is not None:
+                block = self.delta.encode(np.ascontiguousarray(block))
+            raw = np.ascontiguousarray(block, dtype=self.dtype).reshape(-1).view(np.uint8)  # zarr hands codecs bytes
+            body = bytes(self.compressor.encode(raw))
+        return body + google_crc32c.value(body).to_bytes(4, "little")
+
+    def decode(self, body: bytes, chunks: tuple[int, ...]) -> np.ndarray:
+        """One chunk's values (shape ``chunks``) from its stored bytes without the checksum.
+
+        Raises
+        ------
+        ValueError
+            If the bytes do not decode to exactly one chunk.
+        """
+        count = math.prod(chunks)
+        if self.pcodec is not None:
+            from pcodec import standalone
+
+            out = np.empty(count, dtype=self.dtype)
+            progress = standalone.simple_decompress_into(body, out)
+            if progress.n_processed != count or not progress.finished:
+                raise ValueError(f"pcodec data hold {progress.n_processed} values, not the chunk's {count}")
+            return out.reshape(chunks)
+        values = np.frombuffer(self.compressor.decode(body), dtype=self.dtype).reshape(chunks)
+        if self.delta is not None:
+            values = self.delta.decode(values).reshape(chunks)
+        return values
 
 
 def stored_endian(metadata: dict[str, Any]) -> str | None:
@@ -145,3 +282,59 @@ def restore_dtype(arr: np.ndarray, metadata: dict[str, Any]) -> np.ndarray:
     if arr.dtype.kind == "T":
         return np.asarray(arr).astype(object).astype(str)  # StringDType cannot cast to str directly
     return arr
+
+
+def _config_keys(codec: dict[str, Any], allowed: set[str], where: str) -> dict[str, Any]:
+    config = codec.get("configuration", {})
+    if not isinstance(config, dict) or not set(config) <= allowed:
+        raise FormatError(f"{where}: codec {codec.get('name')!r} has configuration {config!r}; spikestore writes only {sorted(allowed)}.")
+    return config
+
+
+def _is_int(value: Any, allowed: range) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value in allowed
+
+
+def check_codec_configuration(codec: dict[str, Any], where: str) -> None:
+    """Refuse a codec configuration spikestore never writes and that could be abused.
+
+    For the codecs whose settings matter to a reader: ``numcodecs.delta``
+    (an integer ``dtype``, ``astype`` equal to it: an object dtype would
+    reinterpret bytes as pointers), ``numcodecs.pcodec`` (known modes,
+    ``level`` 0-12, pages of at most 2^18 numbers) and ``blosc`` (block size
+    at most 64 MiB).  Other codecs are left to zarr's own validation.
+
+    Parameters
+    ----------
+    codec : dict
+        One entry of an array's ``codecs`` (``{"name", "configuration"}``).
+    where : str
+        Where the codec was read, for the message.
+
+    Raises
+    ------
+    FormatError
+        If the configuration is not one spikestore could have written.
+    """
+    name = codec.get("name")
+    if name == "numcodecs.delta":
+        config = _config_keys(codec, {"dtype", "astype"}, where)
+        dtype = config.get("dtype")
+        if dtype not in DELTA_DTYPES or config.get("astype", dtype) != dtype:
+            raise FormatError(f"{where}: numcodecs.delta with dtype {dtype!r} / astype {config.get('astype')!r}; spikestore writes integer deltas only.")
+    elif name == "numcodecs.pcodec":
+        config = _config_keys(codec, {"level", "mode_spec", "delta_spec", "paging_spec", "delta_encoding_order", "equal_pages_up_to"}, where)
+        order = config.get("delta_encoding_order")
+        if not (
+            _is_int(config.get("level", PCODEC_LEVEL), PCODEC_LEVELS)
+            and config.get("mode_spec", "auto") in PCODEC_MODES
+            and config.get("delta_spec", "auto") in PCODEC_DELTAS
+            and config.get("paging_spec", "equal_pages_up_to") == "equal_pages_up_to"
+            and (order is None or _is_int(order, range(0, 8)))
+            and _is_int(config.get("equal_pages_up_to", PCODEC_MAX_PAGE), range(1, PCODEC_MAX_PAGE + 1))
+        ):
+            raise FormatError(f"{where}: numcodecs.pcodec configuration {config!r} is not one spikestore writes.")
+    elif name == "blosc":
+        config = codec.get("configuration", {})
+        if not isinstance(config, dict) or not _is_int(config.get("blocksize", 0), range(0, BLOSC_MAX_BLOCKSIZE + 1)):
+            raise FormatError(f"{where}: blosc configuration {config!r} has a block size spikestore never writes.")

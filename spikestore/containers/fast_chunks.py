@@ -4,14 +4,21 @@ zarr-python's read and write paths cost about twice the CPU of the codecs
 themselves (several buffer copies per chunk, one codec call per
 ``asyncio.to_thread``), which made saving rate matrices the slowest part of a
 save and decompression the slowest part of a load or an HDF5 export.  For the
-common case -- a regular chunk grid with the codec chain
-``bytes -> zstd|blosc -> crc32c`` -- this module encodes and decodes chunks itself
-with the same libraries zarr uses (numcodecs' Zstd and Blosc configured as
-zarr configures them, google-crc32c) in a
-thread pool and moves the bytes through the Zarr store.  Written bytes are
-exactly what zarr would write (``tests/test_fast_chunks.py`` compares them),
-so any Zarr v3 reader reads the result.  Partial reads and every other layout
-go through zarr.
+common case -- a regular chunk grid with one of the codec chains spikestore
+writes (:class:`~spikestore.containers.encoding.ChunkChain`):
+
+* ``bytes -> zstd|blosc -> crc32c`` (the defaults and the shuffle candidates),
+* ``numcodecs.delta -> bytes -> zstd|blosc -> crc32c`` (sorted integers),
+* ``numcodecs.pcodec -> crc32c``,
+
+-- this module encodes and decodes chunks itself with the same libraries zarr
+uses (numcodecs' Zstd, Blosc, Delta and PCodec configured as zarr configures
+them, google-crc32c) in a thread pool and moves the bytes through the Zarr
+store.  Written bytes are exactly what zarr would write
+(``tests/test_fast_chunks.py`` compares them), so any Zarr v3 reader with
+numcodecs reads the result.  Partial reads and every other layout (sharded
+arrays) go through zarr.  :func:`choose_codecs` runs the write-time codec
+trial (:mod:`spikestore.containers.codec_choice`) on any source.
 """
 
 from __future__ import annotations
@@ -25,28 +32,25 @@ from typing import Any
 
 import google_crc32c
 import numpy as np
-from numcodecs import Blosc, Zstd
 from zarr.abc.store import Store
 
 from ..errors import CorruptDataError
 from ..strict_store import MissingChunkError
 from zarr.core.buffer import default_buffer_prototype
+from .codec_choice import choose_for_source
+from .encoding import ChunkChain
 
 _POOL = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="spikestore-encode")
 IN_FLIGHT = 16
 
 
 def supports(meta: dict[str, Any]) -> bool:
-    """Whether :func:`write_array` can write an array with this ``zarr.json``."""
-    codecs = [c["name"] for c in meta.get("codecs", [])]
+    """Whether :func:`write_array` and :func:`read_array` handle an array with this ``zarr.json``."""
     return (
-        len(codecs) == 3
-        and codecs[0] == "bytes"
-        and codecs[1] in _COMPRESSORS
-        and codecs[2] == "crc32c"
-        and meta["chunk_grid"]["name"] == "regular"
+        meta["chunk_grid"]["name"] == "regular"
         and meta["chunk_key_encoding"] == {"name": "default", "configuration": {"separator": "/"}}
         and len(meta["shape"]) > 0
+        and ChunkChain.parse(meta.get("codecs", [])) is not None
     )
 
 
@@ -68,26 +72,6 @@ def first_error(group: BaseExceptionGroup) -> BaseException:
     return first
 
 
-def _zstd(config: dict[str, Any]) -> Any:
-    if config.get("checksum", False):
-        raise ValueError("zstd with checksum is not on the fast path")
-    return Zstd(level=config.get("level", 0))
-
-
-def _blosc(config: dict[str, Any]) -> Any:
-    shuffle = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}[config.get("shuffle", "noshuffle")]
-    return Blosc(cname=config["cname"], clevel=config["clevel"], shuffle=shuffle, blocksize=config.get("blocksize", 0), typesize=config.get("typesize"))
-
-
-_COMPRESSORS = {"zstd": _zstd, "blosc": _blosc}
-
-
-def _compressor(meta: dict[str, Any]) -> Any:
-    """The numcodecs codec zarr itself builds for the array's compressor (same bytes)."""
-    codec = meta["codecs"][1]
-    return _COMPRESSORS[codec["name"]](codec.get("configuration", {}))
-
-
 def _chunk_key(path: str, index: tuple[int, ...]) -> str:
     return f"{path}/c/" + "/".join(str(i) for i in index)
 
@@ -97,10 +81,8 @@ class _Encoder:
 
     def __init__(self, meta: dict[str, Any], data: np.ndarray) -> None:
         self.chunks = tuple(meta["chunk_grid"]["configuration"]["chunk_shape"])
-        endian = meta["codecs"][0].get("configuration", {}).get("endian", "little")
-        self.dtype = data.dtype.newbyteorder("<" if endian == "little" else ">") if data.dtype.itemsize > 1 else data.dtype
         self.fill = np.array(meta["fill_value"]).astype(data.dtype) if not isinstance(meta["fill_value"], list) else 0
-        self.compressor = _compressor(meta)
+        self.chain = ChunkChain(meta["codecs"], data.dtype)
         self.data = data
 
     def __call__(self, index: tuple[int, ...]) -> bytes:
@@ -110,9 +92,17 @@ class _Encoder:
             full = np.full(self.chunks, self.fill, dtype=self.data.dtype)
             full[tuple(slice(0, s) for s in block.shape)] = block
             block = full
-        raw = np.ascontiguousarray(block, dtype=self.dtype).reshape(-1).view(np.uint8)  # zarr hands codecs bytes
-        compressed = self.compressor.encode(raw)
-        return bytes(compressed) + google_crc32c.value(bytes(compressed)).to_bytes(4, "little")
+        return self.chain.encode(block)
+
+
+async def choose_codecs(meta: dict[str, Any], source: Any) -> dict[str, Any]:
+    """``meta`` with the codec chain the write-time trial picks for ``source``'s data.
+
+    See :func:`spikestore.containers.codec_choice.choose_for_source`; here
+    because the container reaches chunk coding through this module.  The
+    trial runs in this module's thread pool.
+    """
+    return await choose_for_source(meta, source, _POOL)
 
 
 async def write_array(store: Store, path: str, meta: dict[str, Any], data: np.ndarray, origin: tuple[int, ...] | None = None) -> None:
@@ -140,15 +130,12 @@ async def write_array(store: Store, path: str, meta: dict[str, Any], data: np.nd
     await _run_all(one(index) for index in itertools.product(*grid))
 
 
-def _decoder(meta: dict[str, Any]) -> tuple[tuple[int, ...], np.dtype, Any]:
+def _decoder(meta: dict[str, Any]) -> tuple[tuple[int, ...], ChunkChain]:
     from zarr.core.dtype import parse_data_type
 
     chunks = tuple(meta["chunk_grid"]["configuration"]["chunk_shape"])
-    endian = meta["codecs"][0].get("configuration", {}).get("endian", "little")
     dtype = parse_data_type(meta["data_type"], zarr_format=3).to_native_dtype()
-    if dtype.itemsize > 1:
-        dtype = dtype.newbyteorder("<" if endian == "little" else ">")
-    return chunks, dtype, _compressor(meta)
+    return chunks, ChunkChain(meta["codecs"], dtype)
 
 
 async def read_array(store: Store, path: str, meta: dict[str, Any], rows: slice | None = None) -> np.ndarray:
@@ -159,7 +146,8 @@ async def read_array(store: Store, path: str, meta: dict[str, Any], rows: slice 
     CorruptDataError
         If a chunk fails its crc32c check or does not decompress to a chunk.
     """
-    chunks, stored_dtype, compressor = _decoder(meta)
+    chunks, chain = _decoder(meta)
+    stored_dtype = chain.dtype
     shape = tuple(meta["shape"])
     start, stop = (0, shape[0]) if rows is None else (rows.start or 0, shape[0] if rows.stop is None else min(rows.stop, shape[0]))
     out = np.empty((max(0, stop - start), *shape[1:]), dtype=stored_dtype.newbyteorder("="))
@@ -174,7 +162,7 @@ async def read_array(store: Store, path: str, meta: dict[str, Any], rows: slice 
         if google_crc32c.value(body) != stored_crc:
             raise CorruptDataError(f"chunk {_chunk_key(path, index)} failed its crc32c check")
         try:
-            block = np.frombuffer(compressor.decode(body), dtype=stored_dtype).reshape(chunks)
+            block = chain.decode(body, chunks)
         except (RuntimeError, ValueError) as exc:
             raise CorruptDataError(f"chunk {_chunk_key(path, index)} does not decode: {exc}") from exc
         target = tuple(slice(i * c, min((i + 1) * c, s)) for i, c, s in zip(index, chunks, shape))

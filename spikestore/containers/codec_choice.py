@@ -1,0 +1,327 @@
+"""Codecs chosen from the data at write time: a small, deterministic trial per array.
+
+How compressible an array is depends on the lab's choices (rate smoothing,
+bin width, firing rates), so a codec fixed per array kind cannot suit every
+workspace: ISI rates smoothed with sigma 10 ms compress 5.6x with zstd,
+with sigma 50 ms only 2.1x, where byte-shuffle + zstd gives 2.4x and PCodec
+2.5x.  Before an array is written, :func:`choose` encodes a sample of it
+with each candidate chain and keeps one by a fixed rule.
+
+**Which arrays.**  Numeric arrays (integers, floats, complex) of at least
+``MIN_TRIAL_BYTES`` (1 MiB, one default chunk).  Smaller arrays, bools and
+strings keep the defaults of :mod:`~spikestore.containers.encoding`.
+
+**The sample.**  The chunk at the start of the array and the chunk in the
+middle of the chunk grid (the middle index on every axis), each cut to at
+most ``SAMPLE_CHUNK_BYTES`` (512 KiB) of whole leading-axis rows: at most
+1 MiB, taken from the chunks as they will be encoded (the inner chunks of a
+sharded array).  The same data therefore always gives the same sample, the
+same encoded sizes and the same choice (no clock is read).
+
+**The candidates** (each followed by ``crc32c``).  *Cost* is the
+single-thread encode time relative to zstd level 1, measured once on the
+``medium`` workload's chunks (rates at sigma 10 and 50 ms, rate slices,
+spike times, time-ordered times, a correlation matrix; 2026-11-26, a shared
+2-core machine):
+
+==============  ========================================================  ==============
+name            chain                                                     cost
+==============  ========================================================  ==============
+``default``     the default of :mod:`~spikestore.containers.encoding`     0.4-2.6
+                (1-D: Blosc zstd1 bit-shuffle; n-D: zstd 1)
+``zstd``        ``bytes`` → zstd 1 (the n-D default, tried on 1-D)         1
+``bitshuffle``  ``bytes`` → Blosc zstd1 bit-shuffle (the 1-D default)      0.4-2.6
+``shuffle``     ``bytes`` → Blosc zstd1 byte-shuffle in 1 MiB blocks       0.4-1.2
+``delta``       ``numcodecs.delta`` → ``bytes`` → Blosc bit-shuffle        ~ bitshuffle
+                (1-D little-endian integers: lossless, wraps on overflow)
+``pcodec``      ``numcodecs.pcodec`` level 8, auto mode and delta          1.3-7
+                (little-endian integers and floats of 2, 4 or 8 bytes)    (2-3 on rates)
+==============  ========================================================  ==============
+
+**The rule.**  The first five are *fast*: the smallest of them is kept, but
+a fast candidate other than the default only when it is at least
+``FAST_GAIN_PERCENT`` (2 %) smaller than the default.  ``pcodec`` is
+*slow*: it replaces the fast choice only when it is at least
+``SLOW_GAIN_PERCENT`` (15 %) smaller.  Ties go to the earlier candidate.
+The 15 % is the encode-speed budget: PCodec on the ``medium`` rate
+matrices saves 6 % (sigma 50 ms, against byte-shuffle) to 10 % (sigma
+10 ms, against zstd) of their bytes but raised the save's CPU time from
+9.5-10.3 s to 18.7 s (sigma 50) and from 8.3-8.8 s to 14.7 s (sigma 10),
+which the save-time target (at most spikelab's save) cannot afford; on spike
+times it saves 19-54 % of small arrays at little cost.
+
+No float delta is tried: ``numcodecs.delta`` on floats is not lossless;
+PCodec finds the deltas of sorted float times itself.  ``pcodec`` and
+``delta`` are tried only on arrays stored in little-endian order (PCodec
+stores numbers, not bytes, and reads back native order; a big-endian array
+keeps a ``bytes`` codec that records its order).
+
+Every chain is registered in zarr-python 3.1 (the two ``numcodecs.*`` names
+when numcodecs, and for PCodec the ``pcodec`` package, are installed), so
+plain ``zarr.open_array`` reads the result;
+:data:`~spikestore.containers.encoding.WRITTEN_CODECS` lists the names a
+store may hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import sys
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+from zarr.core.dtype import parse_data_type
+
+from .encoding import PCODEC_LEVEL, STRING_KINDS, ChunkChain, as_stored_byte_order, blosc_codec, bytes_codec, default_codecs, zstd_codec
+
+MIN_TRIAL_BYTES = 1 << 20
+SAMPLE_CHUNK_BYTES = 512 << 10
+SHUFFLE_BLOCK_BYTES = 1 << 20
+FAST_GAIN_PERCENT = 2
+SLOW_GAIN_PERCENT = 15
+
+Chain = list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A codec chain the trial may pick.
+
+    Attributes
+    ----------
+    name : str
+        Short name (the table in the module docstring).
+    slow : bool
+        Whether the chain is in the slow cost class (kept only for ``SLOW_GAIN_PERCENT``).
+    chain : callable
+        ``(dtype, ndim) -> codecs`` (without the checksum), or ``None`` when
+        the candidate does not apply to such an array.
+    """
+
+    name: str
+    slow: bool
+    chain: Callable[[np.dtype, int], Chain | None]
+
+
+def _little_endian(dtype: np.dtype) -> bool:
+    """Stored in little-endian order (what PCodec and the integer delta are tried on)."""
+    return dtype.byteorder == "<" or (dtype.byteorder in "=|" and sys.byteorder == "little")
+
+
+def _zstd(dtype: np.dtype, ndim: int) -> Chain | None:
+    return [bytes_codec(dtype), zstd_codec()]
+
+
+def _bitshuffle(dtype: np.dtype, ndim: int) -> Chain | None:
+    return [bytes_codec(dtype), blosc_codec(dtype)] if dtype.itemsize > 1 else None
+
+
+def _shuffle(dtype: np.dtype, ndim: int) -> Chain | None:
+    return [bytes_codec(dtype), blosc_codec(dtype, "shuffle", SHUFFLE_BLOCK_BYTES)] if dtype.itemsize > 1 else None
+
+
+def _delta(dtype: np.dtype, ndim: int) -> Chain | None:
+    if ndim != 1 or dtype.kind not in "iu" or not _little_endian(dtype):
+        return None
+    return [{"name": "numcodecs.delta", "configuration": {"dtype": dtype.newbyteorder("<").str}}, bytes_codec(dtype), blosc_codec(dtype)]
+
+
+def _pcodec(dtype: np.dtype, ndim: int) -> Chain | None:
+    if dtype.kind not in "iuf" or dtype.itemsize not in (2, 4, 8) or not _little_endian(dtype):
+        return None
+    return [{"name": "numcodecs.pcodec", "configuration": {"level": PCODEC_LEVEL, "mode_spec": "auto", "delta_spec": "auto"}}]
+
+
+def _default(dtype: np.dtype, ndim: int) -> Chain | None:
+    return default_codecs(dtype, ndim)[:-1]
+
+
+CANDIDATES: tuple[Candidate, ...] = (
+    Candidate("default", False, _default),
+    Candidate("zstd", False, _zstd),
+    Candidate("bitshuffle", False, _bitshuffle),
+    Candidate("shuffle", False, _shuffle),
+    Candidate("delta", False, _delta),
+    Candidate("pcodec", True, _pcodec),
+)
+"""Every candidate, in the order that breaks ties."""
+
+
+# -- where the chain and the chunk shape live in an array's zarr.json -----------
+
+
+def _chain_holder(meta: dict[str, Any]) -> dict[str, Any]:
+    """The mapping whose ``codecs`` are applied to each chunk: ``meta``, or its sharding configuration."""
+    codecs = meta.get("codecs", [])
+    if len(codecs) == 1 and codecs[0].get("name") == "sharding_indexed":
+        return codecs[0]["configuration"]
+    return meta
+
+
+def _encoded_chunk_shape(meta: dict[str, Any]) -> tuple[int, ...]:
+    """The shape of the chunks the chain encodes (inner chunks of a sharded array)."""
+    holder = _chain_holder(meta)
+    if holder is meta:
+        return tuple(meta["chunk_grid"]["configuration"]["chunk_shape"])
+    return tuple(holder["chunk_shape"])
+
+
+def stored_dtype(meta: dict[str, Any]) -> np.dtype | None:
+    """The numpy dtype (in stored byte order) of a numeric array, or ``None`` for strings."""
+    if meta.get("data_type") == "string":
+        return None
+    dtype = parse_data_type(meta["data_type"], zarr_format=3).to_native_dtype()
+    return as_stored_byte_order(dtype, meta)
+
+
+def wants_trial(meta: dict[str, Any]) -> bool:
+    """Whether an array with this ``zarr.json`` gets a trial (numeric, not bool, at least ``MIN_TRIAL_BYTES``)."""
+    dtype = stored_dtype(meta)
+    if dtype is None or dtype.kind in STRING_KINDS or dtype.kind not in "iufc":
+        return False
+    return math.prod(meta["shape"]) * dtype.itemsize >= MIN_TRIAL_BYTES
+
+
+# -- the sample -------------------------------------------------------------------
+
+
+def sample_selections(shape: tuple[int, ...], chunks: tuple[int, ...], itemsize: int) -> list[tuple[slice, ...]]:
+    """The sampled regions: the first chunk and the middle chunk of the grid, each capped in bytes.
+
+    Each region is a chunk (clipped at the array's edge) cut to at most
+    ``SAMPLE_CHUNK_BYTES`` of whole leading-axis rows (at least one row).
+    """
+    grid = [math.ceil(s / c) for s, c in zip(shape, chunks)]
+    picks = [tuple(0 for _ in grid), tuple(g // 2 for g in grid)]
+    selections = []
+    for index in dict.fromkeys(picks):  # one region when the grid has one chunk
+        bounds = [(i * c, min((i + 1) * c, s)) for i, c, s in zip(index, chunks, shape)]
+        row_bytes = itemsize * math.prod(hi - lo for lo, hi in bounds[1:])
+        rows = max(1, SAMPLE_CHUNK_BYTES // max(1, row_bytes))
+        lo, hi = bounds[0]
+        bounds[0] = (lo, min(hi, lo + rows))
+        selections.append(tuple(slice(lo, hi) for lo, hi in bounds))
+    return selections
+
+
+async def read_sample(source: Any, meta: dict[str, Any]) -> list[np.ndarray]:
+    """The sample of ``source`` (numpy array, h5py dataset or zarr Array) for the array ``meta`` describes."""
+    dtype = stored_dtype(meta)
+    assert dtype is not None
+    blocks = []
+    for selection in sample_selections(tuple(meta["shape"]), _encoded_chunk_shape(meta), dtype.itemsize):
+        blocks.append(np.asarray(await _read(source, selection)))
+    return blocks
+
+
+async def _read(source: Any, selection: tuple[slice, ...]) -> Any:
+    """``source[selection]``; a zarr source is awaited (``sync()`` cannot run inside zarr's own loop)."""
+    if isinstance(source, np.ndarray):
+        return source[selection]
+    if hasattr(source, "async_array"):  # zarr Array
+        return await source.async_array.getitem(selection)
+    base = getattr(source, "base", None)
+    if hasattr(base, "async_array") and hasattr(source, "start"):  # rows of a packed zarr array (PackedSlice)
+        first = selection[0]
+        return await base.async_array.getitem((slice(source.start + first.start, source.start + first.stop), *selection[1:]))
+    return source[selection]  # h5py dataset, numpy-like
+
+
+# -- the choice -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One candidate's result on a sample: its chain (checksum included) and encoded bytes."""
+
+    candidate: Candidate
+    codecs: Chain
+    size: int
+
+
+def run_trials(blocks: list[np.ndarray], dtype: np.dtype, default: Chain) -> list[Trial]:
+    """Encode ``blocks`` with every candidate that applies; ``default`` is the array's current chain."""
+    ndim = blocks[0].ndim
+    trials = []
+    for candidate in CANDIDATES:
+        chain = default if candidate.name == "default" else candidate.chain(dtype, ndim)
+        if chain is None:
+            continue
+        codecs = chain if candidate.name == "default" else [*chain, {"name": "crc32c"}]
+        if any(t.codecs == codecs for t in trials):
+            continue  # e.g. "zstd" on an n-D array is the default
+        coder = ChunkChain(codecs, dtype)
+        size = sum(len(coder.encode(np.ascontiguousarray(block))) for block in blocks)
+        trials.append(Trial(candidate, codecs, size))
+    return trials
+
+
+def _smaller_by(size: int, than: int, percent: int) -> bool:
+    """``size`` is at least ``percent`` % below ``than`` (integer arithmetic: no rounding surprises)."""
+    return size * 100 <= than * (100 - percent)
+
+
+def pick(trials: list[Trial]) -> Trial:
+    """The rule: the smallest fast chain (the default unless another is ``FAST_GAIN_PERCENT`` smaller),
+    replaced by the smallest slow chain when that is ``SLOW_GAIN_PERCENT`` smaller still."""
+    default = trials[0]
+    fast = [t for t in trials if not t.candidate.slow]
+    best = min(fast, key=lambda t: t.size)  # min keeps the first of equal sizes
+    if best is not default and not _smaller_by(best.size, default.size, FAST_GAIN_PERCENT):
+        best = default
+    slow = [t for t in trials if t.candidate.slow]
+    if slow:
+        smallest = min(slow, key=lambda t: t.size)
+        if _smaller_by(smallest.size, best.size, SLOW_GAIN_PERCENT):
+            best = smallest
+    return best
+
+
+def choose(meta: dict[str, Any], blocks: list[np.ndarray]) -> dict[str, Any]:
+    """``meta`` (an array's ``zarr.json``) with the codec chain the trial on ``blocks`` picks.
+
+    Parameters
+    ----------
+    meta : dict
+        The array's document as :func:`~spikestore.containers.encoding.array_metadata`
+        (and the layout) made it, holding the default chain.
+    blocks : list of numpy.ndarray
+        The sample (:func:`read_sample`).
+
+    Returns
+    -------
+    dict
+        ``meta`` itself when the default is kept, else a copy with the
+        chosen chain (inside the sharding codec for a sharded array).
+    """
+    dtype = stored_dtype(meta)
+    assert dtype is not None
+    holder = _chain_holder(meta)
+    blocks = [np.asarray(b, dtype=dtype) for b in blocks if b.size]
+    if not blocks:
+        return meta
+    best = pick(run_trials(blocks, dtype, holder["codecs"]))
+    if best.candidate.name == "default":
+        return meta
+    if holder is meta:
+        return {**meta, "codecs": best.codecs}
+    sharding = meta["codecs"][0]
+    return {**meta, "codecs": [{**sharding, "configuration": {**holder, "codecs": best.codecs}}]}
+
+
+async def choose_for_source(meta: dict[str, Any], source: Any, executor: Executor | None = None) -> dict[str, Any]:
+    """``meta`` with the chain picked by a trial on a sample of ``source`` (the array's data).
+
+    Arrays that get no trial (:func:`wants_trial`) keep ``meta``.  The
+    sample is read from ``source`` (a numpy array, an h5py dataset or a zarr
+    Array being copied), and the trial runs in ``executor`` (the chunk
+    encoders' thread pool; ``None``: asyncio's default), so the event loop
+    keeps moving other arrays' bytes meanwhile.
+    """
+    if not wants_trial(meta):
+        return meta
+    blocks = await read_sample(source, meta)
+    return await asyncio.get_running_loop().run_in_executor(executor, choose, meta, blocks)
