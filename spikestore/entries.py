@@ -16,17 +16,12 @@ from typing import Any
 
 from .containers.encoding import WRITTEN_CODECS
 from .containers.packing import check_packed
+from .containers.skeleton import IN_INDEX, INLINE_CHUNKS, MAX_INLINE_CHARS, skeleton_segment
 from .errors import FormatError
 from .paths import GROUP_DOCUMENT, check_item_path, check_segment
 
 MAX_TREE_DEPTH = 64
 MAX_DIMENSION = 1 << 48
-# a small item is kept wholly in the index (``in_index: true`` on its root
-# skeleton): ``inline_chunks`` of each record maps every array name to its
-# encoded chunks (chunk key -> base64), at most MAX_INLINE_CHARS characters each
-IN_INDEX = "in_index"
-INLINE_CHUNKS = "inline_chunks"
-MAX_INLINE_CHARS = 16 << 10
 _CHUNK_KEY = re.compile(r"^c(?:/(\d{1,15}))*$")
 
 
@@ -70,11 +65,6 @@ def _inline_states(skeleton: dict[str, Any]) -> set[bool]:
         if child.get("node") != "inline":
             states |= _inline_states(child)
     return states
-
-
-def skeleton_segment(skeleton: dict[str, Any], name: str) -> str:
-    """The path segment of a child or array ``name`` of a record skeleton."""
-    return skeleton.get("segments", {}).get(name, name)
 
 
 def check_skeleton(skeleton: object, where: str, depth: int = 0) -> None:

@@ -34,7 +34,7 @@ from zarr.core.sync import sync
 from zarr.storage import MemoryStore, StorePath, WrapperStore
 
 from ..codecs.registry import access_pattern
-from ..entries import IN_INDEX, INLINE_CHUNKS, skeleton_segment
+from .skeleton import IN_INDEX, INLINE_CHUNKS, skeleton_segment
 from ..errors import CorruptDataError, FormatError
 from ..paths import storage_segment
 from ..jsonvalue import from_json, to_json
