@@ -21,7 +21,6 @@ Modes of :func:`open_workspace`:
 
 from __future__ import annotations
 
-import os  # noqa: F401  (the URL annotation names os.PathLike)
 import shutil
 import tempfile
 import time

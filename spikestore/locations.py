@@ -12,8 +12,8 @@ import os
 
 from .errors import InvalidURLError
 
-URL = "str | os.PathLike[str]"
-"""A local path (``str`` or ``pathlib.Path``) or any fsspec URL (annotation string)."""
+URL = str | os.PathLike[str]
+"""A local path (``str`` or ``pathlib.Path``) or any fsspec URL."""
 
 H5_SUFFIX = ".h5"
 

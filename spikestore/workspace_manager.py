@@ -8,7 +8,6 @@ process-wide instance.
 
 from __future__ import annotations
 
-import os  # noqa: F401  (the URL annotation names os.PathLike)
 import threading
 import warnings
 from typing import Optional
