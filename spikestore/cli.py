@@ -39,7 +39,8 @@ import numpy as np
 
 from . import __version__
 from .backend import Backend
-from .containers.zarr_group import array_location
+from .containers.skeleton import INLINE_CHUNKS
+from .containers.zarr_group import array_location, stores_objects
 from .entries import skeleton_segment
 from .demo import DEMO_SCALES
 from .errors import SpikestoreError, WorkspaceNotFoundError
@@ -236,6 +237,7 @@ def array_rows(skeleton: dict[str, Any], item_path: str, sizes: dict[str, int], 
         for name, meta in skeleton.get(kind, {}).items():
             rel = f"{prefix}{name}"
             stored_at = array_location(skeleton, item_path, name)
+            kept = skeleton.get(INLINE_CHUNKS, {}).get(name)  # chunks kept in the index
             dtype = meta.get("data_type")
             numpy_dtype = meta.get("attributes", {}).get("spikestore:dtype")
             rows.append(
@@ -248,7 +250,7 @@ def array_rows(skeleton: dict[str, Any], item_path: str, sizes: dict[str, int], 
                     "dtype": f"{dtype} ({numpy_dtype})" if numpy_dtype else str(dtype),
                     "chunks": tuple(meta.get("chunk_grid", {}).get("configuration", {}).get("chunk_shape", ())),
                     "codecs": codecs_text(meta.get("codecs", [])),
-                    "stored": _under(sizes, stored_at, skip_metadata=True),
+                    "stored": sum(len(c) * 3 // 4 for c in kept.values()) if kept is not None else _under(sizes, stored_at, skip_metadata=True),
                     "raw": array_raw_bytes(meta),
                 }
             )
@@ -433,7 +435,7 @@ def item_info(store: WorkspaceStore, namespace: str, key: str) -> list[str]:
     lines += [
         f"  created     {timestamp(info.get('created_at'))}",
         f"  note        {info.get('note') or '-'}",
-        f"  version     {path}",
+        f"  version     {path}" if stores_objects(entry["tree"]) else "  version     kept in the index: no object of its own (a small dict of results)",
         f"  stored      {human_bytes(summary.stored)} in {summary.objects} object(s), zarr.json documents included",
         f"  raw         {human_bytes(summary.raw)} of numeric data, stored in {human_bytes(summary.data)} of chunks "
         f"({ratio_text(summary.raw, summary.data)})",

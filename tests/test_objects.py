@@ -3,6 +3,7 @@ a request), and that packed slice stacks read one slice alone."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import fsspec
@@ -160,3 +161,20 @@ def test_the_time_ordered_copy_is_kept_only_where_it_pays(tmp_path) -> None:
         assert set(index.entry("ns", "large")["tree"]["derived"]) == {"by_time_times", "by_time_units", "by_time_offsets"}
         for name, sd in (("small", small), ("large", large)):
             assert_same(sd.subtime(100.0, 900.0), lazy.get_lazy("ns", name).subtime(100.0, 900.0))
+
+
+def test_spikestore_info_says_an_item_is_kept_in_the_index(tmp_path, capsys) -> None:
+    from spikestore.cli import main
+
+    url = str(tmp_path / "ws")
+    ws = AnalysisWorkspace()
+    ws.store("runs", "small", {"a": 1, "curve": np.linspace(0, 1, 64)})
+    ws.store("runs", "large", {"a": 1, "curve": np.linspace(0, 1, 1000)})
+    ws.save(url)
+    for key, kept in (("small", True), ("large", False)):
+        with pytest.raises(SystemExit) as done:
+            main(["info", url, "runs", key])
+        out = capsys.readouterr().out
+        assert done.value.code in (0, None), out
+        assert ("kept in the index" in out) is kept, out
+        assert re.search(r"curve/.*\n.*data .* [1-9][0-9.]* k?B / (512 B|8.0 kB) raw", out), out  # kept chunks have a size too
