@@ -1,9 +1,8 @@
 """Code run in child processes by the concurrency tests: deterministic items
-and writer loops (importable under the 'spawn' start method)."""
+and writer loops (importable by the fork server that starts the writers)."""
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import numpy as np
@@ -69,21 +68,13 @@ def big_item() -> np.ndarray:
     return np.random.default_rng(1).normal(size=12_000_000)
 
 
-def write_then_big(url: str, storage_options: dict | None) -> None:
-    """Commit three small items, announce, then write one large item (to be killed)."""
+def write_then_big(url: str, storage_options: dict | None, ready: Any) -> None:
+    """Commit three small items, set ``ready``, then write one large item (to be killed)."""
     from spikestore import open_workspace
 
     ws = open_workspace(url, "a", storage_options=storage_options)
     for i in range(3):
         ws.store("small", f"s{i}", make_item(9, i))
     big = big_item()
-    print("BIG", flush=True)
+    ready.set()
     ws.store("big", "item", big)
-    print("DONE", flush=True)
-
-
-if __name__ == "__main__":
-    import json
-
-    args = json.loads(sys.argv[1])
-    write_then_big(args["url"], args["storage_options"])
