@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .containers.encoding import WRITTEN_CODECS
+from .containers.encoding import WRITTEN_CODECS, check_codec_configuration
 from .containers.packing import check_packed
 from .containers.skeleton import IN_INDEX, INLINE_CHUNKS, MAX_INLINE_CHARS, skeleton_segment
 from .errors import FormatError
@@ -171,6 +171,8 @@ def _check_codecs(codecs: object, where: str) -> None:
                 f"{where}: codec {name!r} is not one spikestore writes ({', '.join(sorted(WRITTEN_CODECS))}); "
                 f"the store was written by another program or is hostile, so it is not decoded."
             )
+        if isinstance(codec, dict):
+            check_codec_configuration(codec, where)
         if name == "sharding_indexed":
             config = codec.get("configuration", {})
             _check_codecs(config.get("codecs"), where)

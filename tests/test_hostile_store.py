@@ -189,6 +189,26 @@ def test_unknown_codecs_are_a_format_error_naming_the_array(site, codec) -> None
         AnalysisWorkspace.load_item(site["url"], "rec", "a", storage_options=site["opts"])
 
 
+@pytest.mark.parametrize(
+    "codec",
+    [
+        {"name": "numcodecs.delta", "configuration": {"dtype": "|O", "astype": "|O"}},  # bytes read as pointers
+        {"name": "numcodecs.pcodec", "configuration": {"level": 99}},
+        {"name": "blosc", "configuration": {"typesize": 8, "cname": "zstd", "clevel": 1, "shuffle": "shuffle", "blocksize": 1 << 40}},
+    ],
+)
+@pytest.mark.parametrize("site", ["folder"], indirect=True)
+def test_a_written_codec_with_a_configuration_we_never_write_is_refused(site, codec) -> None:
+    _saved(site)
+
+    def plant(p: dict[str, Any]) -> None:
+        p["items"]["rec"]["a"]["tree"]["datasets"]["data"]["codecs"][1] = codec
+
+    _forge(site, plant)
+    with pytest.raises(FormatError, match=re.escape(codec["name"])):
+        AnalysisWorkspace.load_item(site["url"], "rec", "a", storage_options=site["opts"])
+
+
 def test_an_edited_snapshot_fails_its_checksum(site) -> None:
     _saved(site)
     path = _index_path(site, "snap-")
