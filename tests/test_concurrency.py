@@ -42,7 +42,7 @@ def _pool(n: int):
 
 def test_four_writers_lose_nothing_and_a_polling_reader_never_sees_partial_items(shared_store) -> None:
     url, options = shared_store
-    writers, per_writer = 4, 16
+    writers, per_writer = 4, 8
     seen, errors, stop = set(), [], threading.Event()
 
     def poll() -> None:
