@@ -16,6 +16,7 @@ class RateDataCodec:
     """``spikelab.RateData``: ``inst_Frate_data`` (float64, U×T) and ``times``."""
 
     type_name: ClassVar[str] = "RateData"
+    access: ClassVar[dict[str, str]] = {"inst_Frate_data": "tiles"}
     dims: ClassVar[dict[str, Dims]] = {"inst_Frate_data": (UNIT, TIME), "times": (TIME,)}
     python_types: ClassVar[tuple[type | str, ...]] = (SPIKELAB_CLASSES["RateData"],)
 

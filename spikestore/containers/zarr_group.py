@@ -39,7 +39,7 @@ from ..errors import CorruptDataError, FormatError
 from ..paths import storage_segment
 from ..jsonvalue import from_json, to_json
 from ..record import Dataset, Record
-from . import fast_chunks
+from . import fast_chunks, fast_shards
 from ..memory import release_free_memory
 from ..strict_store import StrictStore
 from .blocks import block_selections
@@ -96,6 +96,9 @@ async def _write_array(
     meta_doc = await fast_chunks.choose_codecs(apply_layout(array_metadata(tuple(data.shape), dtype, attributes, ds.dims), access_pattern(name)), data)
     await store.set(f"{path}/zarr.json", _buffer(json.dumps(meta_doc).encode()))
     if int(np.prod(data.shape, dtype=np.int64)) == 0:
+        return meta_doc
+    if isinstance(data, np.ndarray) and fast_shards.supports(meta_doc):
+        await fast_shards.write_array(store, path, meta_doc, data)
         return meta_doc
     if isinstance(data, np.ndarray) and fast_chunks.supports(meta_doc):
         await fast_chunks.write_array(store, path, meta_doc, data)
@@ -596,9 +599,11 @@ class RowBlocks:
     def __getitem__(self, selection: Any) -> Any:
         if isinstance(selection, tuple) and len(selection) == 1:
             selection = selection[0]
-        if isinstance(selection, slice) and selection.step in (None, 1) and fast_chunks.supports(self.metadata):
+        if isinstance(selection, slice) and selection.step in (None, 1):
             store_path = self.array.async_array.store_path
-            return sync(fast_chunks.read_array(store_path.store, store_path.path, self.metadata, rows=selection))
+            for fast in (fast_shards, fast_chunks):
+                if fast.supports(self.metadata):
+                    return sync(fast.read_array(store_path.store, store_path.path, self.metadata, rows=selection))
         return self.array[selection]
 
 
@@ -626,7 +631,9 @@ async def _read_array(array: Array, metadata: dict[str, Any]) -> np.ndarray:
         empty = np.zeros(shape, dtype=async_array.dtype if metadata["data_type"] != "string" else str)
         return restore_dtype(empty, metadata)
     try:
-        if fast_chunks.supports(metadata):
+        if fast_shards.supports(metadata):
+            value = await fast_shards.read_array(async_array.store_path.store, async_array.store_path.path, metadata)
+        elif fast_chunks.supports(metadata):
             value = await fast_chunks.read_array(async_array.store_path.store, async_array.store_path.path, metadata)
         else:
             value = await async_array.getitem(Ellipsis)

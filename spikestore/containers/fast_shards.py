@@ -1,0 +1,221 @@
+"""Whole sharded arrays written and read with the chunk coding in parallel threads.
+
+A sharded array (``sharding_indexed``, see :mod:`.layout`) stores many inner
+chunks in one object per shard: few objects, and still small reads (a range
+of a shard).  zarr-python writes and reads shards at about twice the CPU of
+the codecs themselves, which matters for the largest arrays of a workspace
+(rate matrices).  For the shards spikestore writes -- inner chunks coded by
+one :class:`~spikestore.containers.encoding.ChunkChain`, the index at the
+start, coded ``bytes`` (little endian) then ``crc32c`` -- this module builds
+and parses shards itself, as the Zarr v3 sharding specification lays them
+out:
+
+    shard = index (16 bytes per inner chunk: offset, size; uint64 LE) + crc32c
+            + the inner chunks' stored bytes, in C order of the shard's grid.
+
+An inner chunk wholly outside the array (the last shard of an axis whose
+shards do not divide it) is left out and marked empty (``2**64 - 1`` twice),
+as zarr does.  Any Zarr v3 reader reads the result
+(``tests/test_fast_shards.py`` reads it with zarr-python, and zarr-written
+shards with this module).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+from typing import Any
+
+import google_crc32c
+import numpy as np
+from zarr.abc.store import Store
+from zarr.core.buffer import default_buffer_prototype
+
+from ..errors import CorruptDataError
+from ..strict_store import MissingChunkError
+from .encoding import ChunkChain
+from .fast_chunks import _POOL, _run_all  # one coding pool for chunks and shards
+
+EMPTY = 2**64 - 1
+INDEX_CODECS = [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "crc32c"}]
+# shards coded at once (their inner chunks in parallel); each holds its
+# inner chunks' stored bytes until written
+SHARDS_IN_FLIGHT = 2
+
+
+def _sharding(meta: dict[str, Any]) -> dict[str, Any] | None:
+    codecs = meta.get("codecs", [])
+    if len(codecs) != 1 or codecs[0].get("name") != "sharding_indexed":
+        return None
+    return codecs[0].get("configuration", {})
+
+
+def supports(meta: dict[str, Any]) -> bool:
+    """Whether :func:`write_array` and :func:`read_array` handle an array with this ``zarr.json``."""
+    config = _sharding(meta)
+    return (
+        config is not None
+        and meta["chunk_grid"]["name"] == "regular"
+        and meta["chunk_key_encoding"] == {"name": "default", "configuration": {"separator": "/"}}
+        and len(meta["shape"]) > 0
+        and config.get("index_location", "end") == "start"
+        and config.get("index_codecs") == INDEX_CODECS
+        and ChunkChain.parse(config.get("codecs", [])) is not None
+    )
+
+
+class _Geometry:
+    """Shard and inner-chunk shapes of an array, and where each inner chunk lies."""
+
+    def __init__(self, meta: dict[str, Any]) -> None:
+        config = _sharding(meta) or {}
+        self.shape = tuple(int(s) for s in meta["shape"])
+        self.shard = tuple(int(s) for s in meta["chunk_grid"]["configuration"]["chunk_shape"])
+        self.inner = tuple(int(c) for c in config["chunk_shape"])
+        if any(s % c for s, c in zip(self.shard, self.inner)):
+            raise CorruptDataError(f"shard shape {self.shard} is not a multiple of its inner chunks {self.inner}")
+        self.per_shard = tuple(s // c for s, c in zip(self.shard, self.inner))
+        self.count = math.prod(self.per_shard)
+        self.index_bytes = 16 * self.count + 4
+
+    def shards(self) -> list[tuple[int, ...]]:
+        """Grid indexes of every shard of the array."""
+        return list(itertools.product(*(range(-(-s // c)) for s, c in zip(self.shape, self.shard))))
+
+    def inner_chunks(self, shard: tuple[int, ...]) -> list[tuple[int, ...] | None]:
+        """Global inner-chunk index of each slot of ``shard`` (C order), ``None`` where wholly outside the array."""
+        out: list[tuple[int, ...] | None] = []
+        for local in itertools.product(*(range(n) for n in self.per_shard)):
+            index = tuple(s * n + l for s, n, l in zip(shard, self.per_shard, local))
+            out.append(index if all(i * c < size for i, c, size in zip(index, self.inner, self.shape)) else None)
+        return out
+
+    def region(self, index: tuple[int, ...]) -> tuple[slice, ...]:
+        """The part of the array an inner chunk covers (cut at the array's end)."""
+        return tuple(slice(i * c, min((i + 1) * c, s)) for i, c, s in zip(index, self.inner, self.shape))
+
+
+def _shard_key(path: str, shard: tuple[int, ...]) -> str:
+    return "/".join([path, "c", *map(str, shard)]) if path else "/".join(["c", *map(str, shard)])
+
+
+def _encode_chunk(geometry: _Geometry, chain: ChunkChain, data: np.ndarray, fill: Any, chunk: tuple[int, ...]) -> bytes:
+    """The stored bytes of one inner chunk of ``data`` (the whole array)."""
+    block = data[geometry.region(chunk)]
+    if block.shape != geometry.inner:  # edge chunk: stored at full size, padded with the fill value
+        full = np.full(geometry.inner, fill, dtype=data.dtype)
+        full[tuple(slice(0, s) for s in block.shape)] = block
+        block = full
+    return chain.encode(block)
+
+
+def _assemble(geometry: _Geometry, slots: list[tuple[int, ...] | None], bodies: list[bytes]) -> bytes:
+    """A shard from its inner chunks' stored bytes (``None`` slots are empty)."""
+    index = np.full((geometry.count, 2), EMPTY, dtype="<u8")
+    offset = geometry.index_bytes
+    stored = iter(bodies)
+    for slot, chunk in enumerate(slots):
+        if chunk is not None:
+            size = len(next(stored))
+            index[slot] = (offset, size)
+            offset += size
+    raw_index = index.tobytes()
+    return b"".join([raw_index, google_crc32c.value(raw_index).to_bytes(4, "little"), *bodies])
+
+
+async def write_array(store: Store, path: str, meta: dict[str, Any], data: np.ndarray) -> None:
+    """Write every shard of ``data`` (the whole array, in memory) to the array ``meta`` describes."""
+    geometry = _Geometry(meta)
+    config = _sharding(meta) or {}
+    chain = ChunkChain(config["codecs"], data.dtype)
+    fill = np.array(meta["fill_value"]).astype(data.dtype) if not isinstance(meta["fill_value"], list) else 0
+    loop = asyncio.get_running_loop()
+    prototype = default_buffer_prototype()
+    limit = asyncio.Semaphore(SHARDS_IN_FLIGHT)
+
+    async def one(shard: tuple[int, ...]) -> None:
+        async with limit:
+            slots = geometry.inner_chunks(shard)
+            chunks = [c for c in slots if c is not None]
+            bodies = await asyncio.gather(*(loop.run_in_executor(_POOL, _encode_chunk, geometry, chain, data, fill, c) for c in chunks))
+            await store.set(_shard_key(path, shard), prototype.buffer.from_bytes(_assemble(geometry, slots, list(bodies))))
+
+    await _run_all(one(shard) for shard in geometry.shards())
+
+
+def _decode_chunk(chain: ChunkChain, geometry: _Geometry, payload: bytes, key: str, chunk: tuple[int, ...], place: tuple[int, int], out: np.ndarray, rows: tuple[int, int]) -> None:
+    """Decode one inner chunk (at ``place`` = offset, size in ``payload``) into ``out``."""
+    offset, size = place
+    body = payload[offset : offset + size - 4]
+    if google_crc32c.value(body) != int.from_bytes(payload[offset + size - 4 : offset + size], "little"):
+        raise CorruptDataError(f"shard {key}: inner chunk {chunk} failed its crc32c check")
+    try:
+        block = chain.decode(body, geometry.inner)
+    except (RuntimeError, ValueError) as exc:
+        raise CorruptDataError(f"shard {key}: inner chunk {chunk} does not decode: {exc}") from exc
+    start, stop = rows
+    region = geometry.region(chunk)
+    lo, hi = max(region[0].start, start), min(region[0].stop, stop)
+    first = chunk[0] * geometry.inner[0]
+    source = (slice(lo - first, hi - first),) + tuple(slice(0, r.stop - r.start) for r in region[1:])
+    out[(slice(lo - start, hi - start),) + region[1:]] = block[source]
+
+
+def _places(geometry: _Geometry, payload: bytes, key: str, shard: tuple[int, ...], rows: tuple[int, int]) -> list[tuple[tuple[int, ...], tuple[int, int]]]:
+    """``(inner chunk, (offset, size))`` of every inner chunk of a shard that holds rows in ``rows``, its index checked."""
+    if len(payload) < geometry.index_bytes:
+        raise CorruptDataError(f"shard {key} is shorter than its index")
+    raw_index = payload[: geometry.index_bytes - 4]
+    if google_crc32c.value(raw_index) != int.from_bytes(payload[geometry.index_bytes - 4 : geometry.index_bytes], "little"):
+        raise CorruptDataError(f"shard {key}: its index failed its crc32c check")
+    index = np.frombuffer(raw_index, dtype="<u8").reshape(geometry.count, 2)
+    out = []
+    for slot, chunk in enumerate(geometry.inner_chunks(shard)):
+        if chunk is None:
+            continue
+        region = geometry.region(chunk)
+        if max(region[0].start, rows[0]) >= min(region[0].stop, rows[1]):
+            continue
+        offset, size = (int(v) for v in index[slot])
+        if offset == EMPTY or size < 4 or offset < geometry.index_bytes or offset + size > len(payload):
+            raise CorruptDataError(f"shard {key}: inner chunk {chunk} is missing or out of bounds")
+        out.append((chunk, (offset, size)))
+    return out
+
+
+async def read_array(store: Store, path: str, meta: dict[str, Any], rows: slice | None = None) -> np.ndarray:
+    """Read the whole array (or the rows ``rows`` of axis 0) that ``meta`` describes, one request per shard.
+
+    Raises
+    ------
+    CorruptDataError
+        If a shard's index or an inner chunk fails its crc32c check or does not decode.
+    """
+    from zarr.core.dtype import parse_data_type
+
+    geometry = _Geometry(meta)
+    config = _sharding(meta) or {}
+    chain = ChunkChain(config["codecs"], parse_data_type(meta["data_type"], zarr_format=3).to_native_dtype())
+    shape = geometry.shape
+    start, stop = (0, shape[0]) if rows is None else (rows.start or 0, shape[0] if rows.stop is None else min(rows.stop, shape[0]))
+    out = np.empty((max(0, stop - start), *shape[1:]), dtype=chain.dtype.newbyteorder("="))
+    wanted = [s for s in geometry.shards() if s[0] * geometry.shard[0] < stop and (s[0] + 1) * geometry.shard[0] > start]
+    loop = asyncio.get_running_loop()
+    prototype = default_buffer_prototype()
+    limit = asyncio.Semaphore(SHARDS_IN_FLIGHT * 2)
+
+    async def one(shard: tuple[int, ...]) -> None:
+        key = _shard_key(path, shard)
+        async with limit:
+            buffer = await store.get(key, prototype)
+            if buffer is None:  # every shard is written (see spikestore.strict_store)
+                raise MissingChunkError(key)
+            payload = buffer.to_bytes()
+            places = _places(geometry, payload, key, shard, (start, stop))
+            await asyncio.gather(
+                *(loop.run_in_executor(_POOL, _decode_chunk, chain, geometry, payload, key, chunk, place, out, (start, stop)) for chunk, place in places)
+            )
+
+    await _run_all(one(shard) for shard in wanted)
+    return out
