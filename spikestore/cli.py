@@ -492,10 +492,9 @@ def export_command(settings: Settings, url: str, base_path: str, compression: Op
     """Export a workspace as spikelab's BASE_PATH.h5 + BASE_PATH.json."""
     export_hdf5 = library_function("export_hdf5", "transfer")
     start = time.perf_counter()
-    export_hdf5(url, base_path, storage_options=settings.storage_options, compression=compression, progress=settings.progress)
-    base = base_path[:-3] if base_path.endswith(".h5") else base_path
-    size = os.path.getsize(base + ".h5") if os.path.isfile(base + ".h5") else None
-    click.echo(f"exported {url} -> {base}.h5 + {base}.json ({human_bytes(size)}) in {human_seconds(time.perf_counter() - start)}")
+    h5_path, json_path = export_hdf5(url, base_path, storage_options=settings.storage_options, compression=compression, progress=settings.progress)
+    size = os.path.getsize(h5_path) if os.path.isfile(h5_path) else None
+    click.echo(f"exported {url} -> {h5_path} + {json_path} ({human_bytes(size)}) in {human_seconds(time.perf_counter() - start)}")
 
 
 @cli.command("import")
