@@ -156,7 +156,7 @@ def test_gc_beside_live_writers_and_readers_deletes_no_live_version(shared_store
         nonlocal passes
         while not done.is_set():
             try:
-                gc(url, storage_options=options, grace_seconds=1.5)
+                gc(url, storage_options=options, grace_seconds=2.5)  # above one item write, even on a loaded machine
                 passes += 1
                 with open_workspace(url, "r", storage_options=options) as ws:
                     for ns in ws.list_namespaces():
