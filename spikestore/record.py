@@ -38,11 +38,17 @@ class Dataset:
         A name per axis (``"unit"``, ``"time"`` …, ``None`` where no name
         fits), chosen by the codec; the Zarr container writes them as the
         array's ``dimension_names``.  ``None``: no names.
+    access
+        How the array is read in pieces, as its codec declares it
+        (``"ranges"``, ``"rows"``, ``"slices"``, ``"tiles"``; ``None``: read
+        whole).  A container may lay the array out for those reads (the Zarr
+        container shards it, see :mod:`spikestore.containers.layout`).
     """
 
     data: ArrayLike
     attrs: dict[str, Any] = field(default_factory=dict)
     dims: tuple[str | None, ...] | None = None
+    access: str | None = None
 
 
 @dataclass

@@ -214,7 +214,7 @@ class WorkspaceStore:
         def jobs() -> Iterator[tuple[Any, str, Record, list[tuple[str, bytes]]]]:
             for tag, record in items:
                 namespace, key = tag[0], tag[1]
-                codecs.fill_dims(record)  # records read from HDF5 or older stores carry no axis names
+                codecs.fill_hints(record)  # axis names and access hints; records read from HDF5 or older stores have none
                 folder = item_folder(namespace, key)
                 check_key_lengths(self.backend, folder, record, f"({namespace!r}, {key!r})")
                 # written after the item's data, once per folder, and only if the item has objects

@@ -155,7 +155,7 @@ def record_to_xarray(record: Record, where: str, *, lazy: bool) -> Any:
     kind = record.type or ""
     if kind not in XARRAY_TYPES:
         raise _unsupported(kind, where)
-    codecs.fill_dims(record)  # records written before dimension names were stored
+    codecs.fill_hints(record)  # records written before dimension names were stored
     small = _read_small(record, lazy)
     main = {"ndarray": "data", "RateData": "inst_Frate_data", "RateSliceStack": "event_stack",
             "PairwiseCompMatrix": "matrix", "PairwiseCompMatrixStack": "stack"}[kind]

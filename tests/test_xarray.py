@@ -288,14 +288,14 @@ def test_a_distributed_reduction_reads_through_pickled_views(s3_server) -> None:
     assert np.isclose(total, rates.inst_Frate_data.sum())
 
 
-def test_fill_dims_names_records_written_without_names() -> None:
+def test_fill_hints_names_records_written_without_names() -> None:
     record = codecs.encode_item(ITEMS["rateslicestack"], "x")
     expected = {n: ds.dims for n, ds in record.datasets.items()}
     columns = {n: ds.dims for n, ds in record.children["neuron_attributes"].datasets.items()}
     for _, rec in record.walk():
         for ds in rec.datasets.values():
             ds.dims = None
-    codecs.fill_dims(record)
+    codecs.fill_hints(record)
     assert {n: ds.dims for n, ds in record.datasets.items()} == expected
     assert {n: ds.dims for n, ds in record.children["neuron_attributes"].datasets.items()} == columns
 

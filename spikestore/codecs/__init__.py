@@ -13,13 +13,13 @@ from .registry import (
     dims_for,
     encode_item,
     encode_value,
-    fill_dims,
+    fill_hints,
     make_summary,
     restore_summary,
     summary,
 )
 
 __all__ = [
-    "codec_for", "codec_named", "decode", "derive", "dims_for", "fill_dims", "encode_item", "encode_value",
+    "codec_for", "codec_named", "decode", "derive", "dims_for", "fill_hints", "encode_item", "encode_value",
     "make_summary", "restore_summary", "summary",
 ]

@@ -101,24 +101,19 @@ def decode(record: Record) -> Any:
 
 
 def derive(record: Record) -> dict[str, Any]:
-    """Arrays that speed up partial reads of ``record`` (empty for most types).
+    """Arrays that speed up partial reads of ``record`` (empty for most types),
+    with their access hints.
 
     Containers that store such arrays (the Zarr store) call this; the HDF5
     container does not, so exports pay nothing for them.
     """
     codec = _BY_NAME.get(record.type or "")
     derive_fn = getattr(codec, "derive", None)
-    return derive_fn(record) if derive_fn is not None else {}
-
-
-def access_pattern(dataset_name: str) -> str | None:
-    """How the dataset of this (spikelab) name is read in pieces, if a codec says so.
-
-    Patterns: ``"ranges"`` (contiguous 1-D ranges), ``"rows"`` (rows of a
-    matrix), ``"slices"`` (one index of the last axis).  Containers may use
-    them to lay arrays out for those reads.
-    """
-    return _ACCESS.get(dataset_name)
+    derived = derive_fn(record) if derive_fn is not None else {}
+    for name, ds in derived.items():
+        if ds.access is None:
+            ds.access = _ACCESS.get(name)
+    return derived
 
 
 def dims_for(record_type: str | None, dataset_name: str, ndim: int, *, neuron_attribute: bool = False) -> tuple[str | None, ...] | None:
@@ -134,19 +129,23 @@ def dims_for(record_type: str | None, dataset_name: str, ndim: int, *, neuron_at
     return fn(dataset_name, ndim) if fn is not None else None
 
 
-def fill_dims(record: Record) -> Record:
-    """Give every dataset (and derived array) of ``record``'s tree that has no
-    ``dims`` the names its codec gives it; returns ``record`` (changed in place).
+def fill_hints(record: Record) -> Record:
+    """Give every dataset (and derived array) of ``record``'s tree the axis
+    names (``dims``) and the access hint (``access``) its codec gives it,
+    where it has none; returns ``record`` (changed in place).
 
-    For records that were not built by a codec: read from an HDF5 file, or
-    from a store written before dimension names were recorded.  Untyped
-    children (the slices of a ``SpikeSliceStack``) take their typed parent's
-    names, ``neuron_attributes`` columns get ``("unit", None, …)``.
+    Records built by a codec get their hints here before a container writes
+    them; so do records that were not built by a codec (read from an HDF5
+    file, or from a store written before dimension names were recorded).
+    Untyped children (the slices of a ``SpikeSliceStack``) take their typed
+    parent's names, ``neuron_attributes`` columns get ``("unit", None, …)``.
     """
     def fill(rec: Record, owner: str | None, columns: bool) -> None:
         for name, ds in [*rec.datasets.items(), *(rec.derived or {}).items()]:
             if ds.dims is None:
                 ds.dims = dims_for(owner, name, len(ds.data.shape), neuron_attribute=columns)
+            if ds.access is None and not columns:
+                ds.access = _ACCESS.get(name)
         for name, child in rec.children.items():
             fill(child, child.type or owner, name == NEURON_ATTRIBUTES and child.type is None)
 
