@@ -260,6 +260,7 @@ def _write_h5(h5_path: str, source: _Source, compression: Optional[str], bar: _P
                         ns_group.create_group(key),
                         record,
                         created_at=float(info.get("created_at", time.time())),
+                        item_types=codecs.registry.ITEM_TYPE_NAMES,
                         note=info.get("note"),
                         compression=compression,
                     )

@@ -27,7 +27,6 @@ from typing import Any, Iterator
 import h5py
 import numpy as np
 
-from ..codecs.registry import ITEM_TYPE_NAMES
 from ..errors import InvalidValueError
 from ..memory import release_free_memory
 from ..record import Dataset, Record
@@ -129,6 +128,7 @@ def write_record(
     record: Record,
     *,
     created_at: float,
+    item_types: frozenset[str] = frozenset(),
     note: str | None = None,
     compression: str | None = None,
 ) -> None:
@@ -143,7 +143,12 @@ def write_record(
         with ``shape``/``dtype``/slicing (zarr, h5py): those are copied block
         by block along axis 0, so memory stays bounded.
     created_at
-        The item's ``__created_at__`` (also written on typed items nested in dicts).
+        The item's ``__created_at__``, written on every group whose record type
+        is in ``item_types``: the item's own and typed items nested in dicts,
+        as spikelab writes them.
+    item_types
+        The record types of items (the codec table knows them; the caller
+        hands them down, so containers never import codecs).
     note
         The item's ``__note__``; not written when ``None``.
     compression
@@ -157,11 +162,11 @@ def write_record(
     check_compression(compression)
     if note is not None:
         h5group.attrs[NOTE_ATTR] = note
-    _write_tree(h5group, record, created_at, compression)
+    _write_tree(h5group, record, created_at, item_types, compression)
 
 
-def _write_tree(group: h5py.Group, record: Record, created_at: float, compression: str | None) -> None:
-    if record.type in ITEM_TYPE_NAMES:
+def _write_tree(group: h5py.Group, record: Record, created_at: float, item_types: frozenset[str], compression: str | None) -> None:
+    if record.type in item_types:
         group.attrs[CREATED_AT_ATTR] = created_at
     if record.type is not None:
         group.attrs[TYPE_ATTR] = record.type
@@ -169,7 +174,7 @@ def _write_tree(group: h5py.Group, record: Record, created_at: float, compressio
     for name, ds in record.datasets.items():
         _write_dataset(group, name, ds, compression)
     for name, child in record.children.items():
-        _write_tree(group.create_group(name), child, created_at, compression)
+        _write_tree(group.create_group(name), child, created_at, item_types, compression)
 
 
 # ---------------------------------------------------------------------------
