@@ -51,7 +51,7 @@ from .codecs.registry import ITEM_TYPE_NAMES, codec_named
 from .containers.hdf5_file import item_info, read_record
 from .errors import CorruptDataError, FormatError, ItemNotFoundError, SpikestoreError, WorkspaceNotFoundError
 from .locations import H5_SUFFIX, hdf5_base_path, hdf5_paths
-from .memory import release_free_memory
+from .malloc_trim import release_free_memory
 from .names import validate_item_address, validate_name
 from .record import Record
 from .store import WorkspaceStore

@@ -41,7 +41,7 @@ from .hdf5_reading import load_hdf5_item
 from .jsonvalue import json_default
 from .lazy import open_workspace
 from .locations import hdf5_paths
-from .memory import release_free_memory
+from .malloc_trim import release_free_memory
 from .record import Record
 from .store import WorkspaceStore, save_records
 from .workspace import AnalysisWorkspace, load_hdf5_workspace
@@ -84,7 +84,7 @@ def _with_progress(
 ) -> Iterator[tuple[str, str, Record, dict]]:
     """Pass entries through, advancing the bar once each has been consumed.
 
-    Between items, freed memory goes back to the OS (see :mod:`spikestore.memory`).
+    Between items, freed memory goes back to the OS (see :mod:`spikestore.malloc_trim`).
     """
     previous: tuple[str, int] | None = None
     for ns, key, record, info in entries:

@@ -28,7 +28,7 @@ import h5py
 import numpy as np
 
 from ..errors import InvalidValueError
-from ..memory import release_free_memory
+from ..malloc_trim import release_free_memory
 from ..record import Dataset, Record
 from .blocks import block_selections
 

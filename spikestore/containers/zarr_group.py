@@ -39,7 +39,7 @@ from ..paths import storage_segment
 from ..jsonvalue import from_json, to_json
 from ..record import Dataset, Record
 from . import fast_chunks, fast_shards
-from ..memory import release_free_memory
+from ..malloc_trim import release_free_memory
 from ..strict_store import StrictStore
 from .blocks import block_selections
 from .encoding import array_metadata, as_stored_byte_order, restore_dtype
