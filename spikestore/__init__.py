@@ -6,7 +6,6 @@ Switch from spikelab by changing one import::
 """
 
 from .errors import (
-    ConcurrentModificationError,
     CorruptDataError,
     FormatError,
     InvalidModeError,
@@ -53,6 +52,5 @@ __all__ = [
     "InvalidModeError",
     "CorruptDataError",
     "FormatError",
-    "ConcurrentModificationError",
     "MissingDependencyError",
 ]

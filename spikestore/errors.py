@@ -69,10 +69,6 @@ class FormatError(SpikestoreError, ValueError):
     """
 
 
-class ConcurrentModificationError(SpikestoreError, RuntimeError):
-    """Another writer changed the store in a way this operation cannot merge."""
-
-
 class UnsafePathError(FormatError):
     """A path read from a store or a file would leave the workspace root,
     or address one of spikestore's own objects.
