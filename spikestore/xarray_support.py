@@ -25,7 +25,7 @@ import numpy as np
 from . import codecs
 from .codecs.base import SLICE, TIME, UNIT, UNIT_I, UNIT_J, as_str_array, read
 from .codecs.neuron_attributes import GROUP as NEURON_ATTRIBUTES
-from .errors import MissingDependencyError, UnsupportedTypeError
+from .errors import ItemNotFoundError, MissingDependencyError, UnsupportedTypeError
 from .record import Dataset, Record
 from .views import ItemView, LazyArray, lazy_array, materialize
 
@@ -272,8 +272,6 @@ def item_url(ws: Any, namespace: str, key: str) -> str:
     ItemNotFoundError
         If the item does not exist.
     """
-    from .errors import ItemNotFoundError
-
     store = ws._require_open()
     entry = store.index.entry(namespace, key)
     if entry is None:
