@@ -2,7 +2,7 @@
 
 Sizes follow the targets: a 1,000-unit, 30-minute SpikeData (lognormal rates,
 mean about 3 Hz), a 1000 x 1000 pairwise matrix, a RateSliceStack of 1,000
-units x 75 bins x 40 events, and 200 small items.
+units x 75 bins x 40 events, and 200 small results.
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ def big(s3_server):
     ws = AnalysisWorkspace()
     for key, obj in items.items():
         ws.store("rec", key, obj)
-    for i in range(SMALL):
-        ws.store("small", f"item{i:03d}", np.arange(8.0) + i)
+    for i in range(SMALL):  # small results: kept in the index, so saving them costs no object
+        ws.store("small", f"item{i:03d}", {"values": np.arange(8.0) + i, "i": i})
     url = f"s3://{BUCKET}/{uuid.uuid4().hex}"
     ws.save(url, storage_options=s3_server.storage_options)
     fs, root = fsspec.core.url_to_fs(url, **s3_server.storage_options)
@@ -122,8 +122,8 @@ def test_open_sees_journal_records_and_close_compacts_them(s3_server) -> None:
     url = f"s3://{BUCKET}/{uuid.uuid4().hex}"
     so = s3_server.storage_options
     ws = AnalysisWorkspace()
-    for i in range(200):
-        ws.store("ns", f"k{i:03d}", np.arange(3) + i)
+    for i in range(200):  # small results: kept in the index, so saving them costs no object
+        ws.store("ns", f"k{i:03d}", {"values": np.arange(3) + i})
     ws.save(url, storage_options=so)
     _, counts = _counted(s3_server, lambda: open_workspace(url, storage_options=so))
     assert counts.total == 3, counts
