@@ -76,7 +76,7 @@ def _chunk_key(path: str, index: tuple[int, ...]) -> str:
     return f"{path}/c/" + "/".join(str(i) for i in index)
 
 
-class _Encoder:
+class ChunkEncoder:
     """Encodes the chunk at a grid index of ``data`` to its stored bytes."""
 
     def __init__(self, meta: dict[str, Any], data: np.ndarray) -> None:
@@ -111,7 +111,7 @@ async def write_array(store: Store, path: str, meta: dict[str, Any], data: np.nd
     ``data`` is the whole array, or, when an array is copied block by block,
     the block starting at ``origin`` (on a chunk boundary on every axis).
     """
-    encode = _Encoder(meta, data)
+    encode = ChunkEncoder(meta, data)
     origin = tuple(origin or ()) + (0,) * (data.ndim - len(origin or ()))  # axes not given start at 0
     if any(o % c for o, c in zip(origin, encode.chunks)):
         raise ValueError(f"block origin {origin} is not aligned to chunks of {encode.chunks}")

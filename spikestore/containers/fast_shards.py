@@ -35,7 +35,7 @@ from zarr.core.buffer import default_buffer_prototype
 from ..errors import CorruptDataError
 from ..strict_store import MissingChunkError
 from .encoding import ChunkChain
-from .fast_chunks import _POOL, _run_all  # one coding pool for chunks and shards
+from .fast_chunks import _POOL, ChunkEncoder, _run_all  # one coding pool for chunks and shards
 
 EMPTY = 2**64 - 1
 INDEX_CODECS = [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "crc32c"}]
@@ -100,16 +100,6 @@ def _shard_key(path: str, shard: tuple[int, ...]) -> str:
     return "/".join([path, "c", *map(str, shard)]) if path else "/".join(["c", *map(str, shard)])
 
 
-def _encode_chunk(geometry: _Geometry, chain: ChunkChain, data: np.ndarray, fill: Any, chunk: tuple[int, ...]) -> bytes:
-    """The stored bytes of one inner chunk of ``data`` (the whole array)."""
-    block = data[geometry.region(chunk)]
-    if block.shape != geometry.inner:  # edge chunk: stored at full size, padded with the fill value
-        full = np.full(geometry.inner, fill, dtype=data.dtype)
-        full[tuple(slice(0, s) for s in block.shape)] = block
-        block = full
-    return chain.encode(block)
-
-
 def _assemble(geometry: _Geometry, slots: list[tuple[int, ...] | None], bodies: list[bytes]) -> bytes:
     """A shard from its inner chunks' stored bytes (``None`` slots are empty)."""
     index = np.full((geometry.count, 2), EMPTY, dtype="<u8")
@@ -128,8 +118,9 @@ async def write_array(store: Store, path: str, meta: dict[str, Any], data: np.nd
     """Write every shard of ``data`` (the whole array, in memory) to the array ``meta`` describes."""
     geometry = _Geometry(meta)
     config = _sharding(meta) or {}
-    chain = ChunkChain(config["codecs"], data.dtype)
-    fill = np.array(meta["fill_value"]).astype(data.dtype) if not isinstance(meta["fill_value"], list) else 0
+    # the inner chunks are coded as regular chunks of that shape would be
+    inner = {"chunk_grid": {"configuration": {"chunk_shape": list(geometry.inner)}}, "fill_value": meta["fill_value"], "codecs": config["codecs"]}
+    encode = ChunkEncoder(inner, data)
     loop = asyncio.get_running_loop()
     prototype = default_buffer_prototype()
     limit = asyncio.Semaphore(SHARDS_IN_FLIGHT)
@@ -138,7 +129,7 @@ async def write_array(store: Store, path: str, meta: dict[str, Any], data: np.nd
         async with limit:
             slots = geometry.inner_chunks(shard)
             chunks = [c for c in slots if c is not None]
-            bodies = await asyncio.gather(*(loop.run_in_executor(_POOL, _encode_chunk, geometry, chain, data, fill, c) for c in chunks))
+            bodies = await asyncio.gather(*(loop.run_in_executor(_POOL, encode, c) for c in chunks))
             await store.set(_shard_key(path, shard), prototype.buffer.from_bytes(_assemble(geometry, slots, list(bodies))))
 
     await _run_all(one(shard) for shard in geometry.shards())
