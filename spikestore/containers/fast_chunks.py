@@ -138,6 +138,34 @@ def _decoder(meta: dict[str, Any]) -> tuple[tuple[int, ...], ChunkChain]:
     return chunks, ChunkChain(meta["codecs"], dtype)
 
 
+def decode_into(
+    out: np.ndarray, rows: tuple[int, int], chain: ChunkChain, stored: bytes, index: tuple[int, ...], chunks: tuple[int, ...], shape: tuple[int, ...], what: str
+) -> None:
+    """Check one stored chunk's crc32c, decode it, and copy what it holds of rows ``rows`` (axis 0) into ``out``.
+
+    ``index`` is the chunk's place in a grid of ``chunks``-shaped chunks over
+    an array of ``shape``; ``out`` holds those rows of the whole array;
+    ``what`` names the chunk in errors.
+
+    Raises
+    ------
+    CorruptDataError
+        If the checksum fails or the bytes do not decode to one chunk.
+    """
+    body, stored_crc = stored[:-4], int.from_bytes(stored[-4:], "little")
+    if google_crc32c.value(body) != stored_crc:
+        raise CorruptDataError(f"{what} failed its crc32c check")
+    try:
+        block = chain.decode(body, chunks)
+    except (RuntimeError, ValueError) as exc:
+        raise CorruptDataError(f"{what} does not decode: {exc}") from exc
+    start, stop = rows
+    target = tuple(slice(i * c, min((i + 1) * c, s)) for i, c, s in zip(index, chunks, shape))
+    lo, hi = max(target[0].start, start), min(target[0].stop, stop)
+    source = (slice(lo - index[0] * chunks[0], hi - index[0] * chunks[0]),) + tuple(slice(0, t.stop - t.start) for t in target[1:])
+    out[(slice(lo - start, hi - start),) + target[1:]] = block[source]
+
+
 async def read_array(store: Store, path: str, meta: dict[str, Any], rows: slice | None = None) -> np.ndarray:
     """Read the whole array (or the rows ``rows`` of axis 0) that ``meta`` describes.
 
@@ -157,25 +185,15 @@ async def read_array(store: Store, path: str, meta: dict[str, Any], rows: slice 
     prototype = default_buffer_prototype()
     limit = asyncio.Semaphore(IN_FLIGHT)
 
-    def decode_into(index: tuple[int, ...], payload: bytes) -> None:
-        body, stored_crc = payload[:-4], int.from_bytes(payload[-4:], "little")
-        if google_crc32c.value(body) != stored_crc:
-            raise CorruptDataError(f"chunk {_chunk_key(path, index)} failed its crc32c check")
-        try:
-            block = chain.decode(body, chunks)
-        except (RuntimeError, ValueError) as exc:
-            raise CorruptDataError(f"chunk {_chunk_key(path, index)} does not decode: {exc}") from exc
-        target = tuple(slice(i * c, min((i + 1) * c, s)) for i, c, s in zip(index, chunks, shape))
-        lo, hi = max(target[0].start, start), min(target[0].stop, stop)
-        source = (slice(lo - index[0] * chunks[0], hi - index[0] * chunks[0]),) + tuple(slice(0, t.stop - t.start) for t in target[1:])
-        out[(slice(lo - start, hi - start),) + target[1:]] = block[source]
+    def decode(index: tuple[int, ...], payload: bytes) -> None:
+        decode_into(out, (start, stop), chain, payload, index, chunks, shape, f"chunk {_chunk_key(path, index)}")
 
     async def one(index: tuple[int, ...]) -> None:
         async with limit:
             buffer = await store.get(_chunk_key(path, index), prototype)
             if buffer is None:  # every chunk is written (see spikestore.strict_store)
                 raise MissingChunkError(_chunk_key(path, index))
-            await loop.run_in_executor(_POOL, decode_into, index, buffer.to_bytes())
+            await loop.run_in_executor(_POOL, decode, index, buffer.to_bytes())
 
     await _run_all(one(index) for index in itertools.product(*grid))
     return out

@@ -35,7 +35,7 @@ from zarr.core.buffer import default_buffer_prototype
 from ..errors import CorruptDataError
 from ..strict_store import MissingChunkError
 from .encoding import ChunkChain
-from .fast_chunks import _POOL, ChunkEncoder, _run_all  # one coding pool for chunks and shards
+from .fast_chunks import _POOL, ChunkEncoder, _run_all, decode_into  # one coding pool for chunks and shards
 
 EMPTY = 2**64 - 1
 INDEX_CODECS = [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "crc32c"}]
@@ -135,24 +135,6 @@ async def write_array(store: Store, path: str, meta: dict[str, Any], data: np.nd
     await _run_all(one(shard) for shard in geometry.shards())
 
 
-def _decode_chunk(chain: ChunkChain, geometry: _Geometry, payload: bytes, key: str, chunk: tuple[int, ...], place: tuple[int, int], out: np.ndarray, rows: tuple[int, int]) -> None:
-    """Decode one inner chunk (at ``place`` = offset, size in ``payload``) into ``out``."""
-    offset, size = place
-    body = payload[offset : offset + size - 4]
-    if google_crc32c.value(body) != int.from_bytes(payload[offset + size - 4 : offset + size], "little"):
-        raise CorruptDataError(f"shard {key}: inner chunk {chunk} failed its crc32c check")
-    try:
-        block = chain.decode(body, geometry.inner)
-    except (RuntimeError, ValueError) as exc:
-        raise CorruptDataError(f"shard {key}: inner chunk {chunk} does not decode: {exc}") from exc
-    start, stop = rows
-    region = geometry.region(chunk)
-    lo, hi = max(region[0].start, start), min(region[0].stop, stop)
-    first = chunk[0] * geometry.inner[0]
-    source = (slice(lo - first, hi - first),) + tuple(slice(0, r.stop - r.start) for r in region[1:])
-    out[(slice(lo - start, hi - start),) + region[1:]] = block[source]
-
-
 def _places(geometry: _Geometry, payload: bytes, key: str, shard: tuple[int, ...], rows: tuple[int, int]) -> list[tuple[tuple[int, ...], tuple[int, int]]]:
     """``(inner chunk, (offset, size))`` of every inner chunk of a shard that holds rows in ``rows``, its index checked."""
     if len(payload) < geometry.index_bytes:
@@ -205,7 +187,12 @@ async def read_array(store: Store, path: str, meta: dict[str, Any], rows: slice 
             payload = buffer.to_bytes()
             places = _places(geometry, payload, key, shard, (start, stop))
             await asyncio.gather(
-                *(loop.run_in_executor(_POOL, _decode_chunk, chain, geometry, payload, key, chunk, place, out, (start, stop)) for chunk, place in places)
+                *(
+                    loop.run_in_executor(
+                        _POOL, decode_into, out, (start, stop), chain, payload[offset : offset + size], chunk, geometry.inner, shape, f"shard {key}: inner chunk {chunk}"
+                    )
+                    for chunk, (offset, size) in places
+                )
             )
 
     await _run_all(one(shard) for shard in wanted)
