@@ -306,8 +306,9 @@ class WorkspaceStore:
         entry = self.require(namespace, old_key)
         replaced = self.index.entry(namespace, new_key)
         new_path = f"{item_folder(namespace, new_key)}/{new_version_id()}"
-        self.backend.write_bytes(f"{item_folder(namespace, new_key)}/zarr.json", group_document({}))
-        self.backend.copy_tree(entry["path"], new_path)
+        if stores_objects(entry["tree"]):  # an item kept in the index has nothing to copy
+            self.backend.write_bytes(f"{item_folder(namespace, new_key)}/zarr.json", group_document({}))
+            self.backend.copy_tree(entry["path"], new_path)
         moved = {**entry, "path": new_path}
         self.commit(
             [{"op": "put", "ns": namespace, "key": new_key, "entry": moved}, {"op": "delete", "ns": namespace, "key": old_key}],

@@ -44,6 +44,7 @@ def test_a_small_dict_result_is_kept_in_the_index(location) -> None:
     larger = {"score": 0.5, "n": 3, "ok": True, "label": "good", "curve": np.linspace(0, 1, 1000)}  # 8 kB: too large for the index
     with open_workspace(location.url, "r+", storage_options=location.storage_options) as lazy:
         lazy.store("runs", "second", small)
+        lazy.rename("runs", "first", "renamed")  # nothing to copy: no object either
         assert set(_objects(location.url, location.storage_options)) == before
         lazy.store("runs", "third", larger)
     new = set(_objects(location.url, location.storage_options)) - before
