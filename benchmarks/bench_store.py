@@ -15,6 +15,7 @@ on it) and ends with the ratios of every smoothing side by side.
 from __future__ import annotations
 
 import json
+import functools
 import os
 import pickle
 import tempfile
@@ -29,6 +30,9 @@ from spikestore.workload import to_spikelab
 SYSTEMS = ("spikestore", "spikelab", "raw")
 SIGMAS_MS = (10.0, 50.0)
 SMALL_ITEMS = (("rec1", "results"), ("rec2", "correlation"))
+# opt-in lossy precision (save(..., precision=...)): relative errors shown beside the exact store
+PRECISIONS = (1e-6, 1e-4)
+ROUNDED = ("RateData", "RateSliceStack")
 S3_SCALE = "small"
 
 
@@ -107,6 +111,9 @@ def child_save(system: str, pickle_path: str, dest: str) -> dict[str, float]:
         ws = pickle.load(f)
     if system == "spikestore":
         return measure(ws.save, dest)
+    if system.startswith("spikestore@"):  # rates kept to a stated relative error
+        error = float(system.split("@", 1)[1])
+        return measure(functools.partial(ws.save, precision={t: error for t in ROUNDED}), dest)
     if system == "spikelab":
         sl = to_spikelab(ws)
         del ws
@@ -175,6 +182,13 @@ def local_section(scale: str, tmp: str, repeat: int, sigma_ms: float = SIGMAS_MS
     res["load"] = interleaved({s: loader(s) for s in SYSTEMS}, repeat)
     for item in SMALL_ITEMS:
         res["/".join(item)] = interleaved({s: loader(s, item) for s in SYSTEMS}, repeat)
+    res["precision"] = {}
+    for error in PRECISIONS:  # the same workspace with rates rounded: one isolated save and load each
+        dest = os.path.join(tmp, f"{scale}-sigma{sigma_ms:g}-precision{error:g}")
+        saved = interleaved({"save": lambda: (remove(dest), run_isolated(child_save, f"spikestore@{error!r}", pkl, dest))[1]}, repeat)["save"]
+        loaded = interleaved({"load": lambda: run_isolated(child_load, "spikestore", dest)}, repeat)["load"]
+        res["precision"][error] = {"bytes": tree_bytes(dest), "save": saved["seconds"], "load": loaded["seconds"]}
+        remove(dest)
     res["dests"] = dests
     os.remove(pkl)
     return res
@@ -198,6 +212,17 @@ def print_local(res: dict[str, Any]) -> None:
     b = res["bytes"]
     rows.append(["bytes on disk (MB)", *(fmt(b[s] / 1e6, 1) for s in SYSTEMS), ratio(b["spikestore"], b["spikelab"]), ratio(b["spikestore"], b["raw"])])
     print(table(["operation", *SYSTEMS, "ss/spikelab", "ss/raw"], rows))
+    print_precision(res)
+
+
+def print_precision(res: dict[str, Any]) -> None:
+    """Opt-in lossy precision on the same workspace: bytes, save and load against spikelab's and the exact store's."""
+    b, save, load = res["bytes"], res["save"], res["load"]
+    print(f"  opt-in precision ({', '.join(ROUNDED)} values kept to a relative error; spike times and everything else exact):")
+    rows = [["exact (default)", fmt(b["spikestore"] / 1e6, 1), ratio(b["spikestore"], b["spikelab"]), ratio(save["spikestore"]["seconds"], save["spikelab"]["seconds"]), ratio(load["spikestore"]["seconds"], load["spikelab"]["seconds"])]]
+    for error, p in res["precision"].items():
+        rows.append([f"relative error {error:g}", fmt(p["bytes"] / 1e6, 1), ratio(p["bytes"], b["spikelab"]), ratio(p["save"], save["spikelab"]["seconds"]), ratio(p["load"], load["spikelab"]["seconds"])])
+    print(table(["spikestore", "bytes (MB)", "bytes/spikelab", "save/spikelab", "load/spikelab"], rows))
 
 
 def item_scaling_section(scales: list[str], tmp: str, repeat: int, saved: dict[str, dict[str, str]]) -> dict[str, Any]:
@@ -276,6 +301,7 @@ def _local_rows(res: dict[str, Any]) -> list[tuple[str, float, float, float]]:
     """(operation, spikestore, spikelab, raw) of the figures the targets are stated on."""
     b = res["bytes"]
     rows = [("bytes on disk", b["spikestore"], b["spikelab"], b["raw"])]
+    rows += [(f"bytes, precision {e:g} (opt-in)", p["bytes"], b["spikelab"], b["raw"]) for e, p in res.get("precision", {}).items()]
     for op in ["save", "load", *("/".join(i) for i in SMALL_ITEMS)]:
         label = f"{op} time" if op in ("save", "load") else f"load_item {op} time"
         rows.append((label, *(res[op][s]["seconds"] for s in SYSTEMS)))

@@ -274,8 +274,11 @@ class LazyAnalysisWorkspace(AnalysisWorkspace):
 
     # -- writing ---------------------------------------------------------------
 
-    def store(self, namespace: str, key: str, obj: Any, note: Optional[str] = None) -> None:
+    def store(self, namespace: str, key: str, obj: Any, note: Optional[str] = None, *, precision: Optional[dict[str, float]] = None) -> None:
         """Encode ``obj`` and commit it to the store under ``(namespace, key)``.
+
+        ``precision`` (opt-in lossy storage, off by default) is as in
+        :meth:`spikestore.AnalysisWorkspace.save`, e.g. ``{"RateData": 1e-6}``.
 
         Raises
         ------
@@ -286,7 +289,8 @@ class LazyAnalysisWorkspace(AnalysisWorkspace):
         """
         store = self._writable()
         validate_item_address(namespace, key)
-        record = codecs.encode_item(obj, f"item ({namespace!r}, {key!r})")
+        checked = codecs.check_precision(precision)
+        record = codecs.apply_precision(codecs.encode_item(obj, f"item ({namespace!r}, {key!r})"), checked)
         try:
             store.put(namespace, key, record, encode_info(obj, time.time(), note))
         finally:

@@ -43,12 +43,19 @@ class Dataset:
         (``"ranges"``, ``"rows"``, ``"slices"``, ``"tiles"``; ``None``: read
         whole).  A container may lay the array out for those reads (the Zarr
         container shards it, see :mod:`spikestore.containers.layout`).
+    precision
+        The relative error a container may round the values to (opt-in
+        lossy storage of measured values, set by
+        :func:`spikestore.codecs.apply_precision`); ``None``: stored exactly.
+        The Zarr container honours it, the HDF5 container (spikelab's
+        format) stores the values it is given.
     """
 
     data: ArrayLike
     attrs: dict[str, Any] = field(default_factory=dict)
     dims: tuple[str | None, ...] | None = None
     access: str | None = None
+    precision: float | None = None
 
 
 @dataclass

@@ -173,17 +173,21 @@ class AnalysisWorkspace:
 
     # -- persistence -----------------------------------------------------------
 
-    def _encoded_items(self) -> list[tuple[str, str, Record, dict]]:
-        """Encode every item (validating all of them before anything is written)."""
+    def _encoded_items(self, precision: dict[str, float] | None = None) -> list[tuple[str, str, Record, dict]]:
+        """Encode every item (validating all of them before anything is written).
+
+        ``precision`` (checked by :func:`spikestore.codecs.check_precision`)
+        marks the values that may be rounded.
+        """
         encoded = []
         for namespace, keys in self._index.items():
             for key, info in keys.items():
                 obj = self.get(namespace, key)
                 record = codecs.encode_item(obj, f"item ({namespace!r}, {key!r})")
-                encoded.append((namespace, key, record, dict(info)))
+                encoded.append((namespace, key, codecs.apply_precision(record, precision or {}), dict(info)))
         return encoded
 
-    def save(self, url: URL, *, storage_options: Optional[dict] = None) -> None:
+    def save(self, url: URL, *, storage_options: Optional[dict] = None, precision: Optional[dict[str, float]] = None) -> None:
         """Save the workspace as a Zarr hierarchy at ``url``, replacing what is there.
 
         Every item is encoded and validated first: an unsupported object
@@ -191,8 +195,29 @@ class AnalysisWorkspace:
         nothing is written.  Items are written to fresh version folders and
         made visible by one index snapshot, so a reader sees the old
         workspace or the new one.
+
+        Parameters
+        ----------
+        url
+            Where to save: a folder, ``memory://…``, ``s3://…`` or any fsspec URL.
+        storage_options
+            Passed to fsspec (e.g. S3 credentials or ``endpoint_url``).
+        precision
+            Opt-in lossy storage, off by default: type name -> relative
+            error, e.g. ``{"RateData": 1e-6}`` keeps every rate within
+            1e-6 of its value and stores it in far fewer bytes.  The types:
+            ``RateData``, ``RateSliceStack``, ``PairwiseCompMatrix``,
+            ``PairwiseCompMatrixStack`` (their value matrices) and
+            ``ndarray`` (float arrays); spike times and time axes are
+            always exact.  See ``docs/format.md`` ("Stated precision").
+
+        Raises
+        ------
+        InvalidValueError
+            If ``precision`` names another type or an error out of range
+            (before anything is written).
         """
-        encoded = self._encoded_items()
+        encoded = self._encoded_items(codecs.check_precision(precision))
         backend = Backend(url, storage_options)
         save_records(backend, encoded, self.workspace_id, self.name, self.created_at)
 

@@ -5,6 +5,7 @@ Use :func:`encode_item`, :func:`encode_value`, :func:`decode` and
 module and registering it in :mod:`spikestore.codecs.registry`.
 """
 
+from .precision import apply_precision, check_precision
 from .registry import (
     codec_for,
     codec_named,
@@ -20,6 +21,6 @@ from .registry import (
 )
 
 __all__ = [
-    "codec_for", "codec_named", "decode", "derive", "dims_for", "fill_hints", "encode_item", "encode_value",
+    "apply_precision", "check_precision", "codec_for", "codec_named", "decode", "derive", "dims_for", "fill_hints", "encode_item", "encode_value",
     "make_summary", "restore_summary", "summary",
 ]

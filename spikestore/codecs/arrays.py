@@ -37,6 +37,7 @@ class NdarrayCodec:
     """``np.ndarray`` of any numeric, bool or string dtype, any shape (0-d too)."""
 
     type_name: ClassVar[str] = "ndarray"
+    values: ClassVar[tuple[str, ...]] = ("data",)
     python_types: ClassVar[tuple[type, ...]] = (np.ndarray,)
 
     def encode(self, obj: np.ndarray, where: str) -> Record:

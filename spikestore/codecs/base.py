@@ -44,7 +44,9 @@ class Codec(Protocol):
     # optional: ``access`` (dataset name -> "ranges" | "rows" | "slices"),
     # ``dims_for(name, ndim)`` (one name or None per axis of a dataset;
     # the Zarr container writes them as ``dimension_names``, see registry.dims_for),
-    # ``derive(record)`` (arrays that speed up partial reads) and
+    # ``derive(record)`` (arrays that speed up partial reads),
+    # ``values`` (the datasets holding measured float values that a user's
+    # opt-in ``precision`` may round, see spikestore.codecs.precision) and
     # ``restore_summary(info)`` (a summary read back from JSON, e.g. tuples again)
 
     def encode(self, obj: Any, where: str) -> Record:

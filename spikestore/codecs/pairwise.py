@@ -19,6 +19,7 @@ class PairwiseCompMatrixCodec:
     type_name: ClassVar[str] = "PairwiseCompMatrix"
     access: ClassVar[dict[str, str]] = {"matrix": "rows"}
     dims: ClassVar[dict[str, Dims]] = {"matrix": (UNIT_I, UNIT_J), "labels": LABELS_DIMS}
+    values: ClassVar[tuple[str, ...]] = ("matrix",)
     python_types: ClassVar[tuple[type | str, ...]] = (SPIKELAB_CLASSES["PairwiseCompMatrix"],)
 
     def encode(self, obj: Any, where: str) -> Record:
@@ -50,6 +51,7 @@ class PairwiseCompMatrixStackCodec:
     type_name: ClassVar[str] = "PairwiseCompMatrixStack"
     access: ClassVar[dict[str, str]] = {"stack": "slices"}
     dims: ClassVar[dict[str, Dims]] = {"stack": (UNIT_I, UNIT_J, SLICE), "labels": LABELS_DIMS, "times": SLICE_TIMES_DIMS}
+    values: ClassVar[tuple[str, ...]] = ("stack",)
     python_types: ClassVar[tuple[type | str, ...]] = (SPIKELAB_CLASSES["PairwiseCompMatrixStack"],)
 
     def encode(self, obj: Any, where: str) -> Record:

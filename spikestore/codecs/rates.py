@@ -18,6 +18,7 @@ class RateDataCodec:
     type_name: ClassVar[str] = "RateData"
     access: ClassVar[dict[str, str]] = {"inst_Frate_data": "tiles"}
     dims: ClassVar[dict[str, Dims]] = {"inst_Frate_data": (UNIT, TIME), "times": (TIME,)}
+    values: ClassVar[tuple[str, ...]] = ("inst_Frate_data",)
     python_types: ClassVar[tuple[type | str, ...]] = (SPIKELAB_CLASSES["RateData"],)
 
     def encode(self, obj: Any, where: str) -> Record:
@@ -59,6 +60,7 @@ class RateSliceStackCodec:
     type_name: ClassVar[str] = "RateSliceStack"
     access: ClassVar[dict[str, str]] = {"event_stack": "slices"}
     dims: ClassVar[dict[str, Dims]] = {"event_stack": (UNIT, TIME, SLICE), "times": SLICE_TIMES_DIMS}
+    values: ClassVar[tuple[str, ...]] = ("event_stack",)
     python_types: ClassVar[tuple[type | str, ...]] = (SPIKELAB_CLASSES["RateSliceStack"],)
 
     def encode(self, obj: Any, where: str) -> Record:

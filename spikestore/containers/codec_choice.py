@@ -56,6 +56,11 @@ PCodec finds the deltas of sorted float times itself.  ``pcodec`` and
 stores numbers, not bytes, and reads back native order; a big-endian array
 keeps a ``bytes`` codec that records its order).
 
+An array stored with a stated precision (opt-in, see
+:func:`~spikestore.containers.encoding.bitround_codec`) keeps its
+``numcodecs.bitround`` at the head of every candidate: the trial compares
+codecs on the rounded values that will be stored.
+
 Every chain is registered in zarr-python 3.1 (the two ``numcodecs.*`` names
 when numcodecs, and for PCodec the ``pcodec`` package, are installed), so
 plain ``zarr.open_array`` reads the result;
@@ -243,14 +248,16 @@ class Trial:
 
 
 def run_trials(blocks: list[np.ndarray], dtype: np.dtype, default: Chain) -> list[Trial]:
-    """Encode ``blocks`` with every candidate that applies; ``default`` is the array's current chain."""
+    """Encode ``blocks`` with every candidate that applies; ``default`` is the array's current chain
+    (a leading ``numcodecs.bitround`` is kept ahead of every candidate)."""
     ndim = blocks[0].ndim
+    filters = [c for c in default[:1] if c["name"] == "numcodecs.bitround"]  # kept ahead of every candidate
     trials = []
     for candidate in CANDIDATES:
         chain = default if candidate.name == "default" else candidate.chain(dtype, ndim)
         if chain is None:
             continue
-        codecs = chain if candidate.name == "default" else [*chain, {"name": "crc32c"}]
+        codecs = chain if candidate.name == "default" else [*filters, *chain, {"name": "crc32c"}]
         if any(t.codecs == codecs for t in trials):
             continue  # e.g. "zstd" on an n-D array is the default
         coder = ChunkChain(codecs, dtype)

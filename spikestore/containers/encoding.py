@@ -22,7 +22,10 @@ reasons in ``docs/benchmarks.md``):
   strings, small arrays and arrays written without a sample keep the
   defaults;
 * a crc32c checksum after compression on every chunk, so a flipped byte is
-  detected instead of silently decoded.
+  detected instead of silently decoded;
+* only when a user asks for it (``save(..., precision=...)``, see
+  :func:`bitround_codec`): float values rounded to a stated relative error
+  by ``numcodecs.bitround`` before compression.  Never by default.
 
 Everything this module and the trial write is registered in zarr-python 3.1
 (``numcodecs.pcodec`` and ``numcodecs.delta`` through numcodecs, which zarr
@@ -62,8 +65,10 @@ STRING_KINDS = "USOT"
 # read from a store may name (spikestore.entries refuses others, so zarr never
 # resolves a codec such as ``numcodecs.pickle`` that a hostile store names)
 WRITTEN_CODECS = frozenset(
-    {"bytes", "blosc", "zstd", "crc32c", "vlen-utf8", "sharding_indexed", "numcodecs.pcodec", "numcodecs.delta"}
+    {"bytes", "blosc", "zstd", "crc32c", "vlen-utf8", "sharding_indexed", "numcodecs.pcodec", "numcodecs.delta", "numcodecs.bitround"}
 )
+# mantissa bits of the floats numcodecs.bitround rounds (keepbits must be below these)
+MANTISSA_BITS = {2: 10, 4: 23, 8: 52}
 # PCodec settings the trial writes (codec_choice) and a store may hold
 PCODEC_LEVEL = 8
 PCODEC_LEVELS = range(0, 13)
@@ -128,13 +133,40 @@ def default_codecs(dtype: np.dtype, ndim: int = 1) -> list[dict[str, Any]]:
 
 
 
+def keep_bits(dtype: np.dtype, precision: float) -> int | None:
+    """Mantissa bits that keep floats of ``dtype`` within relative error ``precision``.
+
+    Rounding to nearest with ``k`` mantissa bits errs by at most
+    ``2**-(k + 1)`` of the value, so ``k`` is the least integer with
+    ``2**-(k + 1) <= precision`` (at least 1, so that NaN stays NaN).
+    ``None`` when nothing would be rounded (not a float, or ``precision``
+    finer than the dtype itself).
+    """
+    bits = MANTISSA_BITS.get(dtype.itemsize) if dtype.kind == "f" else None
+    if bits is None:
+        return None
+    keep = max(1, math.ceil(-math.log2(precision)) - 1)
+    return keep if keep < bits else None
+
+
+def bitround_codec(keepbits: int) -> dict[str, Any]:
+    """``numcodecs.bitround``: floats rounded to ``keepbits`` mantissa bits (decoding is the identity)."""
+    return {"name": "numcodecs.bitround", "configuration": {"keepbits": int(keepbits)}}
+
+
 def array_metadata(
-    shape: tuple[int, ...], dtype: np.dtype, attributes: dict[str, Any], dims: tuple[str | None, ...] | None = None
+    shape: tuple[int, ...],
+    dtype: np.dtype,
+    attributes: dict[str, Any],
+    dims: tuple[str | None, ...] | None = None,
+    precision: float | None = None,
 ) -> dict[str, Any]:
     """The ``zarr.json`` document of an array holding data of ``shape`` and ``dtype``.
 
     ``dims`` (one name or ``None`` per axis) become ``dimension_names``;
-    names that do not match the array's rank are left out.
+    names that do not match the array's rank are left out.  ``precision``
+    (a relative error, opt-in lossy storage): a float array's chain starts
+    with :func:`bitround_codec` keeping just enough mantissa bits.
     """
     attributes = dict(attributes)
     if dtype.kind in STRING_KINDS:
@@ -147,6 +179,9 @@ def array_metadata(
         zdtype = parse_dtype(dtype, zarr_format=3)
         itemsize = dtype.itemsize
         codecs = default_codecs(dtype, len(shape))
+        keep = keep_bits(dtype, precision) if precision is not None else None
+        if keep is not None:
+            codecs = [bitround_codec(keep), *codecs]
     return {
         "zarr_format": 3,
         "node_type": "array",
@@ -195,6 +230,10 @@ class ChunkChain:
     """
 
     def __init__(self, codecs: list[dict[str, Any]], dtype: np.dtype) -> None:
+        self.keepbits: int | None = None
+        if codecs and codecs[0]["name"] == "numcodecs.bitround":
+            self.keepbits = int(codecs[0]["configuration"]["keepbits"])
+            codecs = codecs[1:]
         names = [c["name"] for c in codecs]
         self.delta = Delta(**codecs[0]["configuration"]) if names[0] == "numcodecs.delta" else None
         serializer = codecs[1 if self.delta else 0]
@@ -211,9 +250,10 @@ class ChunkChain:
             names = [c["name"] for c in codecs]
         except (TypeError, KeyError):
             return None
-        if names == ["numcodecs.pcodec", "crc32c"]:
+        rest = names[1:] if names[:1] == ["numcodecs.bitround"] else names
+        if rest == ["numcodecs.pcodec", "crc32c"]:
             return names
-        body = names[1:] if names[:1] == ["numcodecs.delta"] else names
+        body = rest[1:] if rest[:1] == ["numcodecs.delta"] else rest
         if len(body) == 3 and body[0] == "bytes" and body[1] in _COMPRESSORS and body[2] == "crc32c":
             if body[1] == "zstd" and codecs[-2].get("configuration", {}).get("checksum", False):
                 return None
@@ -222,6 +262,8 @@ class ChunkChain:
 
     def encode(self, block: np.ndarray) -> bytes:
         """The stored bytes (checksum included) of one chunk-shaped ``block``."""
+        if self.keepbits is not None:
+            block = round_mantissa(block, self.keepbits)
         if self.pcodec is not None:
             body = bytes(self.pcodec.encode(np.ascontiguousarray(block)))
         else:
@@ -252,6 +294,26 @@ class ChunkChain:
         if self.delta is not None:
             values = self.delta.decode(values).reshape(chunks)
         return values
+
+
+def round_mantissa(values: np.ndarray, keepbits: int) -> np.ndarray:
+    """``values`` (floats) rounded to nearest, ties to even, keeping ``keepbits`` mantissa bits.
+
+    The arithmetic of ``numcodecs.bitround``, except that NaN and infinity,
+    and a finite value that rounding would carry to infinity, are kept as
+    they are.
+    """
+    given = np.asarray(values)
+    values = given.astype(given.dtype.newbyteorder("="), copy=False)  # bit arithmetic in native order
+    bits = MANTISSA_BITS[values.dtype.itemsize]
+    ints = values.view(values.dtype.str.replace("f", "i"))
+    drop = bits - keepbits
+    one = ints.dtype.type(1)
+    rounded = ((ints + ((ints >> drop) & one) + ((one << (drop - 1)) - one)) & ((ints.dtype.type(-1) >> drop) << drop)).view(values.dtype)
+    keep = ~np.isfinite(rounded)
+    if keep.any():
+        rounded[keep] = values[keep]
+    return rounded.astype(given.dtype, copy=False)
 
 
 def stored_endian(metadata: dict[str, Any]) -> str | None:
@@ -298,7 +360,8 @@ def _is_int(value: Any, allowed: range) -> bool:
 def check_codec_configuration(codec: dict[str, Any], where: str) -> None:
     """Refuse a codec configuration spikestore never writes and that could be abused.
 
-    For the codecs whose settings matter to a reader: ``numcodecs.delta``
+    For the codecs whose settings matter to a reader: ``numcodecs.bitround``
+    (``keepbits`` 1-51), ``numcodecs.delta``
     (an integer ``dtype``, ``astype`` equal to it: an object dtype would
     reinterpret bytes as pointers), ``numcodecs.pcodec`` (known modes,
     ``level`` 0-12, pages of at most 2^18 numbers) and ``blosc`` (block size
@@ -317,7 +380,11 @@ def check_codec_configuration(codec: dict[str, Any], where: str) -> None:
         If the configuration is not one spikestore could have written.
     """
     name = codec.get("name")
-    if name == "numcodecs.delta":
+    if name == "numcodecs.bitround":
+        config = _config_keys(codec, {"keepbits"}, where)
+        if not _is_int(config.get("keepbits"), range(1, max(MANTISSA_BITS.values()))):
+            raise FormatError(f"{where}: numcodecs.bitround keeps {config.get('keepbits')!r} bits; spikestore writes 1-51.")
+    elif name == "numcodecs.delta":
         config = _config_keys(codec, {"dtype", "astype"}, where)
         dtype = config.get("dtype")
         if dtype not in DELTA_DTYPES or config.get("astype", dtype) != dtype:

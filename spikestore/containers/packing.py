@@ -65,7 +65,9 @@ def pack(record: Record, parts: dict[str, list[np.ndarray]]) -> tuple[dict[str, 
     arrays: dict[str, Dataset] = {}
     offsets: dict[str, list[int]] = {}
     for name, arrays_of_children in parts.items():
-        arrays[name] = Dataset(np.concatenate(arrays_of_children), dims=children[0][1].datasets[name].dims)
+        first = children[0][1].datasets[name]
+        same_precision = all(child.datasets[name].precision == first.precision for _, child in children)
+        arrays[name] = Dataset(np.concatenate(arrays_of_children), dims=first.dims, precision=first.precision if same_precision else None)
         offsets[name] = [0, *np.cumsum([len(p) for p in arrays_of_children]).astype(int).tolist()]
     info = {
         "names": [name for name, _ in children],
