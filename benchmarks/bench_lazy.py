@@ -30,6 +30,8 @@ from typing import Any, Callable
 import fsspec
 import numpy as np
 
+from benchmarks.common import record_figures
+
 SIZES = {"tiny": (50, 2.0, 20, 30), "small": (300, 10.0, 50, 200), "medium": (1000, 30.0, 100, 200), "full": (1000, 30.0, 100, 200)}
 """scale -> (units, minutes, events, small items)."""
 
@@ -193,6 +195,14 @@ def main(scale: str = "small") -> dict[str, Any]:
         local_ratio = f"{r['local_ratio']:.3f}" if "local_ratio" in r else "-"
         print(f"  {r['op']:<14}{r['requests']:>9}{r['bytes']:>12,}{100 * r['fraction']:>9.2f}%{r['seconds']:>11.3f}"
               f"{r['local_seconds']:>12.3f}{sl:>11}{ratio:>12}{local_ratio:>14}")
+    figures = {}
+    for r in rows:
+        name = r["op"].replace(" ", "_")
+        figures[f"{name}.requests"] = r["requests"]
+        if "ratio" in r:
+            figures[f"{name}.s3_vs_spikelab"] = r["ratio"]
+            figures[f"{name}.disk_vs_spikelab"] = r["local_ratio"]
+    record_figures("bench_lazy", scale, figures, f"{units} units x {minutes:g} min, {results['spikes']} spikes")
     return results
 
 

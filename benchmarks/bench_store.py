@@ -14,8 +14,8 @@ on it) and ends with the ratios of every smoothing side by side.
 
 from __future__ import annotations
 
-import json
 import functools
+import json
 import os
 import pickle
 import tempfile
@@ -24,7 +24,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from benchmarks.common import fmt, interleaved, measure, ratio, remove, run_isolated, table, tree_bytes
+from benchmarks.common import fmt, interleaved, measure, ratio, record_figures, remove, run_isolated, table, tree_bytes
 from spikestore.workload import to_spikelab
 
 SYSTEMS = ("spikestore", "spikelab", "raw")
@@ -352,4 +352,17 @@ def main(scale: str = "small", repeat: int = 3, sigmas: tuple[float, ...] = SIGM
         s3 = s3_section(tmp)
         print_s3(s3)
         local["s3"] = s3
+    record_figures("bench_store", scale, headline_figures(runs), f"make_workspace({scale!r}, sigma_ms in {list(sigmas)})")
     return local
+
+
+def headline_figures(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """The ratios the README states, per smoothing: ``sigma<ms>.<figure>`` (spikestore / spikelab unless named ``raw``)."""
+    figures: dict[str, float] = {}
+    for res in runs:
+        tag = f"sigma{res['sigma_ms']:g}"
+        for label, ss, sl, raw in _local_rows(res):
+            key = label.replace(" time", "").replace("load_item ", "load_item.").replace(" on disk", "").replace(", precision ", ".precision").replace(" (opt-in)", "")
+            figures[f"{tag}.{key}"] = ss / sl
+            figures[f"{tag}.{key}.raw_vs_spikelab"] = raw / sl
+    return figures

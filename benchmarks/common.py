@@ -12,6 +12,7 @@ slows every system alike.
 from __future__ import annotations
 
 import gc
+import json
 import os
 import resource
 import shutil
@@ -145,3 +146,24 @@ def table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 def fmt(value: float, digits: int = 2) -> str:
     """A number with ``digits`` decimals."""
     return f"{value:.{digits}f}"
+
+
+RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def record_figures(name: str, scale: str, figures: dict[str, float], workload: str) -> str:
+    """Write the headline figures of a run to ``benchmarks/results/<name>-<scale>.json``.
+
+    The README states some of them; ``tests/test_readme_figures.py`` checks
+    every figure it states against these files, so the README cannot drift
+    from the latest run (``python -m benchmarks.readme_figures`` rewrites
+    the README's figures from them).  Returns the path written.
+    """
+    os.makedirs(RESULTS_DIR, exist_ok=True)
+    path = os.path.join(RESULTS_DIR, f"{name}-{scale}.json")
+    doc = {"benchmark": name, "scale": scale, "workload": workload, "date": time.strftime("%Y-%m-%d"), "figures": {k: round(float(v), 4) for k, v in sorted(figures.items())}}
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+    print(f"[figures recorded in {os.path.relpath(path)}]")
+    return path
