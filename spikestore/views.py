@@ -270,8 +270,9 @@ class LazyArray(Array):
             return np.zeros(self.shape, dtype=self._numpy_dtype if not self._string or self._numpy_dtype.itemsize else str)
         return np.asarray(self[...])
 
-    # zarr's NDArrayLike protocol does not match numpy 2's ndarray stubs (all, reshape)
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:  # type: ignore[override]
+    # zarr's NDArrayLike protocol does not match numpy 2's ndarray stubs (all, reshape); a
+    # later zarr or numpy may agree, hence unused-ignore
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:  # type: ignore[override, unused-ignore]
         arr = self.load()
         return arr.astype(dtype) if dtype is not None else arr
 
