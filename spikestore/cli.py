@@ -39,7 +39,7 @@ import numpy as np
 
 from . import __version__
 from .backend import Backend
-from .containers.skeleton import INLINE_CHUNKS
+from .containers.skeleton import ARRAY_KINDS, INLINE_CHUNKS, Skeleton
 from .containers.zarr_group import array_location, stores_objects
 from .entries import skeleton_segment
 from .demo import DEMO_SCALES
@@ -226,14 +226,14 @@ def codecs_text(codecs: list[dict[str, Any]]) -> str:
     return " → ".join(shown) or "none"
 
 
-def array_rows(skeleton: dict[str, Any], item_path: str, sizes: dict[str, int], prefix: str = "") -> list[dict[str, Any]]:
+def array_rows(skeleton: Skeleton, item_path: str, sizes: dict[str, int], prefix: str = "") -> list[dict[str, Any]]:
     """One row per array (and group) of an item skeleton, depth first.
 
     ``item_path`` is where the record of ``skeleton`` is stored; names shown
     are logical (``prefix`` + name), sizes are read at the stored locations.
     """
     rows: list[dict[str, Any]] = []
-    for kind in ("datasets", "derived"):
+    for kind in ARRAY_KINDS:
         for name, meta in skeleton.get(kind, {}).items():
             rel = f"{prefix}{name}"
             stored_at = array_location(skeleton, item_path, name)

@@ -106,9 +106,11 @@ def _lazy_reads(url: str, storage_options: Optional[dict], ws: AnalysisWorkspace
         t1 = min(start + length, t0 + WINDOW_MS)
         window, window_s = _timed(lambda: view.subtime(t0, t1))
         window_spikes = int(sum(len(t) for t in window.train))
-        expected = ws.get(namespace, key).subtime(t0, t1)
+        item = ws.get(namespace, key)
+        assert item is not None  # found by _first_spike_item
+        expected = item.subtime(t0, t1)
         window_equal = all(np.array_equal(a, b) for a, b in zip(window.train, expected.train)) and window.N == expected.N
-        train_equal = bool(np.array_equal(train, ws.get(namespace, key).train[unit]))
+        train_equal = bool(np.array_equal(train, item.train[unit]))
     finally:
         close = getattr(lazy, "close", None)
         if callable(close):

@@ -12,17 +12,25 @@ a codec (``numcodecs.pickle``, ``vlen-bytes`` …) that a hostile store names.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from .containers.encoding import WRITTEN_CODECS, check_codec_configuration
 from .containers.packing import check_packed
-from .containers.skeleton import IN_INDEX, INLINE_CHUNKS, MAX_INLINE_CHARS, skeleton_segment
+from .containers.skeleton import ARRAY_KINDS, IN_INDEX, INLINE_CHUNKS, MAX_INLINE_CHARS, Skeleton, skeleton_segment
 from .errors import FormatError
 from .paths import GROUP_DOCUMENT, check_item_path, check_segment
 
 MAX_TREE_DEPTH = 64
 MAX_DIMENSION = 1 << 48
 _CHUNK_KEY = re.compile(r"^c(?:/(\d{1,15}))*$")
+
+
+class IndexEntry(TypedDict):
+    """An item's entry in the index: what :func:`check_entry` lets through."""
+
+    info: dict[str, Any]  # spikelab's index entry (summary, created_at, note)
+    path: str  # the item's live version folder, "<ns>/<key>/<version>"
+    tree: Skeleton
 
 
 def check_name(name: object, what: str) -> str:
@@ -33,7 +41,7 @@ def check_name(name: object, what: str) -> str:
     return str(name)
 
 
-def check_entry(namespace: object, key: object, entry: object, where: str) -> dict[str, Any]:
+def check_entry(namespace: object, key: object, entry: object, where: str) -> IndexEntry:
     """``entry`` if it is a well-formed index entry for ``(namespace, key)``.
 
     Raises
@@ -54,13 +62,13 @@ def check_entry(namespace: object, key: object, entry: object, where: str) -> di
             f"{where}: ({ns!r}, {k!r}) is kept in the index in part only: an item's arrays are all in the "
             f"index ({IN_INDEX!r}) or all in objects; the index is damaged or hostile."
         )
-    return entry
+    return cast(IndexEntry, entry)
 
 
-def _inline_states(skeleton: dict[str, Any]) -> set[bool]:
+def _inline_states(skeleton: Skeleton) -> set[bool]:
     """For every array of the tree, whether its chunks are in the index (as a set)."""
     inline = skeleton.get(INLINE_CHUNKS, {})
-    states = {name in inline for kind in ("datasets", "derived") for name in skeleton.get(kind, {})}
+    states = {name in inline for kind in ARRAY_KINDS for name in skeleton.get(kind, {})}
     for child in skeleton.get("children", {}).values():
         if child.get("node") != "inline":
             states |= _inline_states(child)

@@ -39,7 +39,7 @@ import os
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Literal, Optional, overload
 
 import h5py
 import numpy as np
@@ -427,6 +427,12 @@ def check_tree(h5_path: str, group: h5py.Group, file_size: int) -> None:
 # ---------------------------------------------------------------------------
 
 
+@overload
+def _dataset(h5_path: str, group: h5py.Group, name: str, ndim: tuple[int, ...] | None = None,
+             numeric: bool = True, required: Literal[True] = True) -> h5py.Dataset: ...
+@overload
+def _dataset(h5_path: str, group: h5py.Group, name: str, ndim: tuple[int, ...] | None = None,
+             numeric: bool = True, *, required: bool) -> h5py.Dataset | None: ...
 def _dataset(h5_path: str, group: h5py.Group, name: str, ndim: tuple[int, ...] | None = None,
              numeric: bool = True, required: bool = True) -> h5py.Dataset | None:
     if name not in link_names(h5_path, group):
@@ -444,6 +450,12 @@ def _dataset(h5_path: str, group: h5py.Group, name: str, ndim: tuple[int, ...] |
     return ds
 
 
+@overload
+def _number(h5_path: str, group: h5py.Group, name: str, required: Literal[True] = True, *, integer: Literal[True]) -> int: ...
+@overload
+def _number(h5_path: str, group: h5py.Group, name: str, required: Literal[True] = True, integer: Literal[False] = False) -> float: ...
+@overload
+def _number(h5_path: str, group: h5py.Group, name: str, required: bool = True, integer: bool = False) -> float | int | None: ...
 def _number(h5_path: str, group: h5py.Group, name: str, required: bool = True, integer: bool = False) -> float | int | None:
     with guard(h5_path, f"attribute {name!r} of {group.name!r}"):
         value = group.attrs.get(name)
@@ -862,7 +874,7 @@ def checked_record(record: Record, h5_path: str) -> Record:
     """``record`` (read from ``h5_path``) with every dataset wrapped in a :class:`CheckedDataset` (no data read)."""
     for _, rec in record.walk():
         for ds in rec.datasets.values():
-            ds.data = CheckedDataset(ds.data, h5_path)  # type: ignore[assignment]
+            ds.data = CheckedDataset(ds.data, h5_path)
     return record
 
 

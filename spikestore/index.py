@@ -43,11 +43,11 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, Required, TypedDict, cast
 
 from .backend import Backend
 from .codecs import restore_summary
-from .entries import check_entry, check_name
+from .entries import IndexEntry, check_entry, check_name
 from .errors import CorruptDataError, FormatError
 
 INDEX_DIR = "__spikestore__/index"
@@ -60,6 +60,21 @@ AUTO_COMPACT_RECORDS = 64
 HEADER_MAGIC = "spikestore-index"
 # a writer's sequence is forgotten by snapshots once it has been idle this long
 WRITER_MEMORY_NS = 30 * 24 * 3600 * 10**9
+
+# ``{namespace: {key: entry}}``: the items of a snapshot, and the state a reader holds
+Items = dict[str, dict[str, IndexEntry]]
+
+
+class JournalOp(TypedDict, total=False):
+    """One operation of a journal record: ``put`` carries ``key`` and ``entry``,
+    ``delete`` ``key``, ``note`` ``key`` and ``note``, ``delete_namespace``
+    nothing more.  :func:`check_ops` checks operations read from a store."""
+
+    op: Required[Literal["put", "delete", "delete_namespace", "note"]]
+    ns: Required[str]
+    key: str
+    entry: IndexEntry
+    note: str
 
 
 def encode_index_object(kind: str, payload: dict[str, Any]) -> bytes:
@@ -124,7 +139,7 @@ def _generation(name: str) -> int:
     return int(name[len(SNAPSHOT_PREFIX) : -len(".json")])
 
 
-def check_items(items: object, where: str) -> dict[str, dict[str, dict]]:
+def check_items(items: object, where: str) -> Items:
     """``items`` of a snapshot, every entry checked (:func:`spikestore.entries.check_entry`)."""
     if not isinstance(items, dict):
         raise FormatError(f"{where}: 'items' is not a mapping.")
@@ -134,10 +149,10 @@ def check_items(items: object, where: str) -> dict[str, dict[str, dict]]:
         for key, entry in keys.items():
             check_entry(ns, key, entry, where)
             entry["info"] = restore_summary(entry["info"])  # JSON has no tuples
-    return items
+    return cast(Items, items)
 
 
-def check_ops(ops: object, where: str) -> list[dict[str, Any]]:
+def check_ops(ops: object, where: str) -> list[JournalOp]:
     """Journal operations, each checked before it is applied."""
     if not isinstance(ops, list):
         raise FormatError(f"{where}: 'ops' is not a list.")
@@ -152,10 +167,10 @@ def check_ops(ops: object, where: str) -> list[dict[str, Any]]:
             op["entry"]["info"] = restore_summary(op["entry"]["info"])
         elif op.get("op") == "note" and not isinstance(op.get("note"), str):
             raise FormatError(f"{where}: a note is not a string.")
-    return ops
+    return cast(list[JournalOp], ops)
 
 
-def apply_ops(items: dict[str, dict[str, dict]], ops: list[dict[str, Any]]) -> None:
+def apply_ops(items: Items, ops: list[JournalOp]) -> None:
     """Apply (checked) journal operations to an ``{ns: {key: entry}}`` mapping in place."""
     for op in ops:
         kind, ns = op["op"], op["ns"]
@@ -207,7 +222,7 @@ class IndexState:
         only the listing is read (for the next generation number).
     """
 
-    items: dict[str, dict[str, dict]] = field(default_factory=dict)
+    items: Items = field(default_factory=dict)
     generation: int = 0
     absorbed: set[str] = field(default_factory=set)
     applied: list[str] = field(default_factory=list)
@@ -222,10 +237,10 @@ class IndexState:
     _seq: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _snapshot_raw: bytes = b""
-    _fresh_items: dict[str, dict[str, dict]] | None = None
-    _records: dict[str, tuple[list[dict], dict[str, Any]]] = field(default_factory=dict)
+    _fresh_items: Items | None = None
+    _records: dict[str, tuple[list[JournalOp], dict[str, Any]]] = field(default_factory=dict)
 
-    def entry(self, namespace: str, key: str) -> dict | None:
+    def entry(self, namespace: str, key: str) -> IndexEntry | None:
         """The entry of an item, or ``None``."""
         return self.items.get(namespace, {}).get(key)
 
@@ -313,6 +328,7 @@ class IndexState:
             self.workspace = snapshot.get("workspace")
             self.writers = dict(snapshot.get("writers") or {})
             self.snapshot_digest = digest
+            assert raw is not None  # read with the snapshot above
             self._snapshot_raw = raw.partition(b"\n")[2] or raw
             self._fresh_items = snapshot["items"]  # used as is: parsing again is cheaper than deepcopy
         if rebuilt:  # a new snapshot, or a record sorted in before ours / records vanished
@@ -325,7 +341,7 @@ class IndexState:
             if name not in pending:
                 del self._records[name]
 
-    def append(self, backend: Backend, ops: list[dict[str, Any]]) -> str:
+    def append(self, backend: Backend, ops: list[JournalOp]) -> str:
         """Commit ``ops`` as one journal record and apply them to this view.
 
         The write of the record is the commit point: readers that list the
@@ -348,7 +364,7 @@ class IndexState:
         return name
 
     def compact(
-        self, backend: Backend, items: dict[str, dict[str, dict]] | None = None, workspace: dict[str, Any] | None = None
+        self, backend: Backend, items: Items | None = None, workspace: dict[str, Any] | None = None
     ) -> bool:
         """Fold the journal into a new snapshot (``items`` replaces the state).
 
@@ -411,7 +427,7 @@ class IndexState:
                 writers[writer] = [max(last, seq), now]
         return {w: v for w, v in writers.items() if now - int(v[1]) < WRITER_MEMORY_NS}
 
-    def _snapshot_state(self) -> dict[str, dict[str, dict]]:
+    def _snapshot_state(self) -> Items:
         """A private copy of the snapshot's items, to apply journal records to."""
         fresh, self._fresh_items = self._fresh_items, None
         if fresh is not None:
@@ -486,6 +502,7 @@ def _index_problems_once(backend: Backend, state: IndexState) -> tuple[list[str]
     raws = backend.read_many(f"{INDEX_DIR}/{n}" for n in snapshots + journal)
     if any(raws.get(f"{INDEX_DIR}/{n}") is None for n in snapshots + journal):
         return problems, False
+    read = {path: raw for path, raw in raws.items() if raw is not None}  # all of them
     digests: dict[int, str] = {}
     payloads: dict[int, dict[str, Any]] = {}
     for name in snapshots:
@@ -493,7 +510,7 @@ def _index_problems_once(backend: Backend, state: IndexState) -> tuple[list[str]
             # an older generation may still be the version-1 snapshot a save upgraded
             lenient = name != snapshots[-1]
             payloads[_generation(name)], digests[_generation(name)] = state._decode(
-                backend, raws[f"{INDEX_DIR}/{name}"], "snapshot", name, lenient=lenient
+                backend, read[f"{INDEX_DIR}/{name}"], "snapshot", name, lenient=lenient
             )
         except (CorruptDataError, FormatError) as exc:
             problems.append(str(exc))
@@ -512,7 +529,7 @@ def _index_problems_once(backend: Backend, state: IndexState) -> tuple[list[str]
         if name in absorbed:
             continue
         try:
-            payload, _ = state._decode(backend, raws[f"{INDEX_DIR}/{name}"], "record", name)
+            payload, _ = state._decode(backend, read[f"{INDEX_DIR}/{name}"], "record", name)
         except (CorruptDataError, FormatError) as exc:
             problems.append(str(exc))
             continue

@@ -103,7 +103,7 @@ class LazyAnalysisWorkspace(AnalysisWorkspace):
     def __init__(self, name: Optional[str] = None, *, url: Optional[URL] = None, storage_options: Optional[dict] = None) -> None:
         if url is None:
             folder = tempfile.mkdtemp(prefix="spikestore-lazy-")
-            self._finalizer = weakref.finalize(self, shutil.rmtree, folder, True)
+            self._finalizer: Optional[weakref.finalize[Any, Any]] = weakref.finalize(self, shutil.rmtree, folder, True)
             try:
                 self._connect(folder, "w", None, name)
             except BaseException:
@@ -177,7 +177,7 @@ class LazyAnalysisWorkspace(AnalysisWorkspace):
         pass
 
     @property
-    def _index(self) -> dict[str, dict[str, dict]]:  # type: ignore[override]
+    def _index(self) -> dict[str, dict[str, dict]]:
         """``{namespace: {key: info}}`` built from the store's index.
 
         Cached between operations: the parent class's ``rename``/``delete``
@@ -188,9 +188,10 @@ class LazyAnalysisWorkspace(AnalysisWorkspace):
         store = getattr(self, "_store", None)
         if store is None:
             return {}
-        if getattr(self, "_index_cache", None) is None:
-            self._index_cache = {ns: {k: e["info"] for k, e in space.items()} for ns, space in store.index.items.items()}
-        return self._index_cache
+        cache = getattr(self, "_index_cache", None)
+        if cache is None:
+            cache = self._index_cache = {ns: {k: e["info"] for k, e in space.items()} for ns, space in store.index.items.items()}
+        return cache
 
     @_index.setter
     def _index(self, value: Any) -> None:

@@ -24,7 +24,8 @@ from zarr.storage import MemoryStore
 from .backend import Backend
 from .containers.zarr_group import chunk_digest, inline_chunk_bytes, open_array, skeleton_arrays
 from .errors import CorruptDataError, FormatError, InvalidValueError
-from .index import INDEX_DIR, IndexState, index_problems
+from .entries import IndexEntry
+from .index import INDEX_DIR, IndexState, Items, index_problems
 from .paths import GROUP_DOCUMENT, INTERNAL_DIR, is_version_id
 from .store import WorkspaceStore, version_age_seconds
 from .strict_store import MissingChunkError, StrictStore
@@ -171,7 +172,7 @@ def _unreferenced_versions(backend: Backend, live: set[str], grace_seconds: floa
     return candidates
 
 
-def _remove_empty_groups(backend: Backend, items: dict[str, dict[str, dict]], grace_seconds: float) -> None:
+def _remove_empty_groups(backend: Backend, items: Items, grace_seconds: float) -> None:
     live_folders = {e["path"].rsplit("/", 1)[0] for space in items.values() for e in space.values()}
     live_namespaces = {folder.split("/")[0] for folder in live_folders}
     for namespace in backend.list_names(""):
@@ -241,7 +242,7 @@ def verify(target: Any, *, storage_options: dict | None = None) -> VerifyReport:
     return report
 
 
-def _verify_item(store: WorkspaceStore, entry: dict, report: VerifyReport) -> list[str]:
+def _verify_item(store: WorkspaceStore, entry: IndexEntry, report: VerifyReport) -> list[str]:
     problems: list[str] = []
     for rel, metadata, digest, inline in skeleton_arrays(entry["tree"]):
         path = f"{entry['path']}/{rel}"

@@ -16,8 +16,11 @@ from typing import Any, Iterator, Protocol
 class ArrayLike(Protocol):
     """What a dataset's data must offer: numpy arrays, zarr and h5py arrays."""
 
-    shape: tuple[int, ...]
-    dtype: Any
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def dtype(self) -> Any: ...
 
     def __getitem__(self, item: Any) -> Any: ...
 

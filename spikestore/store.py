@@ -31,7 +31,9 @@ from . import codecs
 from .backend import Backend
 from .containers.zarr_group import group_document, lazy_record, read_record, read_records, stores_objects, write_records
 from .errors import CorruptDataError, FormatError, InvalidNameError, ItemNotFoundError, StoreWriteError, WorkspaceNotFoundError
-from .index import AUTO_COMPACT_RECORDS, INDEX_DIR, IndexState
+from .containers.skeleton import Skeleton
+from .entries import IndexEntry
+from .index import AUTO_COMPACT_RECORDS, INDEX_DIR, IndexState, Items, JournalOp
 from .paths import INTERNAL_DIR, item_folder, storage_segment
 from .record import Record
 from .strict_store import MissingChunkError, StrictStore
@@ -173,7 +175,7 @@ class WorkspaceStore:
 
     # -- writing -------------------------------------------------------------
 
-    def write_data(self, namespace: str, key: str, record: Record) -> tuple[str, dict[str, Any]]:
+    def write_data(self, namespace: str, key: str, record: Record) -> tuple[str, Skeleton]:
         """Write a record's data to a new version folder (step 1); return path and skeleton.
 
         Raises
@@ -192,7 +194,7 @@ class WorkspaceStore:
                     raise
         raise AssertionError("unreachable")
 
-    def write_items(self, items: Iterable[tuple[Any, Record]]) -> list[tuple[Any, str, dict[str, Any]]]:
+    def write_items(self, items: Iterable[tuple[Any, Record]]) -> list[tuple[Any, str, Skeleton]]:
         """Write many records to new version folders, with many requests in flight across items.
 
         ``items`` are ``((namespace, key, …), record)``; it may be a generator
@@ -225,7 +227,7 @@ class WorkspaceStore:
         written = write_records(self.backend.zarr_store, jobs(), derive=codecs.derive)
         return [(tag, path, tree) for (tag, path), tree in written]
 
-    def commit(self, ops: list[dict[str, Any]], superseded: Iterable[str] = ()) -> None:
+    def commit(self, ops: list[JournalOp], superseded: Iterable[str] = ()) -> None:
         """Commit ``ops`` as one journal record (step 2), then clean up (step 3)."""
         try:
             self.index.append(self.backend, ops)
@@ -252,7 +254,7 @@ class WorkspaceStore:
         except OSError as exc:
             warnings.warn(f"cleanup after a commit to {self.backend.url} failed ({exc!r}); run `spikestore gc`.", stacklevel=3)
 
-    def put(self, namespace: str, key: str, record: Record, info: dict[str, Any]) -> dict[str, Any]:
+    def put(self, namespace: str, key: str, record: Record, info: dict[str, Any]) -> IndexEntry:
         """Store an encoded item under ``(namespace, key)``; return its entry.
 
         Raises
@@ -263,7 +265,7 @@ class WorkspaceStore:
         """
         try:
             path, tree = self.write_data(namespace, key, record)
-            entry = {"info": info, "path": path, "tree": tree}
+            entry: IndexEntry = {"info": info, "path": path, "tree": tree}
             old = self.index.entry(namespace, key)
             self.index.append(self.backend, [{"op": "put", "ns": namespace, "key": key, "entry": entry}])
         except (OSError, RuntimeError, ValueError) as exc:
@@ -309,7 +311,7 @@ class WorkspaceStore:
         if stores_objects(entry["tree"]):  # an item kept in the index has nothing to copy
             self.backend.write_bytes(f"{item_folder(namespace, new_key)}/zarr.json", group_document({}))
             self.backend.copy_tree(entry["path"], new_path)
-        moved = {**entry, "path": new_path}
+        moved: IndexEntry = {**entry, "path": new_path}
         self.commit(
             [{"op": "put", "ns": namespace, "key": new_key, "entry": moved}, {"op": "delete", "ns": namespace, "key": old_key}],
             [entry["path"]] + ([replaced["path"]] if replaced else []),
@@ -323,7 +325,7 @@ class WorkspaceStore:
 
     # -- reading -------------------------------------------------------------
 
-    def require(self, namespace: str, key: str) -> dict[str, Any]:
+    def require(self, namespace: str, key: str) -> IndexEntry:
         """The entry of an item, or :class:`ItemNotFoundError`."""
         entry = self.index.entry(namespace, key)
         if entry is None:
@@ -452,8 +454,8 @@ def save_records(
     store = WorkspaceStore(backend, attrs)
     store.index.creating = previous is None
     store.index.replacing = damaged
-    store.index.upgrading = (old is not None and old.index.legacy) or (damaged and int(previous.get("format_version", 1)) < 2)
-    items: dict[str, dict[str, dict]] = {}
+    store.index.upgrading = (old is not None and old.index.legacy) or (damaged and previous is not None and int(previous.get("format_version", 1)) < 2)
+    items: Items = {}
     workspace = {k: attrs[k] for k in ("workspace_id", "name", "created_at")}
     try:
         if previous is None:  # claims the location: leftovers of a failed save are recognisably ours
@@ -488,7 +490,7 @@ def save_records(
     return store
 
 
-def _remove_replaced(backend: Backend, old: WorkspaceStore, new: WorkspaceStore, items: dict[str, dict[str, dict]]) -> None:
+def _remove_replaced(backend: Backend, old: WorkspaceStore, new: WorkspaceStore, items: Items) -> None:
     keep = new.index.referenced_paths()
     for namespace, keys in old.index.items.items():
         for entry in keys.values():

@@ -170,7 +170,7 @@ class LazyArray(Array):
         super().__init__(_read_only(async_array))
         self._attrs = dict(attrs or {})
         self._where = where
-        meta = self.metadata.to_dict()
+        meta: dict[str, Any] = self.metadata.to_dict()
         self._string = meta.get("data_type") == "string"
         native = np.dtype(self._async_array.dtype)
         if self._string:
@@ -270,7 +270,9 @@ class LazyArray(Array):
             return np.zeros(self.shape, dtype=self._numpy_dtype if not self._string or self._numpy_dtype.itemsize else str)
         return np.asarray(self[...])
 
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+    # zarr's NDArrayLike protocol does not match numpy 2's ndarray stubs (all, reshape); a
+    # later zarr or numpy may agree, hence unused-ignore
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:  # type: ignore[override, unused-ignore]
         arr = self.load()
         return arr.astype(dtype) if dtype is not None else arr
 
@@ -343,6 +345,7 @@ def materialize(record: Record) -> Record:
         jobs = []
         for src, _ in leaves:
             arr = src.data
+            assert isinstance(arr, Array)  # only zarr arrays are collected
             if math.prod(arr.shape) == 0:
                 jobs.append(asyncio.sleep(0, None))
             else:
@@ -350,6 +353,7 @@ def materialize(record: Record) -> Record:
         return await asyncio.gather(*jobs)
 
     for (src, dst), value in zip(leaves, sync(run())):
+        assert isinstance(src.data, Array)
         string = _is_string(src.data)
         if value is None:
             value = np.zeros(src.data.shape, dtype=str if string else src.data.dtype)
@@ -484,7 +488,7 @@ class PairwiseStackView(PairwiseView):
         return self._lazy("stack")
 
     @property
-    def matrix(self) -> LazyArray:  # type: ignore[override]
+    def matrix(self) -> LazyArray:
         raise AttributeError("a PairwiseCompMatrixStack has .stack, not .matrix")
 
     @property
@@ -635,10 +639,13 @@ class SpikeDataView(ItemView):
             return np.zeros(0, dtype=np.float64), np.zeros(0, dtype=np.int64)
         derived = self._record.derived
 
-        async def both() -> list[Any]:
+        by_time_times, by_time_units = derived["by_time_times"].data, derived["by_time_units"].data
+        assert isinstance(by_time_times, Array) and isinstance(by_time_units, Array)  # a lazy record's
+
+        async def both() -> tuple[Any, Any]:
             return await asyncio.gather(
-                _read_async(derived["by_time_times"].data, slice(lo, hi), f"{self._where}.by_time_times"),
-                _read_async(derived["by_time_units"].data, slice(lo, hi), f"{self._where}.by_time_units"),
+                _read_async(by_time_times, slice(lo, hi), f"{self._where}.by_time_times"),
+                _read_async(by_time_units, slice(lo, hi), f"{self._where}.by_time_units"),
             )
 
         times, units = (np.asarray(v) for v in sync(both()))

@@ -264,7 +264,7 @@ class AnalysisWorkspace:
         return f"{type(self).__name__}{name_part}(id={self.workspace_id[:8]}…, {ns_count} namespace(s), {item_count} item(s))"
 
 
-def load_hdf5_workspace(base_path: str | os.PathLike[str], cls: type = AnalysisWorkspace) -> AnalysisWorkspace:
+def load_hdf5_workspace(base_path: str | os.PathLike[str], cls: type[AnalysisWorkspace] = AnalysisWorkspace) -> AnalysisWorkspace:
     """Load a spikelab save into memory, as spikelab's ``AnalysisWorkspace.load`` does.
 
     Parameters

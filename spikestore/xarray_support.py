@@ -181,7 +181,7 @@ def record_to_xarray(record: Record, where: str, *, lazy: bool) -> Any:
     if UNIT in sizes:
         for name, column in _unit_columns(small, sizes[UNIT]).items():
             coords[name if name not in coords and name != main else f"neuron_{name}"] = (UNIT, column)
-    attrs = {"spikestore_type": kind}
+    attrs: dict[str, Any] = {"spikestore_type": kind}
     attrs.update({k: v for k, v in record.attrs.items() if not k.startswith("__") and isinstance(v, (int, float, str, bool))})
     if "__metadata__" in record.attrs:
         attrs["metadata"] = str(record.attrs["__metadata__"])

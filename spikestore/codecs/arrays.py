@@ -59,8 +59,8 @@ class ListCodec(NdarrayCodec):
 
     python_types: ClassVar[tuple[type, ...]] = (list,)
 
-    def encode(self, obj: list, where: str) -> Record:
+    def encode(self, obj: list[Any] | np.ndarray, where: str) -> Record:
         return array_record(homogeneous_array(obj, where, "list"), self.type_name, where)
 
-    def summary(self, obj: list) -> dict[str, Any]:
+    def summary(self, obj: list[Any] | np.ndarray) -> dict[str, Any]:
         return super().summary(np.asarray(obj))

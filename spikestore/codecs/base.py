@@ -40,7 +40,6 @@ class Codec(Protocol):
     """
 
     type_name: ClassVar[str]
-    python_types: ClassVar[tuple[type | str, ...]]
     # optional: ``access`` (dataset name -> "ranges" | "rows" | "slices"),
     # ``dims_for(name, ndim)`` (one name or None per axis of a dataset;
     # the Zarr container writes them as ``dimension_names``, see registry.dims_for),
@@ -51,6 +50,11 @@ class Codec(Protocol):
 
     def encode(self, obj: Any, where: str) -> Record:
         """Map ``obj`` to a record; ``where`` names it in error messages."""
+        ...
+
+    @property
+    def python_types(self) -> tuple[type | str, ...]:
+        """Read only (codecs declare it as a class variable)."""
         ...
 
     def decode(self, record: Record) -> Any:
@@ -72,7 +76,7 @@ SPIKELAB_CLASSES = {
 }
 
 
-def spikelab_class(name: str) -> type:
+def spikelab_class(name: str) -> Any:  # a class of spikelab, which has no type information
     """A spikelab data class, imported on first use.
 
     spikelab (with scipy) takes about a second to import; codecs name its

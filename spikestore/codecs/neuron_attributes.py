@@ -30,7 +30,7 @@ def column_dims(ndim: int) -> Dims:
 
 def _column(key: str, values: list[Any], where: str) -> Dataset:
     column = _column_values(key, values, where)
-    column.dims = column_dims(np.ndim(column.data))
+    column.dims = column_dims(len(column.data.shape))
     return column
 
 

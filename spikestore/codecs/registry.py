@@ -196,11 +196,11 @@ ITEM_TYPE_NAMES: frozenset[str] = frozenset()
 
 def _install() -> None:
     global ITEM_TYPE_NAMES
-    items = [
+    items: list[Codec] = [
         NdarrayCodec(), SpikeDataCodec(), RateDataCodec(), RateSliceStackCodec(), SpikeSliceStackCodec(),
         PairwiseCompMatrixCodec(), PairwiseCompMatrixStackCodec(), DictCodec(encode_value, decode),
     ]
-    values = [ListCodec(), ScalarCodec(), StrCodec(), NoneCodec(), TupleCodec(), SetCodec(), FrozensetCodec()]
+    values: list[Codec] = [ListCodec(), ScalarCodec(), StrCodec(), NoneCodec(), TupleCodec(), SetCodec(), FrozensetCodec()]
     for codec in items:
         register(codec, item=True)
     for codec in values:

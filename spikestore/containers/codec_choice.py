@@ -228,7 +228,7 @@ async def _read(source: Any, selection: tuple[slice, ...]) -> Any:
         return source[selection]
     if hasattr(source, "async_array"):  # zarr Array
         return await source.async_array.getitem(selection)
-    base = getattr(source, "base", None)
+    base: Any = getattr(source, "base", None)
     if hasattr(base, "async_array") and hasattr(source, "start"):  # rows of a packed zarr array (PackedSlice)
         first = selection[0]
         return await base.async_array.getitem((slice(source.start + first.start, source.start + first.stop), *selection[1:]))
@@ -252,7 +252,7 @@ def run_trials(blocks: list[np.ndarray], dtype: np.dtype, default: Chain) -> lis
     (a leading ``numcodecs.bitround`` is kept ahead of every candidate)."""
     ndim = blocks[0].ndim
     filters = [c for c in default[:1] if c["name"] == "numcodecs.bitround"]  # kept ahead of every candidate
-    trials = []
+    trials: list[Trial] = []
     for candidate in CANDIDATES:
         chain = default if candidate.name == "default" else candidate.chain(dtype, ndim)
         if chain is None:

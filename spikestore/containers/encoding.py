@@ -172,7 +172,7 @@ def array_metadata(
     if dtype.kind in STRING_KINDS:
         zdtype: Any = VariableLengthUTF8()
         itemsize = max(8, dtype.itemsize if dtype.kind == "U" else 16)
-        codecs = [{"name": "vlen-utf8"}, {"name": "zstd", "configuration": {"level": 3, "checksum": False}}, {"name": "crc32c"}]
+        codecs: list[dict[str, Any]] = [{"name": "vlen-utf8"}, {"name": "zstd", "configuration": {"level": 3, "checksum": False}}, {"name": "crc32c"}]
         if dtype.kind == "U":
             attributes[NUMPY_DTYPE_ATTR] = dtype.str
     else:
@@ -241,7 +241,7 @@ class ChunkChain:
         endian = serializer.get("configuration", {}).get("endian", "little")
         self.dtype = dtype.newbyteorder("<" if endian == "little" else ">") if dtype.itemsize > 1 and self.pcodec is None else dtype
         compressor = codecs[-2]
-        self.compressor = None if self.pcodec else _COMPRESSORS[compressor["name"]](compressor.get("configuration", {}))
+        self.compressor: Any = None if self.pcodec else _COMPRESSORS[compressor["name"]](compressor.get("configuration", {}))
 
     @staticmethod
     def parse(codecs: list[dict[str, Any]]) -> list[str] | None:

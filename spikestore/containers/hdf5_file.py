@@ -86,7 +86,7 @@ def _read_ahead(data: Any, blocks: Iterator[Any]) -> Iterator[tuple[Any, np.ndar
     with ThreadPoolExecutor(max_workers=1) as reader:
         pending = None
         for block in blocks:
-            following = reader.submit(lambda b=block: np.asarray(data[b]))
+            following = reader.submit(lambda b: np.asarray(data[b]), block)
             if pending is not None:
                 yield pending[0], pending[1].result()
             pending = (block, following)

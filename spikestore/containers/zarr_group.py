@@ -21,7 +21,7 @@ import hashlib
 import json
 import re
 from functools import partial
-from typing import Any, Callable, Coroutine, Iterable, Iterator
+from typing import Any, Callable, Coroutine, Iterable, Iterator, Literal
 
 import google_crc32c
 
@@ -33,7 +33,7 @@ from zarr.core.metadata.v3 import ArrayV3Metadata
 from zarr.core.sync import sync
 from zarr.storage import MemoryStore, StorePath, WrapperStore
 
-from .skeleton import IN_INDEX, INLINE_CHUNKS, skeleton_segment
+from .skeleton import ARRAY_KINDS, IN_INDEX, INLINE_CHUNKS, Skeleton, skeleton_segment
 from ..errors import CorruptDataError, FormatError
 from ..paths import storage_segment
 from ..jsonvalue import from_json, to_json
@@ -244,10 +244,10 @@ async def _write_dataset(
     return await _write_array(store, path, ds, sem, name, extra_attrs)
 
 
-async def _write_tree(store: Store, path: str, record: Record, sem: asyncio.Semaphore, plan: _Plan, *, root: bool = True) -> dict[str, Any]:
+async def _write_tree(store: Store, path: str, record: Record, sem: asyncio.Semaphore, plan: _Plan, *, root: bool = True) -> Skeleton:
     """Write a record (see the module docstring for how records map to objects); return its skeleton."""
     derived = plan.derived[id(record)]
-    skeleton: dict[str, Any] = {"type": record.type, "attrs": to_json(record.attrs), "datasets": {}, "children": {}}
+    skeleton: Skeleton = {"type": record.type, "attrs": to_json(record.attrs), "datasets": {}, "children": {}}
     inline_chunks: dict[str, dict[str, str]] = {}
     if not root and not derived and packable(record):
         return await _write_packed(store, path, record, sem, skeleton)
@@ -264,8 +264,9 @@ async def _write_tree(store: Store, path: str, record: Record, sem: asyncio.Sema
     jobs: list[Coroutine[Any, Any, Any]] = []
     if not plan.in_index:
         jobs.append(store.set(f"{path}/zarr.json", _buffer(_group_document(record, inline))))
-    names: list[tuple[str, str]] = []
-    for kind, members in (("datasets", record.datasets), ("derived", derived)):
+    names: list[tuple[Literal["datasets", "derived", "children"], str]] = []
+    kinds: list[tuple[Literal["datasets", "derived", "children"], dict[str, Dataset]]] = [("datasets", record.datasets), ("derived", derived)]
+    for kind, members in kinds:
         for name, ds in members.items():
             jobs.append(_write_dataset(store, f"{path}/{segments[name]}", ds, sem, name, plan, inline_chunks))
             names.append((kind, name))
@@ -295,7 +296,7 @@ async def _write_tree(store: Store, path: str, record: Record, sem: asyncio.Sema
     return skeleton
 
 
-def stores_objects(skeleton: dict[str, Any]) -> bool:
+def stores_objects(skeleton: Skeleton) -> bool:
     """Whether an item has objects of its own (is not kept wholly in the index)."""
     return not skeleton.get(IN_INDEX)
 
@@ -311,7 +312,7 @@ async def _in_memory(data: Any) -> np.ndarray:
     return np.asarray(data[...])
 
 
-async def _write_packed(store: Store, path: str, record: Record, sem: asyncio.Semaphore, skeleton: dict[str, Any]) -> dict[str, Any]:
+async def _write_packed(store: Store, path: str, record: Record, sem: asyncio.Semaphore, skeleton: Skeleton) -> Skeleton:
     """Write alike children as one array per dataset name (see :mod:`.packing`)."""
     names = list(next(iter(record.children.values())).datasets)
     parts = {name: [await _in_memory(child.datasets[name].data) for child in record.children.values()] for name in names}
@@ -333,7 +334,7 @@ async def _write_packed(store: Store, path: str, record: Record, sem: asyncio.Se
     return skeleton
 
 
-def array_location(skeleton: dict[str, Any], path: str, name: str) -> str:
+def array_location(skeleton: Skeleton, path: str, name: str) -> str:
     """Where the array ``name`` of the record at ``path`` is stored.
 
     A record stored as a single array (``node: "array"``) *is* its array.
@@ -377,7 +378,7 @@ def chunk_digest(entries: Iterable[tuple[str, int, int]]) -> str:
 _CHUNK_KEY = re.compile(r"^(.*)/c(?:/\d+)*$")
 
 
-def _add_digests(skeleton: dict[str, Any], path: str, written: dict[str, tuple[int, int]]) -> None:
+def _add_digests(skeleton: Skeleton, path: str, written: dict[str, tuple[int, int]]) -> None:
     by_array: dict[str, list[tuple[str, int, int]]] = {}
     for key, (size, crc) in written.items():
         match = _CHUNK_KEY.match(key)
@@ -386,10 +387,10 @@ def _add_digests(skeleton: dict[str, Any], path: str, written: dict[str, tuple[i
     _fill_digests(skeleton, path, by_array)
 
 
-def _fill_digests(skeleton: dict[str, Any], path: str, by_array: dict[str, list[tuple[str, int, int]]]) -> None:
+def _fill_digests(skeleton: Skeleton, path: str, by_array: dict[str, list[tuple[str, int, int]]]) -> None:
     digests = {}
     inline = skeleton.get(INLINE_CHUNKS, {})
-    for kind in ("datasets", "derived"):
+    for kind in ARRAY_KINDS:
         for name in skeleton.get(kind, {}):
             if name in inline:
                 digests[name] = chunk_digest(_inline_entries(inline[name]))
@@ -425,7 +426,7 @@ def inline_store(chunks: dict[str, str], where: str) -> Store:
     return StrictStore(MemoryStore(buffers, read_only=True))
 
 
-def write_record(store: Store, path: str, record: Record, *, derive: Deriver | None = None) -> dict[str, Any]:
+def write_record(store: Store, path: str, record: Record, *, derive: Deriver | None = None) -> Skeleton:
     """Write ``record`` as a group at ``path``; return its skeleton (see :func:`write_records`)."""
     return write_records(store, [(None, path, record, [])], derive=derive)[0][1]
 
@@ -439,7 +440,7 @@ def write_records(
     *,
     derive: Deriver | None = None,
     max_requests: int = MAX_REQUESTS_IN_FLIGHT,
-) -> list[tuple[Any, dict[str, Any]]]:
+) -> list[tuple[Any, Skeleton]]:
     """Write many records, each as a group at its path, with many requests in flight across records.
 
     Parameters
@@ -473,10 +474,10 @@ def write_records(
     chunks to their places (:func:`chunk_digest`).
     """
     ledger = _ChunkLedger(store, max_requests)
-    results: list[tuple[Any, str, dict[str, Any]]] = []
+    results: list[tuple[Any, str, Skeleton]] = []
     documents_written: set[str] = set()
 
-    async def one(tag: Any, path: str, record: Record, extra: list[tuple[str, bytes]], sem: asyncio.Semaphore) -> tuple[Any, str, dict[str, Any]]:
+    async def one(tag: Any, path: str, record: Record, extra: list[tuple[str, bytes]], sem: asyncio.Semaphore) -> tuple[Any, str, Skeleton]:
         plan = await _make_plan(record, derive or _existing)
         skeleton = await _write_tree(ledger, path, record, sem, plan)
         if not plan.in_index:  # an item kept in the index needs no parent group documents
@@ -539,10 +540,10 @@ def open_array(store: Store, path: str, metadata: dict[str, Any]) -> Array:
     return Array(AsyncArray(metadata=parsed, store_path=StorePath(store, path)))
 
 
-def lazy_record(store: Store, path: str, skeleton: dict[str, Any]) -> Record:
+def lazy_record(store: Store, path: str, skeleton: Skeleton) -> Record:
     """A record whose datasets are ``zarr.Array`` objects: nothing is read yet."""
-    def build(p: str, sk: dict[str, Any]) -> Record:
-        def arrays(kind: str) -> dict[str, Dataset]:
+    def build(p: str, sk: Skeleton) -> Record:
+        def arrays(kind: Literal["datasets", "derived"]) -> dict[str, Dataset]:
             inline = sk.get(INLINE_CHUNKS, {})
             return {
                 n: Dataset(
@@ -606,17 +607,19 @@ class RowBlocks:
         return self.array[selection]
 
 
-def block_readable(record: Record, skeleton: dict[str, Any]) -> Record:
+def block_readable(record: Record, skeleton: Skeleton) -> Record:
     """``record`` (from :func:`lazy_record`) with its datasets wrapped in :class:`RowBlocks`."""
     if skeleton.get("node") == "packed":
         blocks: dict[str, RowBlocks] = {}
         for child in record.children.values():
             for name, ds in child.datasets.items():
+                assert isinstance(ds.data, PackedSlice)  # lazy_record unpacks packed arrays into slices
                 if name not in blocks:
                     blocks[name] = RowBlocks(ds.data.base, skeleton["datasets"][name])
                 ds.data = PackedSlice(blocks[name], ds.data.start, ds.data.stop)
         return record
     for name, ds in record.datasets.items():
+        assert isinstance(ds.data, Array)  # as lazy_record opens it
         ds.data = RowBlocks(ds.data, skeleton["datasets"][name])
     for name, child in record.children.items():
         block_readable(child, skeleton["children"][name])
@@ -635,33 +638,35 @@ async def _read_array(array: Array, metadata: dict[str, Any]) -> np.ndarray:
         elif fast_chunks.supports(metadata):
             value = await fast_chunks.read_array(async_array.store_path.store, async_array.store_path.path, metadata)
         else:
-            value = await async_array.getitem(Ellipsis)
+            value = np.asarray(await async_array.getitem(Ellipsis))
     except (ValueError, RuntimeError) as exc:
         # raised by the codec chain: a crc32c mismatch or undecodable bytes
         raise CorruptDataError(f"a chunk of array {array.path!r} failed to decode: {exc}") from exc
     return restore_dtype(np.asarray(value), metadata)
 
 
-def read_record(store: Store, path: str, skeleton: dict[str, Any]) -> Record:
+def read_record(store: Store, path: str, skeleton: Skeleton) -> Record:
     """Read a whole record into memory, all arrays fetched concurrently."""
     return read_records(store, [(path, skeleton)])[0]
 
 
-def read_records(store: Store, items: list[tuple[str, dict[str, Any]]], *, max_arrays: int = MAX_REQUESTS_IN_FLIGHT) -> list[Record]:
+def read_records(store: Store, items: list[tuple[str, Skeleton]], *, max_arrays: int = MAX_REQUESTS_IN_FLIGHT) -> list[Record]:
     """Read whole records into memory, the arrays of all of them fetched concurrently
     (at most ``max_arrays`` arrays at a time)."""
     records = [lazy_record(store, path, skeleton) for path, skeleton in items]
     # (array, its zarr.json, where the values go)
     jobs: list[tuple[Array, dict[str, Any], Callable[[np.ndarray], None]]] = []
 
-    def collect(rec: Record, sk: dict[str, Any]) -> None:
+    def collect(rec: Record, sk: Skeleton) -> None:
         rec.derived = {}
         if sk.get("node") == "packed":
             for name, meta in sk["datasets"].items():
                 slices = [child.datasets[name] for child in rec.children.values()]
+                assert isinstance(slices[0].data, PackedSlice)  # lazy_record unpacks packed arrays into slices
                 jobs.append((slices[0].data.base, meta, partial(_fill_packed, slices)))
             return
         for name, ds in rec.datasets.items():
+            assert isinstance(ds.data, Array)  # as lazy_record opens it
             jobs.append((ds.data, sk["datasets"][name], partial(setattr, ds, "data")))
         for name, child in rec.children.items():
             collect(child, sk["children"][name])
@@ -685,11 +690,12 @@ def read_records(store: Store, items: list[tuple[str, dict[str, Any]]], *, max_a
 
 def _fill_packed(slices: list[Dataset], value: np.ndarray) -> None:
     for ds in slices:
+        assert isinstance(ds.data, PackedSlice)
         ds.data = value[ds.data.start : ds.data.stop]
 
 
 def skeleton_arrays(
-    skeleton: dict[str, Any], prefix: str = ""
+    skeleton: Skeleton, prefix: str = ""
 ) -> Iterator[tuple[str, dict[str, Any], str | None, dict[str, str] | None]]:
     """``(relative storage path, zarr.json, chunk digest, inline chunks)`` of every array in a skeleton, derived ones included.
 
@@ -699,7 +705,7 @@ def skeleton_arrays(
     """
     digests = skeleton.get("digests", {})
     inline = skeleton.get(INLINE_CHUNKS, {})
-    for kind in ("datasets", "derived"):
+    for kind in ARRAY_KINDS:
         for name, meta in skeleton.get(kind, {}).items():
             yield array_location(skeleton, prefix, name).lstrip("/"), meta, digests.get(name), inline.get(name)
     for name, child in skeleton.get("children", {}).items():
