@@ -31,7 +31,7 @@ from typing import Any, Optional
 
 from . import codecs
 from .backend import Backend
-from .errors import InvalidModeError, ItemNotFoundError, ReadOnlyError, SpikestoreError
+from .errors import InvalidModeError, InvalidValueError, ItemNotFoundError, ReadOnlyError, SpikestoreError
 from .hdf5_reading import spikelab_base
 from .locations import URL
 from .maintenance import DEFAULT_GRACE_SECONDS, GcReport, VerifyReport, gc, verify
@@ -355,22 +355,33 @@ class LazyAnalysisWorkspace(AnalysisWorkspace):
 
     # -- persistence -----------------------------------------------------------
 
-    def save(self, url: URL, *, storage_options: Optional[dict] = None) -> None:
+    def save(self, url: URL, *, storage_options: Optional[dict] = None, precision: Optional[dict[str, float]] = None) -> None:
         """Copy the workspace to ``url``, replacing what is there.
 
         Items are streamed array by array from this store to the destination
         (no item is decoded), then published by one index snapshot.
+        ``precision`` (opt-in lossy storage) is as in
+        :meth:`spikestore.AnalysisWorkspace.save`; saving to the workspace's
+        own location only compacts its index and rounds nothing.
+
+        Raises
+        ------
+        InvalidValueError
+            If ``precision`` is bad, or given for the workspace's own location.
         """
         store = self._require_open()
+        checked = codecs.check_precision(precision)
         dest = Backend(url, storage_options)
         if dest.url == store.backend.url and dest.storage_options == store.backend.storage_options:
+            if checked:
+                raise InvalidValueError("precision applies to a copy: save to another location (a workspace is not rounded in place).")
             if self._mode != "r":
                 store.compact()
             return
         store.refresh()
         self._index_cache = None
         encoded = [
-            (ns, key, store.read(ns, key, lazy=True), dict(entry["info"]))
+            (ns, key, codecs.apply_precision(store.read(ns, key, lazy=True), checked), dict(entry["info"]))
             for ns, space in store.index.items.items()
             for key, entry in space.items()
         ]

@@ -210,3 +210,19 @@ def test_keep_bits_follows_the_error_bound() -> None:
     assert keep_bits(f8, 2.0**-52) == 51
     assert keep_bits(np.dtype("f4"), 1e-9) is None  # finer than float32 itself: nothing to round
     assert keep_bits(np.dtype("i8"), 1e-3) is None
+
+
+def test_saving_an_open_workspace_elsewhere_rounds_the_copy_and_never_in_place(tmp_path: Path) -> None:
+    rates = _rates()
+    with open_workspace(tmp_path / "ws", mode="w") as ws:
+        ws.store("rec", "rates", _rate_data(rates))
+        ws.save(tmp_path / "copy", precision={"RateData": 1e-5})
+        with pytest.raises(InvalidValueError, match="precision"):
+            ws.save(tmp_path / "ws", precision={"RateData": 1e-5})
+        assert_same(_rate_data(rates), ws.get("rec", "rates"))  # the original stays exact
+    copied = AnalysisWorkspace.load(tmp_path / "copy").get("rec", "rates").inst_Frate_data
+    assert 0 < _max_relative_error(rates, copied) <= 1e-5
+    assert "numcodecs.bitround" in _codec_names(tmp_path / "copy")
+    # the copy is written through zarr's own pipeline (a sharded array streamed block by block)
+    plain = zarr.open_array(next((tmp_path / "copy").rglob("inst_Frate_data/zarr.json")).parent, mode="r")[...]
+    assert plain.dtype == np.float64 and np.array_equal(plain, copied)

@@ -296,6 +296,26 @@ class ChunkChain:
         return values
 
 
+def without_bitround(metadata: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
+    """``metadata`` without its ``numcodecs.bitround`` (sharded or not), and the bits it keeps.
+
+    zarr-python's own write path hands the next codec the *integer* view that
+    ``numcodecs.BitRound.encode`` returns, which PCodec then stores as
+    integers.  So where spikestore writes through zarr, it rounds the values
+    itself (:func:`round_mantissa`) and gives zarr this chain; the stored
+    ``zarr.json`` keeps the ``numcodecs.bitround`` (decoding it is the
+    identity, so the chunks are exactly those of the full chain).
+    """
+    codecs = metadata.get("codecs", [])
+    if codecs and codecs[0].get("name") == "numcodecs.bitround":
+        return {**metadata, "codecs": codecs[1:]}, int(codecs[0]["configuration"]["keepbits"])
+    if len(codecs) == 1 and codecs[0].get("name") == "sharding_indexed":
+        inner, keep = without_bitround(codecs[0]["configuration"])
+        if keep is not None:
+            return {**metadata, "codecs": [{**codecs[0], "configuration": inner}]}, keep
+    return metadata, None
+
+
 def round_mantissa(values: np.ndarray, keepbits: int) -> np.ndarray:
     """``values`` (floats) rounded to nearest, ties to even, keeping ``keepbits`` mantissa bits.
 

@@ -42,7 +42,7 @@ from . import fast_chunks, fast_shards
 from ..malloc_trim import release_free_memory
 from ..strict_store import StrictStore
 from .blocks import block_selections
-from .encoding import array_metadata, as_stored_byte_order, restore_dtype
+from .encoding import array_metadata, as_stored_byte_order, restore_dtype, round_mantissa, without_bitround
 from .packing import PackedSlice, pack, packable, unpack
 from .layout import apply_layout
 
@@ -104,9 +104,14 @@ async def _write_array(
         return meta_doc
     # every chunk is written, even one equal to the fill value: a missing chunk
     # then always means damage (see spikestore.strict_store)
-    array = AsyncArray(metadata=ArrayV3Metadata.from_dict(meta_doc), store_path=StorePath(store, path), config={"write_empty_chunks": True})
+    writer_meta, keepbits = without_bitround(meta_doc)  # zarr's BitRound would hand PCodec integers
+
+    def stored_values(values: np.ndarray) -> np.ndarray:
+        return _for_zarr(values) if keepbits is None else round_mantissa(values, keepbits)
+
+    array = AsyncArray(metadata=ArrayV3Metadata.from_dict(writer_meta), store_path=StorePath(store, path), config={"write_empty_chunks": True})
     if isinstance(data, np.ndarray):
-        await array.setitem(Ellipsis, _for_zarr(data))
+        await array.setitem(Ellipsis, stored_values(data))
     else:
         # copied block by block from h5py or another store: ``sem`` bounds how
         # many such copies (each holding a block in memory) run at once
@@ -120,7 +125,7 @@ async def _write_array(
                 if data.shape and fast_chunks.supports(meta_doc):
                     await fast_chunks.write_array(store, path, meta_doc, part, origin=tuple(s.start for s in selection))
                 else:
-                    await array.setitem(selection if data.shape else Ellipsis, _for_zarr(part))
+                    await array.setitem(selection if data.shape else Ellipsis, stored_values(part))
                 del part  # else the next block is read while this one is still alive (2x memory)
                 release_free_memory()
     return meta_doc
