@@ -47,6 +47,7 @@ from .errors import SpikestoreError, WorkspaceNotFoundError
 from .maintenance import DEFAULT_GRACE_SECONDS
 from .paths import INTERNAL_DIR
 from .store import WorkspaceStore
+from .xarray_support import group_url
 
 # -- errors -----------------------------------------------------------------------
 
@@ -363,9 +364,15 @@ def ls_command(settings: Settings, url: str, namespace: Optional[str]) -> None:
 @click.argument("url")
 @click.argument("namespace", required=False)
 @click.argument("key", required=False)
+@click.option("--path", "print_path", is_flag=True, help="Print only the URL of the item's Zarr group (for zarr.open_group, xarray.open_zarr).")
 @common_options
-def info_command(settings: Settings, url: str, namespace: Optional[str], key: Optional[str]) -> None:
+def info_command(settings: Settings, url: str, namespace: Optional[str], key: Optional[str], print_path: bool) -> None:
     """Workspace metadata; a namespace's items; or one item's arrays as a tree."""
+    if print_path:
+        if namespace is None or key is None:
+            raise click.UsageError("--path needs an item: spikestore info URL NAMESPACE KEY --path")
+        click.echo(group_url(open_store(url, settings), namespace, key))
+        return
     store = open_store(url, settings)
     if namespace is None:
         lines = workspace_info(store)

@@ -25,6 +25,7 @@ import numpy as np
 from . import codecs
 from .codecs.base import SLICE, TIME, UNIT, UNIT_I, UNIT_J, as_str_array, read
 from .codecs.neuron_attributes import GROUP as NEURON_ATTRIBUTES
+from .containers.zarr_group import stores_objects
 from .errors import ItemNotFoundError, MissingDependencyError, UnsupportedTypeError
 from .record import Dataset, Record
 from .views import ItemView, LazyArray, lazy_array, materialize
@@ -266,17 +267,38 @@ def item_url(ws: Any, namespace: str, key: str) -> str:
 
     ``xarray.open_zarr(item_url(ws, ns, key), consolidated=False)`` and
     ``zarr.open_group(...)`` read it; it changes when the item is replaced.
+    ``spikestore info URL NAMESPACE KEY --path`` prints the same URL.
+
+    Parameters
+    ----------
+    ws
+        An open workspace handle (``open_workspace(url)``).
+    namespace, key
+        The item.
 
     Raises
     ------
     ItemNotFoundError
         If the item does not exist.
+    UnsupportedTypeError
+        If the item is a small dict of results kept wholly in the index: it
+        has no objects, so there is no group to open (read it with ``get`` or
+        ``get_lazy``; its arrays are ``zarr.Array`` views all the same).
     """
-    store = ws._require_open()
+    return group_url(ws._require_open(), namespace, key)
+
+
+def group_url(store: Any, namespace: str, key: str) -> str:
+    """:func:`item_url` of an open :class:`~spikestore.store.WorkspaceStore`."""
     entry = store.index.entry(namespace, key)
     if entry is None:
         raise ItemNotFoundError(f"no item ({namespace!r}, {key!r}) in {store.backend.url}.")
+    if not stores_objects(entry["tree"]):
+        raise UnsupportedTypeError(
+            f"({namespace!r}, {key!r}) in {store.backend.url} is a small dict of results kept wholly in the index: "
+            "it has no Zarr group to open. Read it with get() or get_lazy() (its arrays are zarr.Arrays)."
+        )
     return f"{store.backend.url.rstrip('/')}/{entry['path']}"
 
 
-__all__ = ["to_xarray", "to_dask", "record_to_xarray", "item_url", "MissingDependencyError", "XARRAY_TYPES"]
+__all__ = ["to_xarray", "to_dask", "record_to_xarray", "item_url", "group_url", "MissingDependencyError", "XARRAY_TYPES"]

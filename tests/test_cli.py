@@ -583,3 +583,24 @@ def test_info_sizes_and_ratios_use_one_definition(tmp_path: pathlib.Path) -> Non
 
 def ratio_of(text: str) -> str:
     return re.search(r"\(([^()]+)× of raw\)", text)[1]
+
+
+def test_info_path_prints_the_item_group_that_zarr_and_xarray_open(place: Place) -> None:
+    xr = pytest.importorskip("xarray")
+    from spikestore.xarray_support import item_url
+
+    rates = all_items()["ratedata"]
+    ws = AnalysisWorkspace()
+    ws.store("rec", "rates", rates)
+    ws.store("rec", "few", {"n": 3, "values": np.arange(4.0)})  # a small dict: kept in the index
+    ws.save(place.url, storage_options=place.storage_options)
+    result = run("info", place.url, "rec", "rates", "--path", *place.args, env=place.env)
+    assert result.returncode == 0, result.stderr
+    with spikestore.open_workspace(place.url, storage_options=place.storage_options) as lazy:
+        assert result.stdout == item_url(lazy, "rec", "rates") + "\n"
+    ds = xr.open_zarr(result.stdout.strip(), consolidated=False, storage_options=place.storage_options)
+    assert ds.inst_Frate_data.dims == ("unit", "time")
+    assert_same(rates.inst_Frate_data, ds.inst_Frate_data.values)
+    assert_one_error_line(run("info", place.url, "rec", "few", "--path", *place.args, env=place.env), "kept wholly in the index", "get_lazy")
+    usage = run("info", place.url, "rec", "--path", *place.args, env=place.env)
+    assert usage.returncode == 2 and "--path needs an item" in usage.stderr

@@ -104,6 +104,8 @@ def test_examples_run(path: pathlib.Path, tmp_path: pathlib.Path, monkeypatch: p
                 pytest.skip(f"{path.name} line {block.line} uses {', '.join(gaps)}, not in this version of spikestore yet")
 
     env = dict(os.environ)
+    # the commands run in a fresh process: make it import this checkout's spikestore, not the installed one
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     text = path.read_text(encoding="utf-8")
     buckets = sorted(set(BUCKET.findall(text)))
     if buckets:

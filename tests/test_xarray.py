@@ -9,6 +9,7 @@ import math
 import sys
 import uuid
 
+import fsspec
 import numpy as np
 import pytest
 import zarr
@@ -65,10 +66,24 @@ def _open(location):
     return open_workspace(location.url, storage_options=location.storage_options)
 
 
-def _array_documents(location, lazy, key):
-    """``{relative path: zarr.json}`` of every array stored for the item."""
-    fs = location.fs()
-    root = fs._strip_protocol(item_url(lazy, "ns", key)).rstrip("/")
+def _array_documents(location, lazy, key, namespace="ns"):
+    """``{relative path: zarr.json}`` of every array stored for the item (from the index
+    skeleton for an item kept wholly in the index: it has no objects)."""
+    entry = lazy._require_open().index.entry(namespace, key)
+    if entry["tree"].get("in_index"):
+        docs = {}
+
+        def walk(tree, prefix):
+            docs.update({prefix + name: doc for name, doc in tree.get("datasets", {}).items()})
+            for name, child in tree.get("children", {}).items():
+                walk(child, f"{prefix}{name}/")
+
+        walk(entry["tree"], "")
+        assert docs
+        return docs
+    url = item_url(lazy, namespace, key)
+    fs, root = fsspec.core.url_to_fs(url, **((location.storage_options if location is not None else None) or {}))
+    root = root.rstrip("/")
     docs = {}
     for path in fs.find(root):
         path = fs._strip_protocol(path)
@@ -83,7 +98,9 @@ def test_every_stored_array_has_dimension_names(saved) -> None:
     lazy = _open(saved)
     seen = set()
     for key in ("spikedata_full", "ratedata", "rateslicestack", "pairwise", "pairwise_stack", "spikeslicestack", "array_float64", "str_array", "dict"):
-        for path, doc in _array_documents(saved, lazy, key).items():
+        documents = _array_documents(saved, lazy, key)
+        assert documents, key
+        for path, doc in documents.items():
             names = doc.get("dimension_names")
             assert names is not None and len(names) == len(doc["shape"]), (key, path, names)
             if (key, path) in EXPECTED_DIMS:
@@ -313,3 +330,101 @@ def test_the_time_ordered_copy_of_a_large_spikedata_has_dimension_names(tmp_path
     assert derived["by_time_times"]["dimension_names"] == ["spike"]
     assert derived["by_time_units"]["dimension_names"] == ["spike"]
     assert derived["by_time_offsets"]["dimension_names"] == ["time_block_edge"]
+
+
+# -- layouts and codecs chosen at write time, dicts kept in the index ----------------
+
+
+def _force_candidate(monkeypatch, name: str) -> None:
+    """Make the write-time codec trial keep ``name`` wherever it applies (the default elsewhere)."""
+    from spikestore.containers import codec_choice
+
+    def pick(trials):
+        return next((t for t in trials if t.candidate.name == name), trials[0])
+
+    monkeypatch.setattr(codec_choice, "pick", pick)
+
+
+def _codec_names(doc: dict) -> list[str]:
+    """The codec chain of an array document (the inner chain for a sharded array), without
+    ``bytes``; Blosc as ``blosc:<shuffle>``."""
+    codecs_ = doc["codecs"]
+    if codecs_[0]["name"] == "sharding_indexed":
+        codecs_ = codecs_[0]["configuration"]["codecs"]
+    return [c["name"] + (f":{c['configuration']['shuffle']}" if c["name"] == "blosc" else "") for c in codecs_ if c["name"] != "bytes"]
+
+
+@pytest.mark.filterwarnings("ignore:Numcodecs codecs are not in the Zarr version 3 specification")
+@pytest.mark.parametrize("candidate", ["pcodec", "delta", "shuffle", "bitshuffle", "zstd"])
+def test_chosen_codecs_and_tiles_are_read_by_zarr_xarray_and_dask(location, monkeypatch, candidate) -> None:
+    """Rate matrices in tiles written by fast_shards and arrays with any chosen codec chain:
+    plain zarr.open_group, xarray.open_zarr, da.from_zarr on views and to_xarray read them."""
+    _force_candidate(monkeypatch, candidate)
+    rng = np.random.default_rng(8)
+    units, bins = 40, 4_200  # 1.3 MB: a codec trial, tiles of 32 units
+    rates = RateData(np.round(rng.gamma(2.0, 3.0, (units, bins)), 2), times=np.arange(bins) * 10.0,
+                     neuron_attributes=[{"snr": float(i), "region": "CA1"} for i in range(units)])
+    offsets = np.cumsum(rng.poisson(3, 200_000)).astype(np.int64)  # 1.6 MB of 1-D integers
+    ws = AnalysisWorkspace()
+    ws.store("rec", "rates", rates)
+    ws.store("rec", "offsets", offsets)
+    ws.save(location.url, storage_options=location.storage_options)
+    lazy = _open(location)
+    so = location.storage_options
+    chain = {"pcodec": "numcodecs.pcodec", "delta": "numcodecs.delta", "shuffle": "blosc:shuffle", "bitshuffle": "blosc:bitshuffle", "zstd": "zstd"}[candidate]
+    rate_doc = _array_documents(location, lazy, "rates", "rec")["inst_Frate_data"]
+    assert rate_doc["codecs"][0]["name"] == "sharding_indexed" and rate_doc["dimension_names"] == ["unit", "time"]
+    assert _codec_names(_array_documents(location, lazy, "offsets", "rec")["data"])[0] == chain
+    if candidate != "delta":  # delta is tried on 1-D integers only
+        assert _codec_names(rate_doc)[0] == chain
+
+    for key, main, expected, dims in [("rates", "inst_Frate_data", rates.inst_Frate_data, ("unit", "time")),
+                                      ("offsets", "data", offsets, ("dim_0",))]:
+        url = item_url(lazy, "rec", key)
+        array = zarr.open_group(url, mode="r", storage_options=so)[main]
+        assert array.metadata.dimension_names == dims
+        assert_same(expected, array[...])
+        plain = xr.open_zarr(url, consolidated=False, storage_options=so)
+        assert plain[main].dims == dims
+        assert_same(expected, plain[main].values)
+        view = lazy.get_lazy("rec", key)
+        view = view if key == "offsets" else view.inst_Frate_data
+        assert isinstance(view, zarr.Array) and view.metadata.dimension_names == dims
+        assert_same(expected, da.from_zarr(view).compute())
+        assert_same(expected[7], view[7])
+        xr.testing.assert_identical(to_xarray(rates if key == "rates" else offsets), lazy.to_xarray("rec", key).compute())
+
+
+def test_a_dict_kept_in_the_index_has_named_zarr_arrays_but_no_group(location) -> None:
+    few = {"n": 3, "values": np.arange(6.0), "grid": np.arange(6).reshape(2, 3)}
+    ws = AnalysisWorkspace()
+    ws.store("rec", "few", few)
+    ws.save(location.url, storage_options=location.storage_options)
+    lazy = _open(location)
+    assert lazy._require_open().index.entry("rec", "few")["tree"]["in_index"] is True
+    view = lazy.get_lazy("rec", "few")
+    for name, dims in [("values", ("dim_0",)), ("grid", ("dim_0", "dim_1"))]:
+        array = view[name]
+        assert isinstance(array, zarr.Array) and array.read_only and array.metadata.dimension_names == dims
+        assert_same(few[name], da.from_zarr(array).compute())
+        assert_same(few[name], array.to_dask().compute())
+    with pytest.raises(UnsupportedTypeError, match="kept wholly in the index"):
+        item_url(lazy, "rec", "few")
+
+
+def test_items_imported_from_hdf5_have_the_same_dimension_names(tmp_path) -> None:
+    from spikestore import export_hdf5, import_hdf5
+
+    ws = AnalysisWorkspace()
+    for name in ("spikedata_full", "ratedata", "rateslicestack", "pairwise", "pairwise_stack", "array_float64", "dict"):
+        ws.store("ns", name, ITEMS[name])
+    ws.save(str(tmp_path / "ws"))
+    export_hdf5(str(tmp_path / "ws"), str(tmp_path / "exported"))
+    import_hdf5(str(tmp_path / "exported"), str(tmp_path / "imported"))
+    with open_workspace(str(tmp_path / "ws")) as saved, open_workspace(str(tmp_path / "imported")) as imported:
+        for name in ("spikedata_full", "ratedata", "rateslicestack", "pairwise", "pairwise_stack", "array_float64", "dict"):
+            names = {}
+            for lazy in (saved, imported):
+                names[lazy is saved] = {path: doc.get("dimension_names") for path, doc in _array_documents(None, lazy, name).items()}
+            assert names[True] == names[False] and all(v is not None for v in names[False].values()), name
+        assert xr.open_zarr(item_url(imported, "ns", "ratedata"), consolidated=False).inst_Frate_data.dims == ("unit", "time")
