@@ -449,6 +449,37 @@ def test_streaming_export_and_import_keep_memory_bounded(tmp_path) -> None:
     assert got.shape == (25_000_000,) and got[12_345_678] == 12_345_678.0
 
 
+def test_streaming_import_and_copy_of_a_sharded_rate_matrix_keep_memory_bounded(tmp_path) -> None:
+    """A 96 MB rate matrix (tiles layout, 64 MiB shards when saved from memory) is imported and copied
+    in blocks of whole shards: memory stays near one block, not a shard rewritten per block."""
+    from spikelab.spikedata.ratedata import RateData
+
+    from spikestore.containers.zarr_group import STREAM_BLOCK_BYTES
+
+    rates = np.random.default_rng(0).random((120, 100_000))  # 96 MB
+    ws = AnalysisWorkspace()
+    ws.store("ns", "rates", RateData(rates, np.arange(100_000, dtype=np.float64)))
+    export_hdf5(ws, str(tmp_path / "big"))
+    del ws
+    tracemalloc.start()
+    try:
+        import_hdf5(str(tmp_path / "big"), str(tmp_path / "imported"))
+        import_peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        copy_workspace(str(tmp_path / "imported"), str(tmp_path / "copied"))
+        copy_peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert import_peak < 40e6, f"import peaked at {import_peak / 1e6:.0f} MB"
+    assert copy_peak < 40e6, f"copy peaked at {copy_peak / 1e6:.0f} MB"
+    for where in ("imported", "copied"):
+        with open(next((tmp_path / where / "ns" / "rates").glob("v*/inst_Frate_data/zarr.json"))) as f:
+            shard = json.load(f)["chunk_grid"]["configuration"]["chunk_shape"]
+        assert int(np.prod(shard)) * 8 <= STREAM_BLOCK_BYTES, shard
+        got = AnalysisWorkspace.load_item(str(tmp_path / where), "ns", "rates")
+        assert np.array_equal(got.inst_Frate_data, rates), where
+
+
 def test_import_keeps_notes_and_created_at_from_the_file(saved, tmp_path) -> None:
     ws = copy.deepcopy(saved["ours_ws"])
     import_hdf5(saved["ours"], str(tmp_path / "z"))
