@@ -39,7 +39,7 @@ from .containers.zarr_group import block_readable
 from .errors import CorruptDataError, FormatError, InvalidURLError, StoreWriteError
 from .hdf5_reading import load_hdf5_item
 from .jsonvalue import json_default
-from .lazy import open_workspace
+from .lazy import LazyAnalysisWorkspace, open_workspace
 from .locations import hdf5_paths
 from .malloc_trim import release_free_memory
 from .record import Record
@@ -359,7 +359,7 @@ def _save_streaming(
         raise
 
 
-def _opened(url: str | os.PathLike[str], storage_options: Optional[dict]) -> Any:
+def _opened(url: str | os.PathLike[str], storage_options: Optional[dict]) -> LazyAnalysisWorkspace:
     """The workspace at ``url`` opened read-only (a ``LazyAnalysisWorkspace``)."""
     return open_workspace(url, "r", storage_options=storage_options)
 
@@ -370,7 +370,7 @@ def import_hdf5(
     *,
     storage_options: Optional[dict] = None,
     progress: bool = False,
-) -> Any:
+) -> LazyAnalysisWorkspace:
     """Write spikelab's ``base_path.h5`` + ``.json`` as a Zarr workspace at ``url``.
 
     Workspace id, name and creation time, item notes and ``created_at`` are
@@ -461,7 +461,7 @@ def copy_workspace(
     src_storage_options: Optional[dict] = None,
     dst_storage_options: Optional[dict] = None,
     progress: bool = False,
-) -> Any:
+) -> LazyAnalysisWorkspace:
     """Copy the workspace at ``src_url`` to ``dst_url`` (any two fsspec URLs), streaming.
 
     Items are read as lazy records and written block by block; ids, names,

@@ -50,3 +50,20 @@ def test_a_file_is_not_a_workspace(tmp_path) -> None:
     with pytest.raises(FormatError, match="is a file"):
         AnalysisWorkspace.load(path)
     assert path.read_text() == "hello"
+
+
+def test_cli_s3_without_credentials_says_what_to_set(s3_server, tmp_path) -> None:
+    """The command prints one error line naming the missing credentials and how to pass them (no traceback)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(HOME=str(tmp_path), AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"), AWS_EC2_METADATA_DISABLED="true")
+    for args in (["ls", f"s3://{BUCKET}/nothing"], ["export", f"s3://{BUCKET}/nothing", str(tmp_path / "out")]):
+        out = subprocess.run(
+            [sys.executable, "-m", "spikestore", *args, "--endpoint-url", s3_server.endpoint_url],
+            env=env, capture_output=True, text=True, timeout=120,
+        )
+        assert out.returncode == 1, out.stdout + out.stderr
+        lines = [line for line in out.stderr.splitlines() if line.strip() and "Warning" not in line and "super().__init__" not in line]
+        assert len(lines) == 1 and lines[0].startswith("spikestore: error: "), out.stderr
+        assert "no credentials" in lines[0] and "AWS_ACCESS_KEY_ID" in lines[0] and "-o key=" in lines[0], lines[0]
+        assert "Traceback" not in out.stderr and "NoCredentialsError" not in out.stderr
+    assert list(tmp_path.glob("out*")) == []

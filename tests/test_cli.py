@@ -229,7 +229,7 @@ def test_info_shows_workspace_namespace_and_item_tree(shared: Place) -> None:
 
     ns = run("info", shared.url, "rec1", *shared.args, env=shared.env)
     assert ns.returncode == 0, ns.stderr
-    assert ns.stdout.splitlines()[1].split()[:6] == ["KEY", "TYPE", "SHAPE", "STORED", "RAW", "DATA/RAW"]
+    assert ns.stdout.splitlines()[1].split()[:7] == ["KEY", "TYPE", "SHAPE", "STORED", "DATA", "RAW", "DATA/RAW"]
     assert "ratedata" in ns.stdout and "× of raw" in ns.stdout
 
     item = run("info", shared.url, "rec1", "ratedata", *shared.args, env=shared.env)
@@ -578,6 +578,8 @@ def test_info_sizes_and_ratios_use_one_definition(tmp_path: pathlib.Path) -> Non
         namespace = run("info", str(tmp_path / "ws"), "rec")
         row = next(l for l in namespace.stdout.splitlines() if l.startswith(key + " "))
         assert f"{ratio}× of raw" in row and m[1] in row
+        # the row shows the bytes its ratio divides: DATA (chunks) before RAW
+        assert f"  {m[2]}  " in row and row.index(f"  {m[2]}  ") < row.index(f"  {m[1]}  ") < row.index(f"{ratio}× of raw")
     assert float(ratio_of(run("info", str(tmp_path / "ws"), "rec", "tiny").stdout)) > 1
 
 

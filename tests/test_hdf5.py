@@ -34,7 +34,7 @@ from spikestore.errors import (
     WorkspaceNotFoundError,
 )
 
-from .objects import all_items, assert_same
+from .objects import all_items, assert_same, big_endian_items, uneven_slice_stack
 
 NS = "rec1"
 
@@ -449,6 +449,37 @@ def test_streaming_export_and_import_keep_memory_bounded(tmp_path) -> None:
     assert got.shape == (25_000_000,) and got[12_345_678] == 12_345_678.0
 
 
+def test_streaming_import_and_copy_of_a_sharded_rate_matrix_keep_memory_bounded(tmp_path) -> None:
+    """A 96 MB rate matrix (tiles layout, 64 MiB shards when saved from memory) is imported and copied
+    in blocks of whole shards: memory stays near one block, not a shard rewritten per block."""
+    from spikelab.spikedata.ratedata import RateData
+
+    from spikestore.containers.zarr_group import STREAM_BLOCK_BYTES
+
+    rates = np.random.default_rng(0).random((120, 100_000))  # 96 MB
+    ws = AnalysisWorkspace()
+    ws.store("ns", "rates", RateData(rates, np.arange(100_000, dtype=np.float64)))
+    export_hdf5(ws, str(tmp_path / "big"))
+    del ws
+    tracemalloc.start()
+    try:
+        import_hdf5(str(tmp_path / "big"), str(tmp_path / "imported"))
+        import_peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        copy_workspace(str(tmp_path / "imported"), str(tmp_path / "copied"))
+        copy_peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert import_peak < 40e6, f"import peaked at {import_peak / 1e6:.0f} MB"
+    assert copy_peak < 40e6, f"copy peaked at {copy_peak / 1e6:.0f} MB"
+    for where in ("imported", "copied"):
+        with open(next((tmp_path / where / "ns" / "rates").glob("v*/inst_Frate_data/zarr.json"))) as f:
+            shard = json.load(f)["chunk_grid"]["configuration"]["chunk_shape"]
+        assert int(np.prod(shard)) * 8 <= STREAM_BLOCK_BYTES, shard
+        got = AnalysisWorkspace.load_item(str(tmp_path / where), "ns", "rates")
+        assert np.array_equal(got.inst_Frate_data, rates), where
+
+
 def test_import_keeps_notes_and_created_at_from_the_file(saved, tmp_path) -> None:
     ws = copy.deepcopy(saved["ours_ws"])
     import_hdf5(saved["ours"], str(tmp_path / "z"))
@@ -648,3 +679,46 @@ def test_zero_slice_stack_exports_spikelabs_times_shape(tmp_path) -> None:
     export_hdf5(ours, str(tmp_path / "ours"))
     theirs.save(str(tmp_path / "theirs"))
     assert _structure(str(tmp_path / "ours.h5")) == _structure(str(tmp_path / "theirs.h5"))
+
+
+def _values(path: str) -> dict[str, Any]:
+    """Every dataset's values (as nested lists, NaN-safe through their bytes for numbers)."""
+    out: dict[str, Any] = {}
+
+    def visit(name: str, obj: Any) -> None:
+        if isinstance(obj, h5py.Dataset):
+            value = obj[...]
+            out[name] = value.tobytes() if value.dtype.kind in "biufc" else value.tolist()
+
+    with h5py.File(path, "r") as f:
+        f.visititems(visit)
+    return out
+
+
+def test_importing_a_spikelab_file_and_exporting_it_again_gives_the_same_file(tmp_path) -> None:
+    """Through a Zarr store and through a direct load: same .json text, .h5 structure and values."""
+    from spikelab.spikedata.spikeslicestack import SpikeSliceStack
+
+    empty = SpikeSliceStack.__new__(SpikeSliceStack)
+    empty.spike_stack, empty.times, empty.N, empty.neuron_attributes = [], [], 3, None
+    items = {**all_items(), **big_endian_items(), "empty_stack": empty, "uneven_stack": uneven_slice_stack()}
+    theirs = SpikelabWorkspace(name="theirs")
+    for name, obj in items.items():
+        theirs.store(NS, name, obj, note=f"note for {name}")
+    theirs.save(str(tmp_path / "theirs"))
+    import_hdf5(str(tmp_path / "theirs"), str(tmp_path / "zarr"))
+    export_hdf5(str(tmp_path / "zarr"), str(tmp_path / "via_zarr"))
+    export_hdf5(AnalysisWorkspace.load(str(tmp_path / "theirs")), str(tmp_path / "via_load"))
+    # what spikelab writes when it loads its file and saves it again (its index comes back sorted by key)
+    SpikelabWorkspace.load(str(tmp_path / "theirs")).save(str(tmp_path / "spikelab_again"))
+    expected = str(tmp_path / "theirs")
+    for again in (str(tmp_path / "via_zarr"), str(tmp_path / "via_load")):
+        with open(expected + ".json") as a, open(again + ".json") as b:
+            assert json.load(a) == json.load(b), again
+        with open(str(tmp_path / "spikelab_again.json")) as a, open(again + ".json") as b:
+            assert a.read() == b.read(), again
+        ours, want = _structure(again + ".h5"), _structure(expected + ".h5")
+        assert sorted(ours) == sorted(want), again
+        for name in want:
+            assert ours[name] == want[name], (again, name)
+        assert _values(again + ".h5") == _values(expected + ".h5"), again

@@ -207,6 +207,23 @@ def test_import_of_a_spikelab_file_keeps_the_byte_order(tmp_path) -> None:
         assert_same(reference.get(NS, name), got.get(NS, name), name)
 
 
+def test_loading_a_spikelab_file_directly_keeps_the_byte_order(tmp_path) -> None:
+    """``load``/``load_item`` of a spikelab ``.h5`` keep ``>f8`` even for a 0-d array (h5py reads it as a native scalar)."""
+    theirs = SpikelabWorkspace()
+    for name, obj in big_endian_items().items():
+        theirs.store(NS, name, obj)
+    theirs.save(str(tmp_path / "theirs"))
+    reference = SpikelabWorkspace.load(str(tmp_path / "theirs"))
+    loaded = AnalysisWorkspace.load(str(tmp_path / "theirs"))
+    for name in big_endian_items():
+        assert_same(reference.get(NS, name), loaded.get(NS, name), name)
+        assert_same(reference.get(NS, name), AnalysisWorkspace.load_item(str(tmp_path / "theirs"), NS, name), name)
+    assert loaded.get(NS, "be_zero_d").dtype.str == ">f8"
+    export_hdf5(loaded, str(tmp_path / "again"))
+    with h5py.File(tmp_path / "again.h5", "r") as f:
+        assert f[f"{NS}/be_zero_d/data"].dtype.str == ">f8"
+
+
 # -- 5. numpy bools in dicts ------------------------------------------------------------------
 
 

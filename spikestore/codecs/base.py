@@ -160,10 +160,18 @@ def read(ds: Dataset) -> np.ndarray:
     """Materialise a dataset's data as a numpy array, in the byte order it was given."""
     data = ds.data
     arr = data if isinstance(data, np.ndarray) else np.asarray(data[()] if len(data.shape) == 0 else data[...])
+    given = getattr(data, "dtype", None)
+    if isinstance(given, np.dtype) and arr.shape == () and _same_but_byte_order(given, arr.dtype):
+        arr = arr.astype(given)  # a 0-d read gives a numpy scalar, always in native order
     order = ds.attrs.get(BYTEORDER_ATTR)
     if order in ("<", ">") and arr.dtype.kind in "biufc" and arr.dtype.str[0] != order:
         arr = arr.astype(arr.dtype.newbyteorder(order))
     return arr
+
+
+def _same_but_byte_order(given: np.dtype, got: np.dtype) -> bool:
+    """Whether ``got`` is ``given`` in the other byte order (numbers only)."""
+    return given.kind in "biufc" and given.str != got.str and given.newbyteorder("=") == got.newbyteorder("=")
 
 
 def check_int_range(value: int, where: str) -> int:

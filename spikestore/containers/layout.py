@@ -31,6 +31,9 @@ the same layout), and this module turns a pattern into a layout:
 Shard indexes sit at the start of each shard (``index_location: start``) so
 reading one is a plain ranged ``GET`` (a suffix range costs s3fs an extra
 ``HEAD``).  Arrays no bigger than one inner chunk keep the regular layout.
+Arrays copied block by block (import, copy) get shards no larger than a copy
+block (``max_shard_bytes`` of :func:`apply_layout`), so each block is whole
+shards.
 The figures behind these sizes are in ``docs/format.md`` ("Lazy reads and
 request budget") and ``benchmarks/bench_lazy.py``.
 """
@@ -77,45 +80,61 @@ def _largest_divisor(n: int, at_most: int) -> int:
     return max(d for d in range(1, max(1, min(n, at_most)) + 1) if n % d == 0)
 
 
-def _spikes(shape: list[int], itemsize: int) -> tuple[Shape, Shape] | None:
+def _matrix_rows(shape: list[int], itemsize: int, cap: int | None = None) -> tuple[Shape, Shape] | None:
+    """n x n matrices: shards of whole rows, up to ``SHARD_BYTES`` (or ``cap``)."""
+    return _rows(shape, itemsize, INNER_BYTES, _capped(SHARD_BYTES, cap))
+
+
+def _capped(shard_bytes: int, cap: int | None) -> int:
+    return shard_bytes if cap is None else min(shard_bytes, cap)
+
+
+def _spikes(shape: list[int], itemsize: int, cap: int | None = None) -> tuple[Shape, Shape] | None:
     """1-D spike arrays: rows with larger inner chunks (a unit rarely spans two)."""
-    return _rows(shape, itemsize, SPIKE_INNER_BYTES, SPIKE_SHARD_BYTES)
+    return _rows(shape, itemsize, SPIKE_INNER_BYTES, _capped(SPIKE_SHARD_BYTES, cap))
 
 
-def _last_axis(shape: list[int], itemsize: int) -> tuple[Shape, Shape] | None:
+def _last_axis(shape: list[int], itemsize: int, cap: int | None = None) -> tuple[Shape, Shape] | None:
     """Inner chunks of one slice along the last axis, shards of several."""
     if len(shape) < 2 or shape[-1] <= 1:
         return None
     one = itemsize * math.prod(shape[:-1])
-    per_shard = _largest_divisor(shape[-1], max(1, SHARD_BYTES // max(1, one)))
+    per_shard = _largest_divisor(shape[-1], max(1, _capped(SHARD_BYTES, cap) // max(1, one)))
     return [*shape[:-1], 1], [*shape[:-1], per_shard]
 
 
-def _tiles(shape: list[int], itemsize: int) -> tuple[Shape, Shape] | None:
+def _tiles(shape: list[int], itemsize: int, cap: int | None = None) -> tuple[Shape, Shape] | None:
     """2-D unit x time matrices: tiles of a few units, shards of unit bands over the whole time axis."""
     if len(shape) != 2 or itemsize * math.prod(shape) <= TILE_BYTES:
         return None
     rows = min(shape[0], TILE_ROWS)
     cols = min(shape[1], max(1, TILE_BYTES // (itemsize * rows)))
     row_tiles, col_tiles = -(-shape[0] // rows), -(-shape[1] // cols)
+    shard_bytes = _capped(TILE_SHARD_BYTES, cap)
     band = itemsize * rows * cols * col_tiles  # one band of units over the whole time axis
-    if band <= TILE_SHARD_BYTES:
-        return [rows, cols], [rows * _largest_divisor(row_tiles, TILE_SHARD_BYTES // band), cols * col_tiles]
+    if band <= shard_bytes:
+        return [rows, cols], [rows * _largest_divisor(row_tiles, shard_bytes // band), cols * col_tiles]
     # very long recordings: a shard is one band over part of the time axis
-    return [rows, cols], [rows, cols * _largest_divisor(col_tiles, max(1, TILE_SHARD_BYTES // (itemsize * rows * cols)))]
+    return [rows, cols], [rows, cols * _largest_divisor(col_tiles, max(1, shard_bytes // (itemsize * rows * cols)))]
 
 
-RULES: dict[str, Callable[[list[int], int], tuple[Shape, Shape] | None]] = {
+RULES: dict[str, Callable[[list[int], int, int | None], tuple[Shape, Shape] | None]] = {
     "ranges": _spikes,
-    "rows": _rows,
+    "rows": _matrix_rows,
     "slices": _last_axis,
     "tiles": _tiles,
 }
-"""Access pattern → rule giving ``(inner chunk shape, shard shape)`` or ``None``."""
+"""Access pattern → rule giving ``(inner chunk shape, shard shape)`` or ``None``
+(the third argument caps the shard's raw bytes, ``None``: the rule's own maximum)."""
 
 
-def apply_layout(meta: dict[str, Any], access: str | None) -> dict[str, Any]:
+def apply_layout(meta: dict[str, Any], access: str | None, max_shard_bytes: int | None = None) -> dict[str, Any]:
     """``meta`` (an array's ``zarr.json``) with the layout :data:`RULES` give ``access``.
+
+    ``max_shard_bytes`` caps a shard's raw bytes below the rule's maximum:
+    an array copied block by block (import, copy) is written in blocks of
+    whole shards, so its shards must fit a block (a block holding part of a
+    shard would make zarr read, decode and rewrite the whole shard each time).
 
     Returns ``meta`` unchanged without a pattern, for string arrays and for
     arrays too small to gain from sharding.
@@ -126,7 +145,7 @@ def apply_layout(meta: dict[str, Any], access: str | None) -> dict[str, Any]:
     itemsize = _itemsize(meta)
     if itemsize is None:
         return meta
-    layout = rule([int(s) for s in meta["shape"]], itemsize)
+    layout = rule([int(s) for s in meta["shape"]], itemsize, max_shard_bytes)
     if layout is None:
         return meta
     inner, shard = layout

@@ -92,7 +92,9 @@ async def _write_array(
     if isinstance(data, np.ndarray) and data.dtype.kind in "SO":
         data = np.asarray(data, dtype=object)
     attributes = {**to_json(ds.attrs), **(extra_attrs or {})}
-    meta_doc = await fast_chunks.choose_codecs(apply_layout(array_metadata(tuple(data.shape), dtype, attributes, ds.dims, ds.precision), ds.access), data)
+    # copied block by block (not in memory): shards no larger than a block, so each block is whole shards
+    cap = None if isinstance(data, np.ndarray) else STREAM_BLOCK_BYTES
+    meta_doc = await fast_chunks.choose_codecs(apply_layout(array_metadata(tuple(data.shape), dtype, attributes, ds.dims, ds.precision), ds.access, cap), data)
     await store.set(f"{path}/zarr.json", _buffer(json.dumps(meta_doc).encode()))
     if int(np.prod(data.shape, dtype=np.int64)) == 0:
         return meta_doc
