@@ -57,10 +57,10 @@ def check_entry(namespace: object, key: object, entry: object, where: str) -> In
     check_item_path(entry.get("path"), ns, k, where)
     check_skeleton(entry["tree"], f"{where}: ({ns!r}, {k!r})")
     in_index = entry["tree"].get(IN_INDEX, False)
-    if in_index not in (True, False) or not _inline_states(entry["tree"]) <= {in_index}:
+    if in_index not in (True, False) or (in_index and not _inline_states(entry["tree"]) <= {True}):
         raise FormatError(
-            f"{where}: ({ns!r}, {k!r}) is kept in the index in part only: an item's arrays are all in the "
-            f"index ({IN_INDEX!r}) or all in objects; the index is damaged or hostile."
+            f"{where}: ({ns!r}, {k!r}) is kept in the index ({IN_INDEX!r}) but not all its arrays are; "
+            f"the index is damaged or hostile."
         )
     return cast(IndexEntry, entry)
 

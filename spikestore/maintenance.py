@@ -22,7 +22,7 @@ from zarr.core.buffer import default_buffer_prototype
 from zarr.storage import MemoryStore
 
 from .backend import Backend
-from .containers.zarr_group import chunk_digest, inline_chunk_bytes, open_array, skeleton_arrays
+from .containers.zarr_group import CONSOLIDATED, chunk_digest, inline_chunk_bytes, open_array, skeleton_arrays, stores_objects
 from .errors import CorruptDataError, FormatError, InvalidValueError
 from .entries import IndexEntry
 from .index import INDEX_DIR, IndexState, Items, index_problems
@@ -242,8 +242,19 @@ def verify(target: Any, *, storage_options: dict | None = None) -> VerifyReport:
     return report
 
 
+def _consolidated_documents(store: WorkspaceStore, entry: IndexEntry) -> dict[str, Any] | None:
+    """The array documents in an item's consolidated group document, or ``None`` when it has none (older stores)."""
+    raw = store.backend.read_bytes(f"{entry['path']}/zarr.json") if stores_objects(entry["tree"]) else None
+    try:
+        documents = json.loads(raw).get(CONSOLIDATED, {}).get("metadata") if raw is not None else None
+    except (ValueError, AttributeError):
+        return None
+    return documents if isinstance(documents, dict) else None
+
+
 def _verify_item(store: WorkspaceStore, entry: IndexEntry, report: VerifyReport) -> list[str]:
     problems: list[str] = []
+    consolidated = _consolidated_documents(store, entry)
     for rel, metadata, digest, inline in skeleton_arrays(entry["tree"]):
         path = f"{entry['path']}/{rel}"
         report.arrays_checked += 1
@@ -256,16 +267,20 @@ def _verify_item(store: WorkspaceStore, entry: IndexEntry, report: VerifyReport)
             fetch = partial(_from_mapping, {f"{path}/{key}": raw for key, raw in chunks.items()})
             problems.extend(f"array {rel}: {p}" for p in _verify_chunks(fetch, path, metadata, digest, report))
             continue
-        stored_meta = store.backend.read_bytes(f"{path}/zarr.json")
-        if stored_meta is None:
-            problems.append(f"array {rel}: zarr.json missing")
-            continue
-        try:
-            if json.loads(stored_meta) != metadata:
-                problems.append(f"array {rel}: zarr.json differs from the index entry")
-        except ValueError:
-            problems.append(f"array {rel}: zarr.json is not valid JSON")
-            continue
+        if consolidated is not None:  # format 2: the item's group document holds every array's zarr.json
+            if consolidated.get(rel) != metadata:
+                problems.append(f"array {rel}: its zarr.json in the item's consolidated metadata {'differs from the index entry' if rel in consolidated else 'is missing'}")
+        else:  # written before consolidated metadata: a zarr.json per array
+            stored_meta = store.backend.read_bytes(f"{path}/zarr.json")
+            if stored_meta is None:
+                problems.append(f"array {rel}: zarr.json missing")
+                continue
+            try:
+                if json.loads(stored_meta) != metadata:
+                    problems.append(f"array {rel}: zarr.json differs from the index entry")
+            except ValueError:
+                problems.append(f"array {rel}: zarr.json is not valid JSON")
+                continue
         problems.extend(f"array {rel}: {p}" for p in _verify_chunks(store.backend.read_many, path, metadata, digest, report))
     return problems
 

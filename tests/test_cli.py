@@ -600,7 +600,7 @@ def test_info_path_prints_the_item_group_that_zarr_and_xarray_open(place: Place)
     assert result.returncode == 0, result.stderr
     with spikestore.open_workspace(place.url, storage_options=place.storage_options) as lazy:
         assert result.stdout == item_url(lazy, "rec", "rates") + "\n"
-    ds = xr.open_zarr(result.stdout.strip(), consolidated=False, storage_options=place.storage_options)
+    ds = xr.open_zarr(result.stdout.strip(), storage_options=place.storage_options)
     assert ds.inst_Frate_data.dims == ("unit", "time")
     assert_same(rates.inst_Frate_data, ds.inst_Frate_data.values)
     assert_one_error_line(run("info", place.url, "rec", "few", "--path", *place.args, env=place.env), "kept wholly in the index", "get_lazy")

@@ -16,6 +16,7 @@ from spikestore.containers import codec_choice, fast_chunks
 from spikestore.containers.encoding import WRITTEN_CODECS, array_metadata, check_codec_configuration
 from spikestore.entries import check_array_metadata
 from spikestore.errors import FormatError
+from spikestore.testing.compare import stored_array_documents
 
 N = 200_000  # 1.6 MB of float64: above the trial threshold
 
@@ -112,8 +113,8 @@ def test_the_choice_is_identical_on_repeated_writes(tmp_path: Path) -> None:
 
 
 def _codecs_of(item_folder: Path) -> list:
-    (document,) = [p for p in item_folder.rglob("zarr.json") if json.loads(p.read_text()).get("node_type") == "array"]
-    return json.loads(document.read_text())["codecs"]
+    (document,) = stored_array_documents(item_folder).values()
+    return document["codecs"]
 
 
 def test_plain_zarr_reads_every_chosen_chain_back_exactly(tmp_path: Path) -> None:
@@ -130,9 +131,10 @@ def test_plain_zarr_reads_every_chosen_chain_back_exactly(tmp_path: Path) -> Non
     ws.save(str(tmp_path / "ws"))
     seen = set()
     for name, data in items.items():
-        (document,) = [p for p in (tmp_path / "ws" / "ns" / name).rglob("zarr.json") if json.loads(p.read_text()).get("node_type") == "array"]
-        seen.add(tuple(c["name"] for c in json.loads(document.read_text())["codecs"]))
-        got = zarr.open_array(str(document.parent), mode="r")[...]
+        ((array_folder, document),) = stored_array_documents(tmp_path / "ws" / "ns" / name).items()
+        seen.add(tuple(c["name"] for c in document["codecs"]))
+        item_group, array_name = array_folder.rsplit("/", 1)
+        got = zarr.open_group(item_group, mode="r")[array_name][...]  # the item group's consolidated metadata
         np.testing.assert_array_equal(got, data)
         assert AnalysisWorkspace.load_item(str(tmp_path / "ws"), "ns", name).dtype == data.dtype
     assert ("numcodecs.pcodec", "crc32c") in seen and any(names[0] == "bytes" for names in seen)

@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 from spikelab.workspace import AnalysisWorkspace as SpikelabWorkspace
 
+from spikestore.testing.compare import stored_array_documents
 from spikestore import AnalysisWorkspace, copy_workspace, export_hdf5, import_hdf5
 from spikestore.errors import (
     CorruptDataError,
@@ -473,8 +474,8 @@ def test_streaming_import_and_copy_of_a_sharded_rate_matrix_keep_memory_bounded(
     assert import_peak < 40e6, f"import peaked at {import_peak / 1e6:.0f} MB"
     assert copy_peak < 40e6, f"copy peaked at {copy_peak / 1e6:.0f} MB"
     for where in ("imported", "copied"):
-        with open(next((tmp_path / where / "ns" / "rates").glob("v*/inst_Frate_data/zarr.json"))) as f:
-            shard = json.load(f)["chunk_grid"]["configuration"]["chunk_shape"]
+        (document,) = [doc for folder, doc in stored_array_documents(tmp_path / where / "ns" / "rates").items() if folder.endswith("/inst_Frate_data")]
+        shard = document["chunk_grid"]["configuration"]["chunk_shape"]
         assert int(np.prod(shard)) * 8 <= STREAM_BLOCK_BYTES, shard
         got = AnalysisWorkspace.load_item(str(tmp_path / where), "ns", "rates")
         assert np.array_equal(got.inst_Frate_data, rates), where

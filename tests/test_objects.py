@@ -89,7 +89,7 @@ def test_an_item_kept_in_the_index_is_checked_like_stored_chunks(tmp_path) -> No
     tree["children"]["curve"]["inline_chunks"]["data"] = chunks["curve"]
     del tree["children"]["other"]["inline_chunks"]  # half in the index, half in (missing) objects
     path.write_bytes(encode_index_object("snapshot", doc))
-    with pytest.raises(FormatError, match="in part only"):
+    with pytest.raises(FormatError, match="not all its arrays are"):
         open_workspace(url)
 
 

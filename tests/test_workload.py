@@ -69,16 +69,13 @@ def test_unknown_scale() -> None:
 
 def test_tiny_workload_saves_with_spec_codecs_only(tmp_path) -> None:
     """Every chunk codec is in the Zarr v3 spec, so plain zarr-python reads the store."""
-    import json
+    from spikestore.testing.compare import stored_array_documents
 
     ws = make_workspace("tiny")
     ws.save(str(tmp_path / "ws"))
     spec = {"bytes", "blosc", "zstd", "crc32c", "vlen-utf8", "sharding_indexed", "transpose", "gzip"}
     seen = set()
-    for doc in (tmp_path / "ws").rglob("zarr.json"):
-        meta = json.loads(doc.read_text())
-        if meta.get("node_type") != "array":
-            continue
+    for meta in stored_array_documents(tmp_path / "ws").values():
         stack = list(meta["codecs"])
         while stack:
             codec = stack.pop()

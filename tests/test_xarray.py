@@ -23,6 +23,7 @@ from spikelab.spikedata.rateslicestack import RateSliceStack  # noqa: E402
 import spikestore  # noqa: E402
 from spikestore import AnalysisWorkspace, MissingDependencyError, ReadOnlyError, UnsupportedTypeError, open_workspace, to_xarray  # noqa: E402
 from spikestore import codecs  # noqa: E402
+from spikestore.containers.zarr_group import skeleton_arrays  # noqa: E402
 from spikestore.views import LazyArray  # noqa: E402
 from spikestore.xarray_support import XARRAY_TYPES, item_url  # noqa: E402
 
@@ -67,30 +68,19 @@ def _open(location):
 
 
 def _array_documents(location, lazy, key, namespace="ns"):
-    """``{relative path: zarr.json}`` of every array stored for the item (from the index
-    skeleton for an item kept wholly in the index: it has no objects)."""
+    """``{relative path: zarr.json}`` of every array stored for the item: those in objects as
+    plain zarr readers find them (the item group's consolidated metadata, checked equal to the
+    index), those kept in the index from its skeleton (they have no objects)."""
     entry = lazy._require_open().index.entry(namespace, key)
-    if entry["tree"].get("in_index"):
-        docs = {}
-
-        def walk(tree, prefix):
-            docs.update({prefix + name: doc for name, doc in tree.get("datasets", {}).items()})
-            for name, child in tree.get("children", {}).items():
-                walk(child, f"{prefix}{name}/")
-
-        walk(entry["tree"], "")
-        assert docs
-        return docs
-    url = item_url(lazy, namespace, key)
-    fs, root = fsspec.core.url_to_fs(url, **((location.storage_options if location is not None else None) or {}))
-    root = root.rstrip("/")
-    docs = {}
-    for path in fs.find(root):
-        path = fs._strip_protocol(path)
-        if path.endswith("/zarr.json"):
-            doc = json.loads(fs.cat_file(path))
-            if doc["node_type"] == "array":
-                docs[path[len(root) + 1 : -len("/zarr.json")]] = doc
+    arrays = list(skeleton_arrays(entry["tree"]))
+    docs = {rel: meta for rel, meta, _, _ in arrays}
+    if not entry["tree"].get("in_index"):
+        url = item_url(lazy, namespace, key)
+        fs, root = fsspec.core.url_to_fs(url, **((location.storage_options if location is not None else None) or {}))
+        consolidated = json.loads(fs.cat_file(root.rstrip("/") + "/zarr.json"))["consolidated_metadata"]["metadata"]
+        for rel, meta, _, inline in arrays:
+            assert (inline is not None) or consolidated[rel] == meta, rel
+    assert docs
     return docs
 
 
@@ -237,13 +227,15 @@ def test_dask_chunks_of_a_sharded_array_are_its_inner_chunks(location) -> None:
 def test_xarray_open_zarr_reads_an_item_folder(saved) -> None:
     lazy = _open(saved)
     so = saved.storage_options or {}
-    ds = xr.open_zarr(item_url(lazy, "ns", "ratedata"), consolidated=False, storage_options=so or None)
+    ds = xr.open_zarr(item_url(lazy, "ns", "ratedata"), storage_options=so or None)
     rd = ITEMS["ratedata"]
     assert ds.inst_Frate_data.dims == ("unit", "time") and ds.times.dims == ("time",)
     assert_same(rd.inst_Frate_data, ds.inst_Frate_data.values)
-    columns = xr.open_zarr(item_url(lazy, "ns", "ratedata"), group="neuron_attributes", consolidated=False, storage_options=so or None)
-    assert columns.snr.dims == ("unit",)
-    ds = xr.open_zarr(item_url(lazy, "ns", "pairwise_stack"), consolidated=False, storage_options=so or None)
+    columns = zarr.open_group(item_url(lazy, "ns", "ratedata"), mode="r", storage_options=so or None)["neuron_attributes"]
+    kept = columns.attrs["spikestore:inline_arrays"]  # small columns are kept in the index; their values are here
+    assert_same(np.asarray([a["snr"] for a in rd.neuron_attributes]), np.asarray(kept["snr"]["values"], dtype=kept["snr"]["dtype"]))
+    assert xr.open_zarr(item_url(lazy, "ns", "ratedata"), group="neuron_attributes", storage_options=so or None).attrs["spikestore:inline_arrays"] == kept
+    ds = xr.open_zarr(item_url(lazy, "ns", "pairwise_stack"), storage_options=so or None)
     assert ds["stack"].dims == ("unit_i", "unit_j", "slice") and ds["labels"].dims == ("unit_i",)
 
 
@@ -384,7 +376,7 @@ def test_chosen_codecs_and_tiles_are_read_by_zarr_xarray_and_dask(location, monk
         array = zarr.open_group(url, mode="r", storage_options=so)[main]
         assert array.metadata.dimension_names == dims
         assert_same(expected, array[...])
-        plain = xr.open_zarr(url, consolidated=False, storage_options=so)
+        plain = xr.open_zarr(url, storage_options=so)
         assert plain[main].dims == dims
         assert_same(expected, plain[main].values)
         view = lazy.get_lazy("rec", key)
@@ -427,4 +419,4 @@ def test_items_imported_from_hdf5_have_the_same_dimension_names(tmp_path) -> Non
             for lazy in (saved, imported):
                 names[lazy is saved] = {path: doc.get("dimension_names") for path, doc in _array_documents(None, lazy, name).items()}
             assert names[True] == names[False] and all(v is not None for v in names[False].values()), name
-        assert xr.open_zarr(item_url(imported, "ns", "ratedata"), consolidated=False).inst_Frate_data.dims == ("unit", "time")
+        assert xr.open_zarr(item_url(imported, "ns", "ratedata")).inst_Frate_data.dims == ("unit", "time")

@@ -66,13 +66,29 @@ INLINE_ARRAY_BYTES = 2048
 INLINE_ITEM_BYTES = 16 << 10
 
 
-def _group_document(record: Record, inline: dict[str, Record] | None = None) -> bytes:
+def _group_attributes(record: Record, inline: dict[str, Record] | None = None) -> dict[str, Any]:
     attrs = to_json(record.attrs)
     if record.type is not None:
         attrs = {"__type__": record.type, **attrs}
     if inline:  # attribute-only children, for plain-zarr readers (spikestore reads the index)
         attrs[INLINE_ATTR] = {name: {"__type__": child.type, **to_json(child.attrs)} for name, child in inline.items()}
-    return json.dumps({"zarr_format": 3, "node_type": "group", "attributes": attrs}).encode()
+    return attrs
+
+
+def _group_metadata(attributes: dict[str, Any]) -> dict[str, Any]:
+    return {"zarr_format": 3, "node_type": "group", "attributes": attributes}
+
+
+def consolidated_group_document(attributes: dict[str, Any], documents: dict[str, dict[str, Any]]) -> bytes:
+    """An item's group document holding the ``zarr.json`` of everything below it.
+
+    zarr-python's consolidated metadata for Zarr v3 (``consolidated_metadata``,
+    kind ``inline``): ``zarr.open_group`` and ``xarray.open_zarr`` on the
+    item's folder read its arrays and sub-groups from this one document, so
+    they need no ``zarr.json`` object of their own (docs/format.md, "Items").
+    """
+    consolidated = {"kind": "inline", "must_understand": False, "metadata": dict(sorted(documents.items()))}
+    return json.dumps({**_group_metadata(attributes), CONSOLIDATED: consolidated}).encode()
 
 
 def group_document(attributes: dict[str, Any]) -> bytes:
@@ -85,8 +101,13 @@ def _buffer(data: bytes) -> Any:
 
 
 async def _write_array(
-    store: Store, path: str, ds: Dataset, sem: asyncio.Semaphore, name: str, extra_attrs: dict[str, Any] | None = None
+    store: Store, path: str, ds: Dataset, sem: asyncio.Semaphore, name: str, extra_attrs: dict[str, Any] | None = None, *, document: bool = True
 ) -> dict[str, Any]:
+    """Write one array's chunks (and, if ``document``, its ``zarr.json``); return its ``zarr.json``.
+
+    Without ``document`` the caller keeps the ``zarr.json`` in its group's
+    consolidated metadata (see :func:`consolidated_group_document`).
+    """
     data = ds.data
     dtype = np.dtype(data.dtype) if not isinstance(data, np.ndarray) else data.dtype
     if isinstance(data, np.ndarray) and data.dtype.kind in "SO":
@@ -95,7 +116,8 @@ async def _write_array(
     # copied block by block (not in memory): shards no larger than a block, so each block is whole shards
     cap = None if isinstance(data, np.ndarray) else STREAM_BLOCK_BYTES
     meta_doc = await fast_chunks.choose_codecs(apply_layout(array_metadata(tuple(data.shape), dtype, attributes, ds.dims, ds.precision), ds.access, cap), data)
-    await store.set(f"{path}/zarr.json", _buffer(json.dumps(meta_doc).encode()))
+    if document:
+        await store.set(f"{path}/zarr.json", _buffer(json.dumps(meta_doc).encode()))
     if int(np.prod(data.shape, dtype=np.int64)) == 0:
         return meta_doc
     if isinstance(data, np.ndarray) and fast_shards.supports(meta_doc):
@@ -144,6 +166,9 @@ Deriver = Callable[[Record], dict[str, Dataset]]
 
 
 INLINE_ATTR = "spikestore:inline"
+# the values of a group's arrays kept in the index, for plain-zarr readers (spikestore reads the index)
+INLINE_ARRAYS_ATTR = "spikestore:inline_arrays"
+CONSOLIDATED = "consolidated_metadata"
 RECORD_ATTR = "spikestore:record"
 PACKED_ATTR = "spikestore:packed"
 
@@ -171,6 +196,10 @@ class _Plan:
         self.in_index = False
         self.loaded: dict[int, np.ndarray] = {}
         self.derived: dict[int, dict[str, Dataset]] = {}
+        # datasets kept in the index although the item is stored in objects (small columns, see _make_plan)
+        self.inline: set[int] = set()
+        # the item's sub-group and array documents by path below the item, for its consolidated metadata
+        self.documents: dict[str, dict[str, Any]] = {}
 
 
 def _index_bytes(data: Any) -> int | None:
@@ -217,6 +246,7 @@ async def _make_plan(record: Record, derive: Deriver | None) -> _Plan:
     plan = _Plan()
     walked = list(_walk(record, derive, plan))
     if record.datasets or plan.derived[id(record)] or any(packed for _, _, packed in walked):
+        _keep_small_columns(walked, plan)
         return plan
     arrays = [ds for _, datasets, _ in walked for ds in datasets]
     if len(arrays) * 64 > INLINE_ITEM_BYTES:  # too many to fit: read nothing ahead
@@ -228,7 +258,28 @@ async def _make_plan(record: Record, derive: Deriver | None) -> _Plan:
         plan.loaded[id(ds)] = value.astype(wanted) if wanted.kind in "biufc" and value.dtype != wanted else value
     sizes = [_index_bytes(plan.loaded.get(id(ds), ds.data)) for ds in arrays]
     plan.in_index = all(size is not None for size in sizes) and sum(size or 0 for size in sizes) <= INLINE_ITEM_BYTES
+    if not plan.in_index:
+        _keep_small_columns(walked, plan)
     return plan
+
+
+def _keep_small_columns(walked: list[tuple[Record, list[Dataset], bool]], plan: _Plan) -> None:
+    """Keep the small in-memory arrays of untyped helper groups (a data class's
+    ``neuron_attributes`` columns) in the index, up to ``INLINE_ITEM_BYTES`` in all.
+
+    Seven columns of a 100-unit recording were 14 of an item's 21 objects;
+    kept in the index they cost none, and plain-zarr readers find their
+    values in the group's attributes (:data:`INLINE_ARRAYS_ATTR`).
+    """
+    budget = INLINE_ITEM_BYTES
+    for rec, _, packed in walked[1:]:
+        if packed or rec.type is not None:
+            continue
+        for ds in rec.datasets.values():
+            size = _index_bytes(ds.data)
+            if size is not None and size <= budget:
+                plan.inline.add(id(ds))
+                budget -= size
 
 
 async def _inline_array(ds: Dataset, sem: asyncio.Semaphore, name: str, extra_attrs: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
@@ -240,53 +291,79 @@ async def _inline_array(ds: Dataset, sem: asyncio.Semaphore, name: str, extra_at
 
 
 async def _write_dataset(
-    store: Store, path: str, ds: Dataset, sem: asyncio.Semaphore, name: str, plan: _Plan, inline: dict[str, dict[str, str]], extra_attrs: dict[str, Any] | None = None
+    store: Store,
+    path: str,
+    rel: str,
+    ds: Dataset,
+    sem: asyncio.Semaphore,
+    name: str,
+    plan: _Plan,
+    inline: dict[str, dict[str, str]],
+    extra_attrs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write one array, or keep it in the index (its chunks go to ``inline[name]``)."""
-    if plan.in_index:
+    """Write one array's chunks, or keep it in the index (its chunks go to ``inline[name]``).
+
+    An array written to objects has its ``zarr.json`` in ``plan.documents``
+    (keyed by ``rel``, its path below the item), for the item's consolidated
+    metadata, instead of in an object of its own.
+    """
+    if plan.in_index or id(ds) in plan.inline:
         if id(ds) in plan.loaded:
-            ds = Dataset(plan.loaded[id(ds)], ds.attrs, ds.dims)
+            ds = Dataset(plan.loaded[id(ds)], ds.attrs, ds.dims, ds.access, ds.precision)
         meta, inline[name] = await _inline_array(ds, sem, name, extra_attrs)
         return meta
-    return await _write_array(store, path, ds, sem, name, extra_attrs)
+    meta = await _write_array(store, path, ds, sem, name, extra_attrs, document=False)
+    plan.documents[rel] = meta
+    return meta
 
 
-async def _write_tree(store: Store, path: str, record: Record, sem: asyncio.Semaphore, plan: _Plan, *, root: bool = True) -> Skeleton:
-    """Write a record (see the module docstring for how records map to objects); return its skeleton."""
+async def _write_tree(store: Store, path: str, record: Record, sem: asyncio.Semaphore, plan: _Plan, *, root: bool = True, rel: str = "") -> Skeleton:
+    """Write a record (see the module docstring for how records map to objects); return its skeleton.
+
+    ``rel`` is the record's path below the item.  Only the item's own group
+    document is an object, written last: it holds the documents of every
+    sub-group and array below it (consolidated metadata).
+    """
     derived = plan.derived[id(record)]
     skeleton: Skeleton = {"type": record.type, "attrs": to_json(record.attrs), "datasets": {}, "children": {}}
     inline_chunks: dict[str, dict[str, str]] = {}
     if not root and not derived and packable(record):
-        return await _write_packed(store, path, record, sem, skeleton)
+        return await _write_packed(store, path, rel, record, sem, skeleton, plan)
     if not root and _single_array(record, derived):
         (name, ds), = record.datasets.items()
         info = {"type": record.type, "attrs": skeleton["attrs"], "dataset": name}
-        skeleton["datasets"][name] = await _write_dataset(store, path, ds, sem, name, plan, inline_chunks, {RECORD_ATTR: info})
+        skeleton["datasets"][name] = await _write_dataset(store, path, rel, ds, sem, name, plan, inline_chunks, {RECORD_ATTR: info})
         skeleton["node"] = "array"
         if inline_chunks:
             skeleton[INLINE_CHUNKS] = inline_chunks
         return skeleton
     segments = {name: storage_segment(name) for name in [*record.datasets, *derived, *record.children]}
     inline = {name: child for name, child in record.children.items() if _attrs_only(child)}
+    below = (lambda name: f"{rel}/{segments[name]}") if rel else (lambda name: segments[name])
     jobs: list[Coroutine[Any, Any, Any]] = []
-    if not plan.in_index:
-        jobs.append(store.set(f"{path}/zarr.json", _buffer(_group_document(record, inline))))
     names: list[tuple[Literal["datasets", "derived", "children"], str]] = []
     kinds: list[tuple[Literal["datasets", "derived", "children"], dict[str, Dataset]]] = [("datasets", record.datasets), ("derived", derived)]
     for kind, members in kinds:
         for name, ds in members.items():
-            jobs.append(_write_dataset(store, f"{path}/{segments[name]}", ds, sem, name, plan, inline_chunks))
+            jobs.append(_write_dataset(store, f"{path}/{segments[name]}", below(name), ds, sem, name, plan, inline_chunks))
             names.append((kind, name))
     for name, child in record.children.items():
         if name in inline:
             skeleton["children"][name] = {"type": child.type, "attrs": to_json(child.attrs), "datasets": {}, "children": {}, "node": "inline"}
             continue
-        jobs.append(_write_tree(store, f"{path}/{segments[name]}", child, sem, plan, root=False))
+        jobs.append(_write_tree(store, f"{path}/{segments[name]}", child, sem, plan, root=False, rel=below(name)))
         names.append(("children", name))
     # a TaskGroup cancels and awaits the siblings of a failed write, so no
     # write of an abandoned attempt keeps running after the error is raised
     async with asyncio.TaskGroup() as group:
         tasks = [group.create_task(job) for job in jobs]
+    if not plan.in_index:
+        attributes = _group_attributes(record, inline)
+        kept = {name: plan.loaded.get(id(ds), ds.data) for name, ds in record.datasets.items() if name in inline_chunks}
+        shown = {name: to_json(np.asarray(value)) for name, value in kept.items() if np.asarray(value).dtype.kind in "biufU"}
+        if shown:  # values kept in the index, for plain-zarr readers
+            attributes[INLINE_ARRAYS_ATTR] = shown
+        await _write_group_document(store, path, rel, attributes, plan)
     if derived:
         skeleton["derived"] = {}
     escaped = {name: seg for name, seg in segments.items() if seg != name and name not in inline}
@@ -301,6 +378,20 @@ async def _write_tree(store: Store, path: str, record: Record, sem: asyncio.Sema
     # keep the record's order of children (inline ones were filled in first)
     skeleton["children"] = {name: skeleton["children"][name] for name in record.children}
     return skeleton
+
+
+async def _write_group_document(store: Store, path: str, rel: str, attributes: dict[str, Any], plan: _Plan) -> None:
+    """Write a group's document once everything below it is written, with their documents consolidated in it.
+
+    The item's own group (``rel == ""``) holds the documents of everything
+    below it; a sub-group (``neuron_attributes``, a packed group) holds those
+    below itself, so that ``xarray.open_zarr(item, group=...)`` opens it too.
+    """
+    prefix = f"{rel}/" if rel else ""
+    below = {key[len(prefix):]: doc for key, doc in plan.documents.items() if key.startswith(prefix)}
+    await store.set(f"{path}/zarr.json", _buffer(consolidated_group_document(attributes, below)))
+    if rel:
+        plan.documents[rel] = _group_metadata(attributes)
 
 
 def stores_objects(skeleton: Skeleton) -> bool:
@@ -319,7 +410,7 @@ async def _in_memory(data: Any) -> np.ndarray:
     return np.asarray(data[...])
 
 
-async def _write_packed(store: Store, path: str, record: Record, sem: asyncio.Semaphore, skeleton: Skeleton) -> Skeleton:
+async def _write_packed(store: Store, path: str, rel: str, record: Record, sem: asyncio.Semaphore, skeleton: Skeleton, plan: _Plan) -> Skeleton:
     """Write alike children as one array per dataset name (see :mod:`.packing`)."""
     names = list(next(iter(record.children.values())).datasets)
     parts = {name: [await _in_memory(child.datasets[name].data) for child in record.children.values()] for name in names}
@@ -327,12 +418,11 @@ async def _write_packed(store: Store, path: str, record: Record, sem: asyncio.Se
     del parts
     segments = {name: storage_segment(name) for name in arrays}
     attrs = {**to_json(record.attrs), PACKED_ATTR: info}
-    document = json.dumps({"zarr_format": 3, "node_type": "group", "attributes": attrs if record.type is None else {"__type__": record.type, **attrs}}).encode()
-    metas = await asyncio.gather(
-        store.set(f"{path}/zarr.json", _buffer(document)),
-        *(_write_array(store, f"{path}/{segments[name]}", ds, sem, name) for name, ds in arrays.items()),
-    )
-    skeleton["datasets"] = dict(zip(arrays, metas[1:]))
+    metas = await asyncio.gather(*(_write_array(store, f"{path}/{segments[name]}", ds, sem, name, document=False) for name, ds in arrays.items()))
+    for name, meta in zip(arrays, metas):
+        plan.documents[f"{rel}/{segments[name]}"] = meta
+    await _write_group_document(store, path, rel, attrs if record.type is None else {"__type__": record.type, **attrs}, plan)
+    skeleton["datasets"] = dict(zip(arrays, metas))
     skeleton["node"] = "packed"
     skeleton["packed"] = info
     escaped = {name: seg for name, seg in segments.items() if seg != name}

@@ -51,3 +51,25 @@ def _assert_vars(a: Any, b: Any, path: str) -> None:
     assert set(va) == set(vb), f"{path}: attributes {sorted(va)} != {sorted(vb)}"
     for k in va:
         assert_same(va[k], vb[k], f"{path}.{k}")
+
+
+def stored_array_documents(folder: Any) -> dict[str, dict[str, Any]]:
+    """``{array folder: zarr.json}`` of every array stored under a local ``folder``, as plain zarr finds them.
+
+    An item's arrays have no ``zarr.json`` of their own: their documents are
+    in the consolidated metadata of the item's group document (Zarr v3
+    ``consolidated_metadata``); documents of arrays that do have one (older
+    stores) are found too.  Keys are paths (``str``) of the arrays' folders.
+    """
+    import json
+    from pathlib import Path
+
+    found: dict[str, dict[str, Any]] = {}
+    for doc_path in Path(folder).rglob("zarr.json"):
+        doc = json.loads(doc_path.read_text())
+        if doc.get("node_type") == "array":
+            found[str(doc_path.parent)] = doc
+        for rel, child in ((doc.get("consolidated_metadata") or {}).get("metadata") or {}).items():
+            if child.get("node_type") == "array":
+                found[str(doc_path.parent / rel)] = child
+    return found
