@@ -29,7 +29,7 @@ from zarr.abc.store import Store
 
 from . import codecs
 from .backend import Backend
-from .containers.zarr_group import group_document, lazy_record, read_record, read_records, stores_objects, write_records
+from .containers.zarr_group import group_document, lazy_record, read_record, read_records, stored_packed, stores_objects, write_records
 from .errors import CorruptDataError, FormatError, InvalidNameError, ItemNotFoundError, StoreWriteError, WorkspaceNotFoundError
 from .index import AUTO_COMPACT_RECORDS, INDEX_DIR, IndexState
 from .paths import INTERNAL_DIR, item_folder, storage_segment
@@ -215,6 +215,7 @@ class WorkspaceStore:
             for tag, record in items:
                 namespace, key = tag[0], tag[1]
                 codecs.fill_hints(record)  # axis names and access hints; records read from HDF5 or older stores have none
+                add_derived(record)
                 folder = item_folder(namespace, key)
                 check_key_lengths(self.backend, folder, record, f"({namespace!r}, {key!r})")
                 # written after the item's data, once per folder, and only if the item has objects
@@ -222,7 +223,7 @@ class WorkspaceStore:
                 path = f"{folder}/{new_version_id()}"
                 yield (tag, path), path, record, extra
 
-        written = write_records(self.backend.zarr_store, jobs(), derive=codecs.derive)
+        written = write_records(self.backend.zarr_store, jobs())
         return [(tag, path, tree) for (tag, path), tree in written]
 
     def commit(self, ops: list[dict[str, Any]], superseded: Iterable[str] = ()) -> None:
@@ -530,6 +531,24 @@ def refuse_file_location(backend: Backend) -> None:
 def claim_location(backend: Backend) -> None:
     """Mark a location as (the start of) a workspace: ``__spikestore__/zarr.json``."""
     backend.write_bytes(f"{INTERNAL_DIR}/zarr.json", group_document({ROOT_ATTR: "internal: the item index, see docs/format.md"}))
+
+
+def add_derived(record: Record, *, root: bool = True) -> Record:
+    """Give the records of ``record``'s tree the derived arrays their codecs
+    compute (:func:`spikestore.codecs.derive`), for the Zarr container to
+    store; returns ``record`` (changed in place).
+
+    A record that carries derived arrays already (a lazy record read from
+    another store) keeps them.  The children of a record the container
+    stores packed get none, as packing keeps no derived arrays
+    (:func:`spikestore.containers.zarr_group.stored_packed`).
+    """
+    if not record.derived and (record.datasets or record.children):
+        record.derived = codecs.derive(record)
+    if not stored_packed(record, root=root):
+        for child in record.children.values():
+            add_derived(child, root=False)
+    return record
 
 
 def check_key_lengths(backend: Backend, folder: str, record: Record, where: str) -> None:

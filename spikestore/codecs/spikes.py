@@ -173,7 +173,7 @@ class SpikeDataCodec:
         return spike_dims(name, ndim)
 
     def derive(self, record: Record) -> dict[str, Dataset]:
-        """The time-ordered copy, computed only by containers that store it.
+        """The time-ordered copy, computed only for a container that stores it.
 
         Not for a SpikeData whose spikes fit one inner chunk of the Zarr
         layout (``TIME_ORDERED_MIN_SPIKES``): reading it whole is then one

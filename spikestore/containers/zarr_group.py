@@ -133,9 +133,6 @@ def _for_zarr(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-Deriver = Callable[[Record], dict[str, Dataset]]
-
-
 INLINE_ATTR = "spikestore:inline"
 RECORD_ATTR = "spikestore:record"
 PACKED_ATTR = "spikestore:packed"
@@ -146,9 +143,9 @@ def _attrs_only(record: Record) -> bool:
     return not record.datasets and not record.children and not record.derived
 
 
-def _single_array(record: Record, derived: dict[str, Dataset]) -> bool:
+def _single_array(record: Record) -> bool:
     """A record that is one array (an ndarray, tuple or set in a dict): stored as that array, no group."""
-    return len(record.datasets) == 1 and not record.children and not derived
+    return len(record.datasets) == 1 and not record.children and not record.derived
 
 
 class _Plan:
@@ -156,14 +153,12 @@ class _Plan:
 
     ``in_index``: the item is kept wholly in the index (see
     :data:`INLINE_ARRAY_BYTES`); ``loaded``: its small datasets of a source
-    not in memory, read ahead (by ``id``); ``derived``: each record's derived
-    arrays, computed once.
+    not in memory, read ahead (by ``id``).
     """
 
     def __init__(self) -> None:
         self.in_index = False
         self.loaded: dict[int, np.ndarray] = {}
-        self.derived: dict[int, dict[str, Dataset]] = {}
 
 
 def _index_bytes(data: Any) -> int | None:
@@ -187,19 +182,26 @@ def _maybe_small(data: Any) -> bool:
         return False
 
 
-def _walk(record: Record, derive: Deriver | None, plan: _Plan, *, root: bool = True) -> Iterator[tuple[Record, list[Dataset], bool]]:
-    """``(record, its datasets and derived arrays, packed?)`` of every record with arrays, derived arrays computed once."""
-    derived = dict(record.derived or derive(record)) if derive is not None else {}
-    plan.derived[id(record)] = derived
-    packed = not root and not derived and packable(record)
-    yield record, [*record.datasets.values(), *derived.values()], packed
+def _walk(record: Record, *, root: bool = True) -> Iterator[tuple[Record, list[Dataset], bool]]:
+    """``(record, its datasets and derived arrays, packed?)`` of every record with arrays."""
+    packed = stored_packed(record, root=root)
+    yield record, [*record.datasets.values(), *record.derived.values()], packed
     if not packed:
         for child in record.children.values():
             if not _attrs_only(child):
-                yield from _walk(child, derive, plan, root=False)
+                yield from _walk(child, root=False)
 
 
-async def _make_plan(record: Record, derive: Deriver | None) -> _Plan:
+def stored_packed(record: Record, *, root: bool = False) -> bool:
+    """Whether ``record`` (not an item's root) is stored packed (:mod:`.packing`).
+
+    Its children then keep no derived arrays of their own; a record with
+    derived arrays, or whose children have some, is not packed.
+    """
+    return not root and not record.derived and packable(record)
+
+
+async def _make_plan(record: Record) -> _Plan:
     """Decide whether an item is kept wholly in the index: a record holding no
     array of its own (a dict of results), no packed part, every array at most
     ``INLINE_ARRAY_BYTES`` and all of them at most ``INLINE_ITEM_BYTES``.
@@ -208,8 +210,8 @@ async def _make_plan(record: Record, derive: Deriver | None) -> _Plan:
     groups, so plain zarr-python and ``xarray.open_zarr`` read every one.
     """
     plan = _Plan()
-    walked = list(_walk(record, derive, plan))
-    if record.datasets or plan.derived[id(record)] or any(packed for _, _, packed in walked):
+    walked = list(_walk(record))
+    if record.datasets or record.derived or any(packed for _, _, packed in walked):
         return plan
     arrays = [ds for _, datasets, _ in walked for ds in datasets]
     if len(arrays) * 64 > INLINE_ITEM_BYTES:  # too many to fit: read nothing ahead
@@ -246,12 +248,12 @@ async def _write_dataset(
 
 async def _write_tree(store: Store, path: str, record: Record, sem: asyncio.Semaphore, plan: _Plan, *, root: bool = True) -> dict[str, Any]:
     """Write a record (see the module docstring for how records map to objects); return its skeleton."""
-    derived = plan.derived[id(record)]
+    derived = record.derived
     skeleton: dict[str, Any] = {"type": record.type, "attrs": to_json(record.attrs), "datasets": {}, "children": {}}
     inline_chunks: dict[str, dict[str, str]] = {}
-    if not root and not derived and packable(record):
+    if stored_packed(record, root=root):
         return await _write_packed(store, path, record, sem, skeleton)
-    if not root and _single_array(record, derived):
+    if not root and _single_array(record):
         (name, ds), = record.datasets.items()
         info = {"type": record.type, "attrs": skeleton["attrs"], "dataset": name}
         skeleton["datasets"][name] = await _write_dataset(store, path, ds, sem, name, plan, inline_chunks, {RECORD_ATTR: info})
@@ -425,9 +427,9 @@ def inline_store(chunks: dict[str, str], where: str) -> Store:
     return StrictStore(MemoryStore(buffers, read_only=True))
 
 
-def write_record(store: Store, path: str, record: Record, *, derive: Deriver | None = None) -> dict[str, Any]:
+def write_record(store: Store, path: str, record: Record) -> dict[str, Any]:
     """Write ``record`` as a group at ``path``; return its skeleton (see :func:`write_records`)."""
-    return write_records(store, [(None, path, record, [])], derive=derive)[0][1]
+    return write_records(store, [(None, path, record, [])])[0][1]
 
 
 WriteJob = tuple[Any, str, Record, list[tuple[str, bytes]]]
@@ -437,7 +439,6 @@ def write_records(
     store: Store,
     jobs: Iterable[WriteJob],
     *,
-    derive: Deriver | None = None,
     max_requests: int = MAX_REQUESTS_IN_FLIGHT,
 ) -> list[tuple[Any, dict[str, Any]]]:
     """Write many records, each as a group at its path, with many requests in flight across records.
@@ -449,10 +450,8 @@ def write_records(
         bytes) written once the record's data is complete (parent group
         documents), each key once per call, and not at all for a record
         kept wholly in the index.  May be a generator: records are pulled as the write goes.
-    derive
-        Computes a record's derived arrays when it carries none (the store
-        passes :func:`spikestore.codecs.derive`); ``None`` stores only the
-        derived arrays a record already has.
+        Each record's ``derived`` arrays are stored as they are (the caller
+        computes them, see :func:`stored_packed`).
     max_requests
         Object writes in flight at once, over all records.
 
@@ -477,7 +476,7 @@ def write_records(
     documents_written: set[str] = set()
 
     async def one(tag: Any, path: str, record: Record, extra: list[tuple[str, bytes]], sem: asyncio.Semaphore) -> tuple[Any, str, dict[str, Any]]:
-        plan = await _make_plan(record, derive or _existing)
+        plan = await _make_plan(record)
         skeleton = await _write_tree(ledger, path, record, sem, plan)
         if not plan.in_index:  # an item kept in the index needs no parent group documents
             new = [(key, doc) for key, doc in extra if key not in documents_written]
@@ -524,10 +523,6 @@ def _record_bytes(record: Record) -> int:
         return record.nbytes()
     except Exception:  # an array-like without a usable nbytes: treat as large
         return SMALL_RECORD_BYTES + 1
-
-
-def _existing(record: Record) -> dict[str, Dataset]:
-    return record.derived
 
 
 def open_array(store: Store, path: str, metadata: dict[str, Any]) -> Array:
