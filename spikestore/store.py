@@ -35,6 +35,7 @@ from .index import AUTO_COMPACT_RECORDS, INDEX_DIR, IndexState
 from .paths import INTERNAL_DIR, item_folder, storage_segment
 from .record import Record
 from .strict_store import MissingChunkError, StrictStore
+from .containers.read_errors import ItemVersionStore, raise_read_error
 
 FORMAT_NAME = "spikestore-workspace"
 FORMAT_VERSION = 2
@@ -354,21 +355,17 @@ class WorkspaceStore:
             last_path = entry["path"]
             try:
                 if lazy:
-                    return lazy_record(self.reader, entry["path"], entry["tree"])
+                    # a chunk missing later is damage only if this version is still the committed one
+                    version = ItemVersionStore(self.reader, _StillCommitted(self, namespace, key, entry["path"]))
+                    return lazy_record(version, entry["path"], entry["tree"])
                 return read_record(self.reader, entry["path"], entry["tree"])
             except CorruptDataError as exc:
-                raise CorruptDataError(
-                    f"({namespace!r}, {key!r}) in {self.backend.url} is damaged: {exc}. Run "
-                    f"`spikestore verify {self.backend.url}` for a full report."
-                ) from exc
+                raise_read_error(exc, f"({namespace!r}, {key!r}) in {self.backend.url}")
             except MissingChunkError as exc:
                 missing = exc
                 time.sleep(0.01 * attempt)
                 self.index.refresh(self.backend)
-        raise CorruptDataError(
-            f"({namespace!r}, {key!r}) is damaged: chunk {missing} is missing. Run "
-            f"`spikestore verify {self.backend.url}`."
-        ) from None
+        raise_read_error(missing, f"({namespace!r}, {key!r}) in {self.backend.url}")
 
     def get(self, namespace: str, key: str) -> Any:
         """The decoded item."""
@@ -531,6 +528,32 @@ def refuse_file_location(backend: Backend) -> None:
 def claim_location(backend: Backend) -> None:
     """Mark a location as (the start of) a workspace: ``__spikestore__/zarr.json``."""
     backend.write_bytes(f"{INTERNAL_DIR}/zarr.json", group_document({ROOT_ATTR: "internal: the item index, see docs/format.md"}))
+
+
+class _StillCommitted:
+    """``() -> bool``: whether the index (refreshed) still names ``path`` for an item.
+
+    Sent with a lazy record's store to other processes (dask): it pickles as
+    the location, and opens the workspace there when first asked.
+    """
+
+    def __init__(self, store: WorkspaceStore | None, namespace: str, key: str, path: str, backend: Backend | None = None) -> None:
+        self.store, self.namespace, self.key, self.path = store, namespace, key, path
+        self.backend = backend if store is None else store.backend
+
+    def __call__(self) -> bool:
+        try:
+            if self.store is None:
+                self.store = WorkspaceStore.open(self.backend)
+            else:
+                self.store.index.refresh(self.store.backend)
+        except WorkspaceNotFoundError:  # the workspace itself is gone
+            return False
+        entry = self.store.index.entry(self.namespace, self.key)
+        return entry is not None and entry["path"] == self.path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_StillCommitted, (None, self.namespace, self.key, self.path, self.backend))
 
 
 def add_derived(record: Record, *, root: bool = True) -> Record:

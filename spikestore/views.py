@@ -53,9 +53,9 @@ from .codecs.base import as_str_array, decode_labels, decode_times, metadata_fro
 from .codecs.neuron_attributes import GROUP as NEURON_ATTRIBUTES, decode_neuron_attributes
 from .codecs.spikes import decode_spike_fields
 from .containers.encoding import NUMPY_DTYPE_ATTR, as_stored_byte_order
-from .errors import CorruptDataError, InvalidValueError, ItemNotFoundError, ReadOnlyError
+from .errors import InvalidValueError, ItemNotFoundError, ReadOnlyError
 from .record import Dataset, Record
-from .strict_store import MissingChunkError, is_decode_failure
+from .containers.read_errors import raise_read_error
 
 if TYPE_CHECKING:
     from spikelab.spikedata.spikedata import SpikeData
@@ -77,32 +77,12 @@ def _restore(value: Any, attrs: dict[str, Any], string: bool) -> Any:
     return value.astype(wanted) if wanted is not None else as_str_array(value)
 
 
-def _translate(exc: BaseException, path: str, where: str) -> BaseException | None:
-    """spikestore's error for a failed chunk read, or ``None`` to let ``exc`` through."""
-    if isinstance(exc, MissingChunkError):
-        return ItemNotFoundError(
-            f"{where}: chunk data is gone; the item was replaced or deleted after this view was "
-            f"created. Call get_lazy() again."
-        )
-    if is_decode_failure(exc):
-        return CorruptDataError(
-            f"{where}: a chunk of {path!r} failed to decode ({exc}); the stored bytes are damaged. "
-            f"Run `spikestore verify` for a full report."
-        )
-    return None
-
-
 async def _read_async(array: Array, selection: Any, where: str) -> Any:
     """``array[selection]`` with spikestore's errors for missing and damaged chunks."""
     try:
         return await array.async_array.getitem(selection)
-    except (MissingChunkError, ValueError, RuntimeError) as exc:
-        error = _translate(exc, array.path, where)
-        if error is None:
-            raise
-        if isinstance(error, ItemNotFoundError):
-            raise error from None
-        raise error from exc
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise_read_error(exc, where, array.path)
 
 
 def _read_only(async_array: AsyncArray) -> AsyncArray:
@@ -138,7 +118,8 @@ class LazyArray(Array):
     * reads raise spikestore's errors: :class:`~spikestore.errors.ItemNotFoundError`
       when a chunk is gone (the item was replaced or deleted after the view
       was created), :class:`~spikestore.errors.CorruptDataError` when a chunk
-      fails its checksum or does not decode;
+      of the version still committed is missing, fails its checksum or does
+      not decode (see :mod:`spikestore.containers.read_errors`);
     * ``dtype`` and the values read have the dtype the item was stored with:
       strings come back as numpy unicode (not zarr's variable-length string
       dtype) and big-endian numbers as big-endian;
@@ -213,13 +194,8 @@ class LazyArray(Array):
     def _guarded(self, read: Callable[[], Any]) -> Any:
         try:
             value = read()
-        except (MissingChunkError, ValueError, RuntimeError) as exc:
-            error = _translate(exc, self.path, self._where)
-            if error is None:
-                raise
-            if isinstance(error, ItemNotFoundError):
-                raise error from None
-            raise error from exc
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise_read_error(exc, self._where, self.path)
         return self._restored(value)
 
     def get_basic_selection(self, selection: Any = Ellipsis, **kwargs: Any) -> Any:

@@ -34,7 +34,7 @@ from zarr.core.sync import sync
 from zarr.storage import MemoryStore, StorePath, WrapperStore
 
 from .skeleton import IN_INDEX, INLINE_CHUNKS, skeleton_segment
-from ..errors import CorruptDataError, FormatError
+from ..errors import FormatError
 from ..paths import storage_segment
 from ..jsonvalue import from_json, to_json
 from ..record import Dataset, Record
@@ -45,6 +45,7 @@ from .blocks import block_selections
 from .encoding import array_metadata, as_stored_byte_order, restore_dtype
 from .packing import PackedSlice, pack, packable, unpack
 from .layout import apply_layout
+from .read_errors import raise_read_error
 
 # Bytes copied per step when the source is not in memory (h5py, another
 # store): blocks of whole destination chunks (spikestore.containers.blocks), so
@@ -581,16 +582,24 @@ class RowBlocks:
     Slicing rows (``[a:b]``) of an array in the fast layout decodes its
     chunks in parallel threads (:mod:`fast_chunks`); anything else is
     delegated to the ``zarr.Array``.  Meant for streaming copies that read
-    an array block by block from a plain thread (the HDF5 export).
+    an array block by block from a plain thread (the HDF5 export).  Read
+    failures become spikestore's errors (:mod:`.read_errors`), naming
+    ``where``.
     """
 
-    def __init__(self, array: Array, metadata: dict[str, Any]) -> None:
-        self.array, self.metadata = array, metadata
+    def __init__(self, array: Array, metadata: dict[str, Any], where: str = "array") -> None:
+        self.array, self.metadata, self.where = array, metadata, where
         self.shape, self.chunks = array.shape, array.chunks
         self.dtype = as_stored_byte_order(np.dtype(array.dtype), metadata) if isinstance(array.dtype, np.dtype) else array.dtype
         self.nbytes = array.nbytes
 
     def __getitem__(self, selection: Any) -> Any:
+        try:
+            return self._read(selection)
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise_read_error(exc, self.where, self.array.path)
+
+    def _read(self, selection: Any) -> Any:
         if isinstance(selection, tuple) and len(selection) == 1:
             selection = selection[0]
         if isinstance(selection, slice) and selection.step in (None, 1):
@@ -601,20 +610,20 @@ class RowBlocks:
         return self.array[selection]
 
 
-def block_readable(record: Record, skeleton: dict[str, Any]) -> Record:
-    """``record`` (from :func:`lazy_record`) with its datasets wrapped in :class:`RowBlocks`."""
+def block_readable(record: Record, skeleton: dict[str, Any], where: str = "item") -> Record:
+    """``record`` (from :func:`lazy_record`) with its datasets wrapped in :class:`RowBlocks`; ``where`` names it in errors."""
     if skeleton.get("node") == "packed":
         blocks: dict[str, RowBlocks] = {}
         for child in record.children.values():
             for name, ds in child.datasets.items():
                 if name not in blocks:
-                    blocks[name] = RowBlocks(ds.data.base, skeleton["datasets"][name])
+                    blocks[name] = RowBlocks(ds.data.base, skeleton["datasets"][name], f"{where}.{name}")
                 ds.data = PackedSlice(blocks[name], ds.data.start, ds.data.stop)
         return record
     for name, ds in record.datasets.items():
-        ds.data = RowBlocks(ds.data, skeleton["datasets"][name])
+        ds.data = RowBlocks(ds.data, skeleton["datasets"][name], f"{where}.{name}")
     for name, child in record.children.items():
-        block_readable(child, skeleton["children"][name])
+        block_readable(child, skeleton["children"][name], f"{where}[{name!r}]")
     return record
 
 
@@ -632,8 +641,9 @@ async def _read_array(array: Array, metadata: dict[str, Any]) -> np.ndarray:
         else:
             value = await async_array.getitem(Ellipsis)
     except (ValueError, RuntimeError) as exc:
-        # raised by the codec chain: a crc32c mismatch or undecodable bytes
-        raise CorruptDataError(f"a chunk of array {array.path!r} failed to decode: {exc}") from exc
+        # raised by the codec chain (the whole array is selected): a crc32c mismatch or undecodable bytes;
+        # a missing chunk passes through (the store retries the read in case the item was replaced)
+        raise_read_error(exc, f"array {array.path!r}", codec_failure=True)
     return restore_dtype(np.asarray(value), metadata)
 
 
