@@ -40,7 +40,6 @@ again.
 from __future__ import annotations
 
 import asyncio
-import math
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator
 
 import numpy as np
@@ -56,6 +55,7 @@ from .containers.encoding import NUMPY_DTYPE_ATTR, as_stored_byte_order
 from .errors import InvalidValueError, ItemNotFoundError, ReadOnlyError
 from .record import Dataset, Record
 from .containers.read_errors import raise_read_error
+from .containers.zarr_group import read_whole
 
 if TYPE_CHECKING:
     from spikelab.spikedata.spikedata import SpikeData
@@ -63,10 +63,6 @@ if TYPE_CHECKING:
 # ---------------------------------------------------------------------------
 # Arrays
 # ---------------------------------------------------------------------------
-
-
-def _is_string(array: Array) -> bool:
-    return array.metadata.to_dict().get("data_type") == "string"
 
 
 def _restore(value: Any, attrs: dict[str, Any], string: bool) -> Any:
@@ -300,8 +296,10 @@ def lazy_array(ds: Dataset, where: str) -> LazyArray:
     raise InvalidValueError(f"{where}: dataset is not stored lazily; open the item with get_lazy().")
 
 
-def materialize(record: Record) -> Record:
-    """A copy of a lazy record with every dataset read into memory, concurrently."""
+def materialize(record: Record, where: str = "item") -> Record:
+    """A copy of a lazy record with every dataset read into memory, concurrently
+    (:func:`spikestore.containers.zarr_group.read_whole`, as ``get`` reads an item);
+    ``where`` names the item in errors."""
     leaves: list[tuple[Dataset, Dataset]] = []
 
     def copy(rec: Record) -> Record:
@@ -315,21 +313,17 @@ def materialize(record: Record) -> Record:
 
     result = copy(record)
 
-    async def run() -> list[Any]:
-        jobs = []
-        for src, _ in leaves:
-            arr = src.data
-            if math.prod(arr.shape) == 0:
-                jobs.append(asyncio.sleep(0, None))
-            else:
-                jobs.append(_read_async(arr, Ellipsis, "item"))
-        return await asyncio.gather(*jobs)
+    async def one(array: Array) -> np.ndarray:
+        try:
+            return await read_whole(array)
+        except OSError as exc:  # a missing chunk, or damage already named by its array
+            raise_read_error(exc, where, array.path)
 
-    for (src, dst), value in zip(leaves, sync(run())):
-        string = _is_string(src.data)
-        if value is None:
-            value = np.zeros(src.data.shape, dtype=str if string else src.data.dtype)
-        dst.data = _restore(np.asarray(value), src.attrs, string)
+    async def run() -> list[Any]:
+        return await asyncio.gather(*(one(src.data) for src, _ in leaves))
+
+    for (_, dst), value in zip(leaves, sync(run())):
+        dst.data = value
     return result
 
 
@@ -351,7 +345,7 @@ class ItemView:
 
     def load(self) -> Any:
         """The whole item as its spikelab object (equal to ``ws.get``)."""
-        return codecs.decode(materialize(self._record))
+        return codecs.decode(materialize(self._record, self._where))
 
     def _lazy(self, name: str) -> LazyArray:
         return lazy_array(self._record.datasets[name], f"{self._where}.{name}")

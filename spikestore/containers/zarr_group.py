@@ -594,20 +594,12 @@ class RowBlocks:
         self.nbytes = array.nbytes
 
     def __getitem__(self, selection: Any) -> Any:
-        try:
-            return self._read(selection)
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise_read_error(exc, self.where, self.array.path)
-
-    def _read(self, selection: Any) -> Any:
         if isinstance(selection, tuple) and len(selection) == 1:
             selection = selection[0]
-        if isinstance(selection, slice) and selection.step in (None, 1):
-            store_path = self.array.async_array.store_path
-            for fast in (fast_shards, fast_chunks):
-                if fast.supports(self.metadata):
-                    return sync(fast.read_array(store_path.store, store_path.path, self.metadata, rows=selection))
-        return self.array[selection]
+        try:
+            return sync(read_stored(self.array, self.metadata, selection))
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise_read_error(exc, self.where, self.array.path)
 
 
 def block_readable(record: Record, skeleton: dict[str, Any], where: str = "item") -> Record:
@@ -627,22 +619,49 @@ def block_readable(record: Record, skeleton: dict[str, Any], where: str = "item"
     return record
 
 
-async def _read_array(array: Array, metadata: dict[str, Any]) -> np.ndarray:
+async def read_stored(array: Array, metadata: dict[str, Any], selection: Any = Ellipsis) -> Any:
+    """The one reader of a stored array: all of it (``...``), rows ``[a:b]`` of axis 0, or any basic selection.
+
+    All of an array, and row blocks, of an array in a fast layout are
+    decoded by :mod:`.fast_shards` / :mod:`.fast_chunks` (in parallel
+    threads, one request per chunk or shard); anything else is read by zarr.
+    Values come as zarr reads them (native byte order; see
+    :func:`read_whole` for the stored dtype).  Errors are raised as they
+    come; callers turn them into spikestore's (:mod:`.read_errors`).
+    """
     async_array = array.async_array
-    shape = tuple(metadata["shape"])
-    if int(np.prod(shape, dtype=np.int64)) == 0:
-        empty = np.zeros(shape, dtype=async_array.dtype if metadata["data_type"] != "string" else str)
-        return restore_dtype(empty, metadata)
+    if selection is Ellipsis:
+        rows = None
+        shape = tuple(metadata["shape"])
+        if int(np.prod(shape, dtype=np.int64)) == 0:
+            return np.zeros(shape, dtype=async_array.dtype if metadata["data_type"] != "string" else str)
+    elif isinstance(selection, slice) and selection.step in (None, 1):
+        rows = selection
+    else:
+        return await async_array.getitem(selection)
+    for fast in (fast_shards, fast_chunks):
+        if fast.supports(metadata):
+            return await fast.read_array(async_array.store_path.store, async_array.store_path.path, metadata, rows=rows)
+    return await async_array.getitem(selection)
+
+
+async def read_whole(array: Array, metadata: dict[str, Any] | None = None) -> np.ndarray:
+    """All of a stored array (:func:`read_stored`), in the dtype it was stored with.
+
+    Raises
+    ------
+    CorruptDataError
+        If a chunk fails its checksum or does not decode (:mod:`.read_errors`).
+    MissingChunkError
+        If a chunk is missing: passed through, so that a whole-item read can
+        tell a replaced version (read again) from damage.
+    """
+    if metadata is None:
+        metadata = array.metadata.to_dict()
     try:
-        if fast_shards.supports(metadata):
-            value = await fast_shards.read_array(async_array.store_path.store, async_array.store_path.path, metadata)
-        elif fast_chunks.supports(metadata):
-            value = await fast_chunks.read_array(async_array.store_path.store, async_array.store_path.path, metadata)
-        else:
-            value = await async_array.getitem(Ellipsis)
+        value = await read_stored(array, metadata)
     except (ValueError, RuntimeError) as exc:
-        # raised by the codec chain (the whole array is selected): a crc32c mismatch or undecodable bytes;
-        # a missing chunk passes through (the store retries the read in case the item was replaced)
+        # raised by the codec chain (the whole array is selected): a crc32c mismatch or undecodable bytes
         raise_read_error(exc, f"array {array.path!r}", codec_failure=True)
     return restore_dtype(np.asarray(value), metadata)
 
@@ -679,7 +698,7 @@ def read_records(store: Store, items: list[tuple[str, dict[str, Any]]], *, max_a
 
         async def one(array: Array, meta: dict[str, Any]) -> np.ndarray:
             async with limit:
-                return await _read_array(array, meta)
+                return await read_whole(array, meta)
 
         return await asyncio.gather(*(one(array, meta) for array, meta, _ in jobs))
 
