@@ -50,7 +50,7 @@ from zarr.storage import StorePath
 from . import codecs
 from .codecs.base import as_str_array, decode_labels, decode_times, metadata_from_json, spikelab_class
 from .codecs.neuron_attributes import GROUP as NEURON_ATTRIBUTES, decode_neuron_attributes
-from .codecs.spikes import decode_spike_fields
+from .codecs.spikes import decode_spike_fields, train_bounds, window_positions
 from .containers.encoding import NUMPY_DTYPE_ATTR, as_stored_byte_order
 from .errors import InvalidValueError, ItemNotFoundError, ReadOnlyError
 from .record import Dataset, Record
@@ -559,8 +559,7 @@ class SpikeDataView(ItemView):
         if isinstance(unit, (bool, np.bool_)) or not isinstance(unit, (int, np.integer)) or not -n <= unit < n:
             raise InvalidValueError(f"{self._where}: unit {unit!r} is out of range; this SpikeData has N={n} units (0..{n - 1}).")
         unit = int(unit) % n
-        ends = self._ends()
-        lo, hi = (int(ends[unit - 1]) if unit else 0), int(ends[unit])
+        lo, hi = train_bounds(self._ends(), unit)
         if hi == lo:
             return np.zeros(0, dtype=np.float64)
         return np.asarray(self.spike_times[lo:hi], dtype=np.float64)
@@ -593,14 +592,7 @@ class SpikeDataView(ItemView):
     def _window_spikes(self, start: float, end: float) -> tuple[np.ndarray, np.ndarray]:
         ds = self._record.derived["by_time_offsets"]
         offsets = self._cached("by_time_offsets", lambda: lazy_array(ds, "by_time_offsets").load().astype(np.int64))
-        block = float(ds.attrs.get("block_ms", 0.0))
-        n_blocks = len(offsets) - 1
-        # the same edges spikes.time_ordered_copy computed the offsets from
-        edges = self.start_time + block * np.arange(n_blocks + 1)
-        b0 = max(0, int(np.searchsorted(edges, start, side="right")) - 1)
-        b1 = int(np.searchsorted(edges, end, side="left"))
-        lo = int(offsets[min(b0, n_blocks)])
-        hi = int(offsets[b1]) if b1 <= n_blocks else int(offsets[-1])
+        lo, hi = window_positions(offsets, float(ds.attrs.get("block_ms", 0.0)), self.start_time, start, end)
         if hi <= lo:
             return np.zeros(0, dtype=np.float64), np.zeros(0, dtype=np.int64)
         derived = self._record.derived
