@@ -78,9 +78,12 @@ class Record:
     children
         Named child records.
     derived
-        Arrays computed from ``datasets`` that only speed up partial reads
-        (e.g. a time-ordered copy of spike times).  A container may store them
-        or drop them; decoding never needs them.
+        Arrays that speed up partial reads, computed from ``datasets`` (e.g.
+        a time-ordered copy of spike times, see
+        :func:`spikestore.codecs.derive`); a container may store them or drop
+        them, and decoding never needs them.  They are put on the record
+        before a container is called (the Zarr container stores them, the
+        HDF5 container drops them); a container computes none.
     """
 
     type: str | None = None

@@ -29,7 +29,7 @@ from zarr.abc.store import Store
 
 from . import codecs
 from .backend import Backend
-from .containers.zarr_group import group_document, lazy_record, read_record, read_records, stores_objects, write_records
+from .containers.zarr_group import group_document, lazy_record, read_record, read_records, stored_packed, stores_objects, write_records
 from .errors import CorruptDataError, FormatError, InvalidNameError, ItemNotFoundError, StoreWriteError, WorkspaceNotFoundError
 from .containers.skeleton import Skeleton
 from .entries import IndexEntry
@@ -37,6 +37,7 @@ from .index import AUTO_COMPACT_RECORDS, INDEX_DIR, IndexState, Items, JournalOp
 from .paths import INTERNAL_DIR, item_folder, storage_segment
 from .record import Record
 from .strict_store import MissingChunkError, StrictStore
+from .containers.read_errors import ItemVersionStore, raise_read_error
 
 FORMAT_NAME = "spikestore-workspace"
 FORMAT_VERSION = 2
@@ -217,6 +218,7 @@ class WorkspaceStore:
             for tag, record in items:
                 namespace, key = tag[0], tag[1]
                 codecs.fill_hints(record)  # axis names and access hints; records read from HDF5 or older stores have none
+                add_derived(record)
                 folder = item_folder(namespace, key)
                 check_key_lengths(self.backend, folder, record, f"({namespace!r}, {key!r})")
                 # written after the item's data, once per folder, and only if the item has objects
@@ -224,7 +226,7 @@ class WorkspaceStore:
                 path = f"{folder}/{new_version_id()}"
                 yield (tag, path), path, record, extra
 
-        written = write_records(self.backend.zarr_store, jobs(), derive=codecs.derive)
+        written = write_records(self.backend.zarr_store, jobs())
         return [(tag, path, tree) for (tag, path), tree in written]
 
     def commit(self, ops: list[JournalOp], superseded: Iterable[str] = ()) -> None:
@@ -355,21 +357,17 @@ class WorkspaceStore:
             last_path = entry["path"]
             try:
                 if lazy:
-                    return lazy_record(self.reader, entry["path"], entry["tree"])
+                    # a chunk missing later is damage only if this version is still the committed one
+                    version = ItemVersionStore(self.reader, _StillCommitted(self, namespace, key, entry["path"]))
+                    return lazy_record(version, entry["path"], entry["tree"])
                 return read_record(self.reader, entry["path"], entry["tree"])
             except CorruptDataError as exc:
-                raise CorruptDataError(
-                    f"({namespace!r}, {key!r}) in {self.backend.url} is damaged: {exc}. Run "
-                    f"`spikestore verify {self.backend.url}` for a full report."
-                ) from exc
+                raise_read_error(exc, f"({namespace!r}, {key!r}) in {self.backend.url}")
             except MissingChunkError as exc:
                 missing = exc
                 time.sleep(0.01 * attempt)
                 self.index.refresh(self.backend)
-        raise CorruptDataError(
-            f"({namespace!r}, {key!r}) is damaged: chunk {missing} is missing. Run "
-            f"`spikestore verify {self.backend.url}`."
-        ) from None
+        raise_read_error(missing, f"({namespace!r}, {key!r}) in {self.backend.url}")
 
     def get(self, namespace: str, key: str) -> Any:
         """The decoded item."""
@@ -532,6 +530,51 @@ def refuse_file_location(backend: Backend) -> None:
 def claim_location(backend: Backend) -> None:
     """Mark a location as (the start of) a workspace: ``__spikestore__/zarr.json``."""
     backend.write_bytes(f"{INTERNAL_DIR}/zarr.json", group_document({ROOT_ATTR: "internal: the item index, see docs/format.md"}))
+
+
+class _StillCommitted:
+    """``() -> bool``: whether the index (refreshed) still names ``path`` for an item.
+
+    Sent with a lazy record's store to other processes (dask): it pickles as
+    the location, and opens the workspace there when first asked.
+    """
+
+    def __init__(self, store: WorkspaceStore | None, namespace: str, key: str, path: str, backend: Backend | None = None) -> None:
+        self.store, self.namespace, self.key, self.path = store, namespace, key, path
+        self.backend = backend if store is None else store.backend
+
+    def __call__(self) -> bool:
+        try:
+            if self.store is None:
+                assert self.backend is not None  # given when no store is
+                self.store = WorkspaceStore.open(self.backend)
+            else:
+                self.store.index.refresh(self.store.backend)
+        except WorkspaceNotFoundError:  # the workspace itself is gone
+            return False
+        entry = self.store.index.entry(self.namespace, self.key)
+        return entry is not None and entry["path"] == self.path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_StillCommitted, (None, self.namespace, self.key, self.path, self.backend))
+
+
+def add_derived(record: Record, *, root: bool = True) -> Record:
+    """Give the records of ``record``'s tree the derived arrays their codecs
+    compute (:func:`spikestore.codecs.derive`), for the Zarr container to
+    store; returns ``record`` (changed in place).
+
+    A record that carries derived arrays already (a lazy record read from
+    another store) keeps them.  The children of a record the container
+    stores packed get none, as packing keeps no derived arrays
+    (:func:`spikestore.containers.zarr_group.stored_packed`).
+    """
+    if not record.derived and (record.datasets or record.children):
+        record.derived = codecs.derive(record)
+    if not stored_packed(record, root=root):
+        for child in record.children.values():
+            add_derived(child, root=False)
+    return record
 
 
 def check_key_lengths(backend: Backend, folder: str, record: Record, where: str) -> None:

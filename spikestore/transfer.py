@@ -127,7 +127,7 @@ def _store_source(store: WorkspaceStore) -> _Source:
         name=attrs.get("name"),
         created_at=float(attrs["created_at"]),
         index=store.describe(),
-        record=lambda ns, key: block_readable(store.read(ns, key, lazy=True), store.require(ns, key)["tree"]),
+        record=lambda ns, key: block_readable(store.read(ns, key, lazy=True), store.require(ns, key)["tree"], f"({ns!r}, {key!r})"),
         # lazy records are built from the index alone: sizing them reads no data
         total=lambda: sum(_record_bytes(store.read(ns, key, lazy=True)) for ns, keys in store.describe().items() for key in keys),
     )

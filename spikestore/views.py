@@ -40,7 +40,6 @@ again.
 from __future__ import annotations
 
 import asyncio
-import math
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator
 
 import numpy as np
@@ -51,11 +50,12 @@ from zarr.storage import StorePath
 from . import codecs
 from .codecs.base import as_str_array, decode_labels, decode_times, metadata_from_json, spikelab_class
 from .codecs.neuron_attributes import GROUP as NEURON_ATTRIBUTES, decode_neuron_attributes
-from .codecs.spikes import decode_spike_fields
+from .codecs.spikes import decode_spike_fields, train_bounds, window_positions
 from .containers.encoding import NUMPY_DTYPE_ATTR, as_stored_byte_order
-from .errors import CorruptDataError, InvalidValueError, ItemNotFoundError, ReadOnlyError
+from .errors import InvalidValueError, ItemNotFoundError, ReadOnlyError
 from .record import Dataset, Record
-from .strict_store import MissingChunkError, is_decode_failure
+from .containers.read_errors import raise_read_error
+from .containers.zarr_group import read_whole
 
 if TYPE_CHECKING:
     from spikelab.spikedata.spikedata import SpikeData
@@ -63,10 +63,6 @@ if TYPE_CHECKING:
 # ---------------------------------------------------------------------------
 # Arrays
 # ---------------------------------------------------------------------------
-
-
-def _is_string(array: Array) -> bool:
-    return array.metadata.to_dict().get("data_type") == "string"
 
 
 def _restore(value: Any, attrs: dict[str, Any], string: bool) -> Any:
@@ -77,32 +73,12 @@ def _restore(value: Any, attrs: dict[str, Any], string: bool) -> Any:
     return value.astype(wanted) if wanted is not None else as_str_array(value)
 
 
-def _translate(exc: BaseException, path: str, where: str) -> BaseException | None:
-    """spikestore's error for a failed chunk read, or ``None`` to let ``exc`` through."""
-    if isinstance(exc, MissingChunkError):
-        return ItemNotFoundError(
-            f"{where}: chunk data is gone; the item was replaced or deleted after this view was "
-            f"created. Call get_lazy() again."
-        )
-    if is_decode_failure(exc):
-        return CorruptDataError(
-            f"{where}: a chunk of {path!r} failed to decode ({exc}); the stored bytes are damaged. "
-            f"Run `spikestore verify` for a full report."
-        )
-    return None
-
-
 async def _read_async(array: Array, selection: Any, where: str) -> Any:
     """``array[selection]`` with spikestore's errors for missing and damaged chunks."""
     try:
         return await array.async_array.getitem(selection)
-    except (MissingChunkError, ValueError, RuntimeError) as exc:
-        error = _translate(exc, array.path, where)
-        if error is None:
-            raise
-        if isinstance(error, ItemNotFoundError):
-            raise error from None
-        raise error from exc
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise_read_error(exc, where, array.path)
 
 
 def _read_only(async_array: AsyncArray) -> AsyncArray:
@@ -138,7 +114,8 @@ class LazyArray(Array):
     * reads raise spikestore's errors: :class:`~spikestore.errors.ItemNotFoundError`
       when a chunk is gone (the item was replaced or deleted after the view
       was created), :class:`~spikestore.errors.CorruptDataError` when a chunk
-      fails its checksum or does not decode;
+      of the version still committed is missing, fails its checksum or does
+      not decode (see :mod:`spikestore.containers.read_errors`);
     * ``dtype`` and the values read have the dtype the item was stored with:
       strings come back as numpy unicode (not zarr's variable-length string
       dtype) and big-endian numbers as big-endian;
@@ -213,13 +190,8 @@ class LazyArray(Array):
     def _guarded(self, read: Callable[[], Any]) -> Any:
         try:
             value = read()
-        except (MissingChunkError, ValueError, RuntimeError) as exc:
-            error = _translate(exc, self.path, self._where)
-            if error is None:
-                raise
-            if isinstance(error, ItemNotFoundError):
-                raise error from None
-            raise error from exc
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise_read_error(exc, self._where, self.path)
         return self._restored(value)
 
     def get_basic_selection(self, selection: Any = Ellipsis, **kwargs: Any) -> Any:
@@ -326,8 +298,10 @@ def lazy_array(ds: Dataset, where: str) -> LazyArray:
     raise InvalidValueError(f"{where}: dataset is not stored lazily; open the item with get_lazy().")
 
 
-def materialize(record: Record) -> Record:
-    """A copy of a lazy record with every dataset read into memory, concurrently."""
+def materialize(record: Record, where: str = "item") -> Record:
+    """A copy of a lazy record with every dataset read into memory, concurrently
+    (:func:`spikestore.containers.zarr_group.read_whole`, as ``get`` reads an item);
+    ``where`` names the item in errors."""
     leaves: list[tuple[Dataset, Dataset]] = []
 
     def copy(rec: Record) -> Record:
@@ -341,23 +315,17 @@ def materialize(record: Record) -> Record:
 
     result = copy(record)
 
-    async def run() -> list[Any]:
-        jobs = []
-        for src, _ in leaves:
-            arr = src.data
-            assert isinstance(arr, Array)  # only zarr arrays are collected
-            if math.prod(arr.shape) == 0:
-                jobs.append(asyncio.sleep(0, None))
-            else:
-                jobs.append(_read_async(arr, Ellipsis, "item"))
-        return await asyncio.gather(*jobs)
+    async def one(array: Array) -> np.ndarray:
+        try:
+            return await read_whole(array)
+        except OSError as exc:  # a missing chunk, or damage already named by its array
+            raise_read_error(exc, where, array.path)
 
-    for (src, dst), value in zip(leaves, sync(run())):
-        assert isinstance(src.data, Array)
-        string = _is_string(src.data)
-        if value is None:
-            value = np.zeros(src.data.shape, dtype=str if string else src.data.dtype)
-        dst.data = _restore(np.asarray(value), src.attrs, string)
+    async def run() -> list[Any]:
+        return await asyncio.gather(*(one(src.data) for src, _ in leaves))  # type: ignore[arg-type]
+
+    for (_, dst), value in zip(leaves, sync(run())):
+        dst.data = value
     return result
 
 
@@ -379,7 +347,7 @@ class ItemView:
 
     def load(self) -> Any:
         """The whole item as its spikelab object (equal to ``ws.get``)."""
-        return codecs.decode(materialize(self._record))
+        return codecs.decode(materialize(self._record, self._where))
 
     def _lazy(self, name: str) -> LazyArray:
         return lazy_array(self._record.datasets[name], f"{self._where}.{name}")
@@ -593,8 +561,7 @@ class SpikeDataView(ItemView):
         if isinstance(unit, (bool, np.bool_)) or not isinstance(unit, (int, np.integer)) or not -n <= unit < n:
             raise InvalidValueError(f"{self._where}: unit {unit!r} is out of range; this SpikeData has N={n} units (0..{n - 1}).")
         unit = int(unit) % n
-        ends = self._ends()
-        lo, hi = (int(ends[unit - 1]) if unit else 0), int(ends[unit])
+        lo, hi = train_bounds(self._ends(), unit)
         if hi == lo:
             return np.zeros(0, dtype=np.float64)
         return np.asarray(self.spike_times[lo:hi], dtype=np.float64)
@@ -627,14 +594,7 @@ class SpikeDataView(ItemView):
     def _window_spikes(self, start: float, end: float) -> tuple[np.ndarray, np.ndarray]:
         ds = self._record.derived["by_time_offsets"]
         offsets = self._cached("by_time_offsets", lambda: lazy_array(ds, "by_time_offsets").load().astype(np.int64))
-        block = float(ds.attrs.get("block_ms", 0.0))
-        n_blocks = len(offsets) - 1
-        # the same edges spikes.time_ordered_copy computed the offsets from
-        edges = self.start_time + block * np.arange(n_blocks + 1)
-        b0 = max(0, int(np.searchsorted(edges, start, side="right")) - 1)
-        b1 = int(np.searchsorted(edges, end, side="left"))
-        lo = int(offsets[min(b0, n_blocks)])
-        hi = int(offsets[b1]) if b1 <= n_blocks else int(offsets[-1])
+        lo, hi = window_positions(offsets, float(ds.attrs.get("block_ms", 0.0)), self.start_time, start, end)
         if hi <= lo:
             return np.zeros(0, dtype=np.float64), np.zeros(0, dtype=np.int64)
         derived = self._record.derived

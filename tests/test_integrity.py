@@ -53,6 +53,25 @@ def test_damage_is_detected_by_get_and_reported_by_verify(location, flip) -> Non
     assert gc(location.url, storage_options=location.storage_options, grace_seconds=0).removed == [], "gc never removes committed data"
 
 
+def test_a_missing_chunk_is_the_same_error_on_every_read_path(location, tmp_path) -> None:
+    """Lazy slice, full get and HDF5 export all raise CorruptDataError naming the item and the chunk."""
+    from spikestore import export_hdf5, open_workspace
+
+    _saved(location)
+    target = _damage(location, flip=False)
+    chunk = target[target.index("rec/rates/") :]  # the chunk's key in the store: rec/rates/<version>/data/c/<i>/<j>
+    with open_workspace(location.url, "r", storage_options=location.storage_options) as ws:
+        view = ws.get_lazy("rec", "rates")
+        with pytest.raises(CorruptDataError, match="'rec', 'rates'") as lazy:
+            view[:]
+        with pytest.raises(CorruptDataError, match="'rec', 'rates'") as full:
+            ws.get("rec", "rates")
+    with pytest.raises(CorruptDataError, match="'rec', 'rates'") as export:
+        export_hdf5(location.url, tmp_path / "out", storage_options=location.storage_options)
+    for raised in (lazy, full, export):
+        assert chunk in str(raised.value) and "missing" in str(raised.value)
+
+
 def test_workspace_handles_verify_and_gc(location) -> None:
     from spikestore import open_workspace
 

@@ -104,8 +104,9 @@ def derive(record: Record) -> dict[str, Any]:
     """Arrays that speed up partial reads of ``record`` (empty for most types),
     with their access hints.
 
-    Containers that store such arrays (the Zarr store) call this; the HDF5
-    container does not, so exports pay nothing for them.
+    The store computes them before it hands a record to the Zarr container
+    (:func:`spikestore.store.add_derived`); exports to HDF5 do not, so they
+    pay nothing for them.
     """
     codec = _BY_NAME.get(record.type or "")
     derive_fn = getattr(codec, "derive", None)

@@ -75,6 +75,33 @@ def encode_spike_fields(sd: Any, record: Record, where: str) -> None:
     encode_neuron_attributes(record, sd.neuron_attributes, where)
 
 
+def train_bounds(index: np.ndarray, unit: int) -> tuple[int, int]:
+    """Where unit ``unit``'s train lies in ``spike_times``: ``[lo, hi)``, from ``spike_times_index``
+    (the cumulative end of each train)."""
+    return (int(index[unit - 1]) if unit else 0), int(index[unit])
+
+
+def time_block_edges(start_time: float, block_ms: float, n_blocks: int) -> np.ndarray:
+    """The ``n_blocks + 1`` block edges of the time-ordered copy: ``start_time + b * block_ms``."""
+    return start_time + block_ms * np.arange(n_blocks + 1)
+
+
+def window_positions(offsets: np.ndarray, block_ms: float, start_time: float, start: float, end: float) -> tuple[int, int]:
+    """The positions ``[lo, hi)`` of the time-ordered copy holding every spike in ``[start, end)``.
+
+    ``offsets`` is ``by_time_offsets`` and ``block_ms`` its ``block_ms``
+    attribute (see :func:`time_ordered_copy`); the range covers whole
+    blocks, so spikes outside the window are still to be cut away.
+    """
+    n_blocks = len(offsets) - 1
+    edges = time_block_edges(start_time, block_ms, n_blocks)
+    b0 = max(0, int(np.searchsorted(edges, start, side="right")) - 1)
+    b1 = int(np.searchsorted(edges, end, side="left"))
+    lo = int(offsets[min(b0, n_blocks)])
+    hi = int(offsets[b1]) if b1 <= n_blocks else int(offsets[-1])
+    return lo, hi
+
+
 def time_ordered_copy(flat: np.ndarray, index: np.ndarray, start_time: float, length: float) -> dict[str, Dataset]:
     """Derived arrays for window reads: spikes sorted by time, their units, block offsets.
 
@@ -85,7 +112,7 @@ def time_ordered_copy(flat: np.ndarray, index: np.ndarray, start_time: float, le
     order = np.argsort(flat, kind="stable")
     times = flat[order]
     n_blocks = max(1, int(np.ceil(length / TIME_BLOCK_MS))) if length > 0 else 1
-    edges = start_time + TIME_BLOCK_MS * np.arange(n_blocks + 1)
+    edges = time_block_edges(start_time, TIME_BLOCK_MS, n_blocks)
     offsets = np.searchsorted(times, edges, side="left").astype(np.int64)
     offsets[-1] = len(times)
     return {
@@ -173,7 +200,7 @@ class SpikeDataCodec:
         return spike_dims(name, ndim)
 
     def derive(self, record: Record) -> dict[str, Dataset]:
-        """The time-ordered copy, computed only by containers that store it.
+        """The time-ordered copy, computed only for a container that stores it.
 
         Not for a SpikeData whose spikes fit one inner chunk of the Zarr
         layout (``TIME_ORDERED_MIN_SPIKES``): reading it whole is then one

@@ -36,6 +36,7 @@ from zarr.abc.store import Store
 
 from ..errors import CorruptDataError
 from ..strict_store import MissingChunkError
+from .read_errors import raise_read_error
 from zarr.core.buffer import default_buffer_prototype
 from .codec_choice import choose_for_source
 from .encoding import ChunkChain
@@ -158,7 +159,7 @@ def decode_into(
     try:
         block = chain.decode(body, chunks)
     except (RuntimeError, ValueError) as exc:
-        raise CorruptDataError(f"{what} does not decode: {exc}") from exc
+        raise_read_error(exc, what, codec_failure=True)
     start, stop = rows
     target = tuple(slice(i * c, min((i + 1) * c, s)) for i, c, s in zip(index, chunks, shape))
     lo, hi = max(target[0].start, start), min(target[0].stop, stop)

@@ -11,7 +11,7 @@ layout exactly.  Two rules come from spikelab's ``_dump_item``:
   included); ``__note__`` only on the top-level item;
 * string arrays are written with ``h5py.string_dtype("utf-8")``.
 
-A record's ``derived`` arrays (Zarr-only accelerators) are not written, and
+A record's ``derived`` arrays (accelerators of partial reads) are not written, and
 attributes named ``spikestore:*`` (Zarr-container bookkeeping) are dropped.
 
 Reading gives records whose datasets are the ``h5py.Dataset`` objects

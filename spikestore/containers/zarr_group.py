@@ -34,7 +34,7 @@ from zarr.core.sync import sync
 from zarr.storage import MemoryStore, StorePath, WrapperStore
 
 from .skeleton import ARRAY_KINDS, IN_INDEX, INLINE_CHUNKS, Skeleton, skeleton_segment
-from ..errors import CorruptDataError, FormatError
+from ..errors import FormatError
 from ..paths import storage_segment
 from ..jsonvalue import from_json, to_json
 from ..record import Dataset, Record
@@ -45,6 +45,7 @@ from .blocks import block_selections
 from .encoding import array_metadata, as_stored_byte_order, restore_dtype, round_mantissa, without_bitround
 from .packing import PackedSlice, pack, packable, unpack
 from .layout import apply_layout
+from .read_errors import raise_read_error
 
 # Bytes copied per step when the source is not in memory (h5py, another
 # store): blocks of whole destination chunks (spikestore.containers.blocks), so
@@ -162,9 +163,6 @@ def _for_zarr(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-Deriver = Callable[[Record], dict[str, Dataset]]
-
-
 INLINE_ATTR = "spikestore:inline"
 # the values of a group's arrays kept in the index, for plain-zarr readers (spikestore reads the index)
 INLINE_ARRAYS_ATTR = "spikestore:inline_arrays"
@@ -178,9 +176,9 @@ def _attrs_only(record: Record) -> bool:
     return not record.datasets and not record.children and not record.derived
 
 
-def _single_array(record: Record, derived: dict[str, Dataset]) -> bool:
+def _single_array(record: Record) -> bool:
     """A record that is one array (an ndarray, tuple or set in a dict): stored as that array, no group."""
-    return len(record.datasets) == 1 and not record.children and not derived
+    return len(record.datasets) == 1 and not record.children and not record.derived
 
 
 class _Plan:
@@ -188,14 +186,12 @@ class _Plan:
 
     ``in_index``: the item is kept wholly in the index (see
     :data:`INLINE_ARRAY_BYTES`); ``loaded``: its small datasets of a source
-    not in memory, read ahead (by ``id``); ``derived``: each record's derived
-    arrays, computed once.
+    not in memory, read ahead (by ``id``).
     """
 
     def __init__(self) -> None:
         self.in_index = False
         self.loaded: dict[int, np.ndarray] = {}
-        self.derived: dict[int, dict[str, Dataset]] = {}
         # datasets kept in the index although the item is stored in objects (small columns, see _make_plan)
         self.inline: set[int] = set()
         # the item's sub-group and array documents by path below the item, for its consolidated metadata
@@ -223,19 +219,26 @@ def _maybe_small(data: Any) -> bool:
         return False
 
 
-def _walk(record: Record, derive: Deriver | None, plan: _Plan, *, root: bool = True) -> Iterator[tuple[Record, list[Dataset], bool]]:
-    """``(record, its datasets and derived arrays, packed?)`` of every record with arrays, derived arrays computed once."""
-    derived = dict(record.derived or derive(record)) if derive is not None else {}
-    plan.derived[id(record)] = derived
-    packed = not root and not derived and packable(record)
-    yield record, [*record.datasets.values(), *derived.values()], packed
+def _walk(record: Record, *, root: bool = True) -> Iterator[tuple[Record, list[Dataset], bool]]:
+    """``(record, its datasets and derived arrays, packed?)`` of every record with arrays."""
+    packed = stored_packed(record, root=root)
+    yield record, [*record.datasets.values(), *record.derived.values()], packed
     if not packed:
         for child in record.children.values():
             if not _attrs_only(child):
-                yield from _walk(child, derive, plan, root=False)
+                yield from _walk(child, root=False)
 
 
-async def _make_plan(record: Record, derive: Deriver | None) -> _Plan:
+def stored_packed(record: Record, *, root: bool = False) -> bool:
+    """Whether ``record`` (not an item's root) is stored packed (:mod:`.packing`).
+
+    Its children then keep no derived arrays of their own; a record with
+    derived arrays, or whose children have some, is not packed.
+    """
+    return not root and not record.derived and packable(record)
+
+
+async def _make_plan(record: Record) -> _Plan:
     """Decide whether an item is kept wholly in the index: a record holding no
     array of its own (a dict of results), no packed part, every array at most
     ``INLINE_ARRAY_BYTES`` and all of them at most ``INLINE_ITEM_BYTES``.
@@ -244,8 +247,8 @@ async def _make_plan(record: Record, derive: Deriver | None) -> _Plan:
     groups, so plain zarr-python and ``xarray.open_zarr`` read every one.
     """
     plan = _Plan()
-    walked = list(_walk(record, derive, plan))
-    if record.datasets or plan.derived[id(record)] or any(packed for _, _, packed in walked):
+    walked = list(_walk(record))
+    if record.datasets or record.derived or any(packed for _, _, packed in walked):
         _keep_small_columns(walked, plan)
         return plan
     arrays = [ds for _, datasets, _ in walked for ds in datasets]
@@ -324,12 +327,12 @@ async def _write_tree(store: Store, path: str, record: Record, sem: asyncio.Sema
     document is an object, written last: it holds the documents of every
     sub-group and array below it (consolidated metadata).
     """
-    derived = plan.derived[id(record)]
+    derived = record.derived
     skeleton: Skeleton = {"type": record.type, "attrs": to_json(record.attrs), "datasets": {}, "children": {}}
     inline_chunks: dict[str, dict[str, str]] = {}
-    if not root and not derived and packable(record):
+    if stored_packed(record, root=root):
         return await _write_packed(store, path, rel, record, sem, skeleton, plan)
-    if not root and _single_array(record, derived):
+    if not root and _single_array(record):
         (name, ds), = record.datasets.items()
         info = {"type": record.type, "attrs": skeleton["attrs"], "dataset": name}
         skeleton["datasets"][name] = await _write_dataset(store, path, rel, ds, sem, name, plan, inline_chunks, {RECORD_ATTR: info})
@@ -523,9 +526,9 @@ def inline_store(chunks: dict[str, str], where: str) -> Store:
     return StrictStore(MemoryStore(buffers, read_only=True))
 
 
-def write_record(store: Store, path: str, record: Record, *, derive: Deriver | None = None) -> Skeleton:
+def write_record(store: Store, path: str, record: Record) -> Skeleton:
     """Write ``record`` as a group at ``path``; return its skeleton (see :func:`write_records`)."""
-    return write_records(store, [(None, path, record, [])], derive=derive)[0][1]
+    return write_records(store, [(None, path, record, [])])[0][1]
 
 
 WriteJob = tuple[Any, str, Record, list[tuple[str, bytes]]]
@@ -535,7 +538,6 @@ def write_records(
     store: Store,
     jobs: Iterable[WriteJob],
     *,
-    derive: Deriver | None = None,
     max_requests: int = MAX_REQUESTS_IN_FLIGHT,
 ) -> list[tuple[Any, Skeleton]]:
     """Write many records, each as a group at its path, with many requests in flight across records.
@@ -547,10 +549,8 @@ def write_records(
         bytes) written once the record's data is complete (parent group
         documents), each key once per call, and not at all for a record
         kept wholly in the index.  May be a generator: records are pulled as the write goes.
-    derive
-        Computes a record's derived arrays when it carries none (the store
-        passes :func:`spikestore.codecs.derive`); ``None`` stores only the
-        derived arrays a record already has.
+        Each record's ``derived`` arrays are stored as they are (the caller
+        computes them, see :func:`stored_packed`).
     max_requests
         Object writes in flight at once, over all records.
 
@@ -575,7 +575,7 @@ def write_records(
     documents_written: set[str] = set()
 
     async def one(tag: Any, path: str, record: Record, extra: list[tuple[str, bytes]], sem: asyncio.Semaphore) -> tuple[Any, str, Skeleton]:
-        plan = await _make_plan(record, derive or _existing)
+        plan = await _make_plan(record)
         skeleton = await _write_tree(ledger, path, record, sem, plan)
         if not plan.in_index:  # an item kept in the index needs no parent group documents
             new = [(key, doc) for key, doc in extra if key not in documents_written]
@@ -622,10 +622,6 @@ def _record_bytes(record: Record) -> int:
         return record.nbytes()
     except Exception:  # an array-like without a usable nbytes: treat as large
         return SMALL_RECORD_BYTES + 1
-
-
-def _existing(record: Record) -> dict[str, Dataset]:
-    return record.derived
 
 
 def open_array(store: Store, path: str, metadata: dict[str, Any]) -> Array:
@@ -684,11 +680,13 @@ class RowBlocks:
     Slicing rows (``[a:b]``) of an array in the fast layout decodes its
     chunks in parallel threads (:mod:`fast_chunks`); anything else is
     delegated to the ``zarr.Array``.  Meant for streaming copies that read
-    an array block by block from a plain thread (the HDF5 export).
+    an array block by block from a plain thread (the HDF5 export).  Read
+    failures become spikestore's errors (:mod:`.read_errors`), naming
+    ``where``.
     """
 
-    def __init__(self, array: Array, metadata: dict[str, Any]) -> None:
-        self.array, self.metadata = array, metadata
+    def __init__(self, array: Array, metadata: dict[str, Any], where: str = "array") -> None:
+        self.array, self.metadata, self.where = array, metadata, where
         self.shape, self.chunks = array.shape, array.chunks
         self.dtype = as_stored_byte_order(np.dtype(array.dtype), metadata) if isinstance(array.dtype, np.dtype) else array.dtype
         self.nbytes = array.nbytes
@@ -696,49 +694,75 @@ class RowBlocks:
     def __getitem__(self, selection: Any) -> Any:
         if isinstance(selection, tuple) and len(selection) == 1:
             selection = selection[0]
-        if isinstance(selection, slice) and selection.step in (None, 1):
-            store_path = self.array.async_array.store_path
-            for fast in (fast_shards, fast_chunks):
-                if fast.supports(self.metadata):
-                    return sync(fast.read_array(store_path.store, store_path.path, self.metadata, rows=selection))
-        return self.array[selection]
+        try:
+            return sync(read_stored(self.array, self.metadata, selection))
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise_read_error(exc, self.where, self.array.path)
 
 
-def block_readable(record: Record, skeleton: Skeleton) -> Record:
-    """``record`` (from :func:`lazy_record`) with its datasets wrapped in :class:`RowBlocks`."""
+def block_readable(record: Record, skeleton: Skeleton, where: str = "item") -> Record:
+    """``record`` (from :func:`lazy_record`) with its datasets wrapped in :class:`RowBlocks`; ``where`` names it in errors."""
     if skeleton.get("node") == "packed":
         blocks: dict[str, RowBlocks] = {}
         for child in record.children.values():
             for name, ds in child.datasets.items():
                 assert isinstance(ds.data, PackedSlice)  # lazy_record unpacks packed arrays into slices
                 if name not in blocks:
-                    blocks[name] = RowBlocks(ds.data.base, skeleton["datasets"][name])
+                    blocks[name] = RowBlocks(ds.data.base, skeleton["datasets"][name], f"{where}.{name}")
                 ds.data = PackedSlice(blocks[name], ds.data.start, ds.data.stop)
         return record
     for name, ds in record.datasets.items():
         assert isinstance(ds.data, Array)  # as lazy_record opens it
-        ds.data = RowBlocks(ds.data, skeleton["datasets"][name])
+        ds.data = RowBlocks(ds.data, skeleton["datasets"][name], f"{where}.{name}")
     for name, child in record.children.items():
-        block_readable(child, skeleton["children"][name])
+        block_readable(child, skeleton["children"][name], f"{where}[{name!r}]")
     return record
 
 
-async def _read_array(array: Array, metadata: dict[str, Any]) -> np.ndarray:
+async def read_stored(array: Array, metadata: dict[str, Any], selection: Any = Ellipsis) -> Any:
+    """The one reader of a stored array: all of it (``...``), rows ``[a:b]`` of axis 0, or any basic selection.
+
+    All of an array, and row blocks, of an array in a fast layout are
+    decoded by :mod:`.fast_shards` / :mod:`.fast_chunks` (in parallel
+    threads, one request per chunk or shard); anything else is read by zarr.
+    Values come as zarr reads them (native byte order; see
+    :func:`read_whole` for the stored dtype).  Errors are raised as they
+    come; callers turn them into spikestore's (:mod:`.read_errors`).
+    """
     async_array = array.async_array
-    shape = tuple(metadata["shape"])
-    if int(np.prod(shape, dtype=np.int64)) == 0:
-        empty = np.zeros(shape, dtype=async_array.dtype if metadata["data_type"] != "string" else str)
-        return restore_dtype(empty, metadata)
+    if selection is Ellipsis:
+        rows = None
+        shape = tuple(metadata["shape"])
+        if int(np.prod(shape, dtype=np.int64)) == 0:
+            return np.zeros(shape, dtype=async_array.dtype if metadata["data_type"] != "string" else str)
+    elif isinstance(selection, slice) and selection.step in (None, 1):
+        rows = selection
+    else:
+        return await async_array.getitem(selection)
+    for fast in (fast_shards, fast_chunks):
+        if fast.supports(metadata):
+            return await fast.read_array(async_array.store_path.store, async_array.store_path.path, metadata, rows=rows)
+    return await async_array.getitem(selection)
+
+
+async def read_whole(array: Array, metadata: dict[str, Any] | None = None) -> np.ndarray:
+    """All of a stored array (:func:`read_stored`), in the dtype it was stored with.
+
+    Raises
+    ------
+    CorruptDataError
+        If a chunk fails its checksum or does not decode (:mod:`.read_errors`).
+    MissingChunkError
+        If a chunk is missing: passed through, so that a whole-item read can
+        tell a replaced version (read again) from damage.
+    """
+    if metadata is None:
+        metadata = array.metadata.to_dict()
     try:
-        if fast_shards.supports(metadata):
-            value = await fast_shards.read_array(async_array.store_path.store, async_array.store_path.path, metadata)
-        elif fast_chunks.supports(metadata):
-            value = await fast_chunks.read_array(async_array.store_path.store, async_array.store_path.path, metadata)
-        else:
-            value = np.asarray(await async_array.getitem(Ellipsis))
+        value = await read_stored(array, metadata)
     except (ValueError, RuntimeError) as exc:
-        # raised by the codec chain: a crc32c mismatch or undecodable bytes
-        raise CorruptDataError(f"a chunk of array {array.path!r} failed to decode: {exc}") from exc
+        # raised by the codec chain (the whole array is selected): a crc32c mismatch or undecodable bytes
+        raise_read_error(exc, f"array {array.path!r}", codec_failure=True)
     return restore_dtype(np.asarray(value), metadata)
 
 
@@ -776,7 +800,7 @@ def read_records(store: Store, items: list[tuple[str, Skeleton]], *, max_arrays:
 
         async def one(array: Array, meta: dict[str, Any]) -> np.ndarray:
             async with limit:
-                return await _read_array(array, meta)
+                return await read_whole(array, meta)
 
         return await asyncio.gather(*(one(array, meta) for array, meta, _ in jobs))
 
