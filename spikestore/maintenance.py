@@ -16,13 +16,12 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable, Iterable
 
-import google_crc32c
 import numpy as np
 from zarr.core.buffer import default_buffer_prototype
 from zarr.storage import MemoryStore
 
 from .backend import Backend
-from .containers.zarr_group import chunk_digest, inline_chunk_bytes, open_array, skeleton_arrays
+from .containers.zarr_group import chunk_digest, chunk_fingerprint, inline_chunk_bytes, open_array, skeleton_arrays
 from .errors import CorruptDataError, FormatError, InvalidValueError
 from .index import INDEX_DIR, IndexState, index_problems
 from .paths import GROUP_DOCUMENT, INTERNAL_DIR, is_version_id
@@ -304,7 +303,7 @@ def _verify_chunks(
             if raw is None:
                 problems.append(f"chunk {key} missing")
                 continue
-            seen.append((key, len(raw), google_crc32c.value(raw)))
+            seen.append((key, len(raw), chunk_fingerprint(raw)))
             memory[f"a/{key}"] = default_buffer_prototype().buffer.from_bytes(raw)
             selection = tuple(slice(i * c, (i + 1) * c) for i, c in zip(index, chunk_shape))
             try:

@@ -20,10 +20,9 @@ import binascii
 import hashlib
 import json
 import re
+import zlib
 from functools import partial
 from typing import Any, Callable, Coroutine, Iterable, Iterator
-
-import google_crc32c
 
 import numpy as np
 from zarr.abc.store import Store
@@ -355,7 +354,7 @@ class _ChunkLedger(WrapperStore[Store]):
         if self._limit is None:  # created in the event loop that uses it
             self._limit = asyncio.Semaphore(self._limit_size)
         data = value.to_bytes()
-        self.written[key] = (len(data), google_crc32c.value(data))
+        self.written[key] = (len(data), chunk_fingerprint(data))
         async with self._limit:
             await self._store.set(key, value)
 
@@ -364,11 +363,23 @@ class _ChunkLedger(WrapperStore[Store]):
             await self.set(key, value)
 
 
-def chunk_digest(entries: Iterable[tuple[str, int, int]]) -> str:
-    """The digest of an array's chunk objects: SHA-256 over ``key size crc32c`` lines, sorted by key.
+def chunk_fingerprint(data: bytes) -> int:
+    """The fingerprint of one stored chunk (or shard) object in its array's digest: its CRC-32 (zlib).
 
-    It binds every chunk to its place, so chunks swapped or replaced by
-    another valid chunk change the digest although each passes its crc32c.
+    Not its crc32c: every chunk spikestore writes ends with the crc32c of
+    what precedes it, and the crc32c of a message followed by its own crc32c
+    is one constant (the CRC residue), so it would tell no two valid chunks
+    apart.  CRC-32 uses another polynomial and differs between chunks.
+    """
+    return zlib.crc32(data)
+
+
+def chunk_digest(entries: Iterable[tuple[str, int, int]]) -> str:
+    """The digest of an array's chunk objects: SHA-256 over ``key size crc32`` lines, sorted by key.
+
+    ``entries`` are ``(key, size, chunk_fingerprint(bytes))``.  The digest
+    binds every chunk to its place, so chunks swapped or replaced by another
+    valid chunk change it although each passes its crc32c.
     """
     lines = sorted(f"{key} {size} {crc:08x}\n" for key, size, crc in entries)
     return hashlib.sha256("".join(lines).encode()).hexdigest()
@@ -416,7 +427,7 @@ def inline_chunk_bytes(chunks: dict[str, str], where: str) -> dict[str, bytes]:
 
 
 def _inline_entries(chunks: dict[str, str]) -> list[tuple[str, int, int]]:
-    return [(key, len(raw), google_crc32c.value(raw)) for key, raw in inline_chunk_bytes(chunks, "inline array").items()]
+    return [(key, len(raw), chunk_fingerprint(raw)) for key, raw in inline_chunk_bytes(chunks, "inline array").items()]
 
 
 def inline_store(chunks: dict[str, str], where: str) -> Store:
