@@ -11,12 +11,13 @@ a codec (``numcodecs.pickle``, ``vlen-bytes`` …) that a hostile store names.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
 from .containers.encoding import WRITTEN_CODECS, check_codec_configuration
 from .containers.packing import check_packed
-from .containers.skeleton import IN_INDEX, INLINE_CHUNKS, MAX_INLINE_CHARS, skeleton_segment
+from .containers.skeleton import IN_INDEX, INLINE_ARRAY_BYTES, INLINE_CHUNKS, MAX_INLINE_CHARS, skeleton_segment
 from .errors import FormatError
 from .paths import GROUP_DOCUMENT, check_item_path, check_segment
 
@@ -129,6 +130,13 @@ def _check_inline_chunks(skeleton: dict[str, Any], where: str) -> None:
         if meta is None or skeleton.get("node") == "packed" or not isinstance(chunks, dict):
             raise FormatError(f"{where}/{name}: chunks kept in the index for no array of the record.")
         shape, grid = meta["shape"], meta["chunk_grid"]["configuration"]["chunk_shape"]
+        # every chunk of an array is written, and only small arrays are kept in the index
+        count = math.prod(-(-s // c) for s, c in zip(shape, grid)) if math.prod(shape) else 0
+        if math.prod(shape) > INLINE_ARRAY_BYTES or math.prod(grid) > max(INLINE_ARRAY_BYTES, 1) or len(chunks) != count:
+            raise FormatError(
+                f"{where}/{name}: an array of shape {shape} in chunks of {grid} with {len(chunks)} chunk(s) kept in the index; "
+                f"spikestore keeps only arrays of at most {INLINE_ARRAY_BYTES} elements there, every chunk of them."
+            )
         for key, value in chunks.items():
             match = _CHUNK_KEY.match(key) if isinstance(key, str) else None
             index = [int(i) for i in key.split("/")[1:]] if match else []
@@ -154,14 +162,15 @@ def check_array_metadata(meta: object, where: str) -> None:
         raise FormatError(f"{where}: dimension_names {names!r} is not one name (or null) per axis.")
     if meta.get("storage_transformers"):
         raise FormatError(f"{where}: storage transformers are not part of the spikestore format.")
-    _check_codecs(meta.get("codecs"), where)
+    _check_codecs(meta.get("codecs"), where, chunks)
 
 
 def _positive_sizes(sizes: object, ndim: int) -> bool:
     return isinstance(sizes, list) and len(sizes) == ndim and all(isinstance(c, int) and 0 < c < MAX_DIMENSION for c in sizes)
 
 
-def _check_codecs(codecs: object, where: str) -> None:
+def _check_codecs(codecs: object, where: str, chunks: list[int], sharded: bool = False) -> None:
+    """``codecs`` (of chunks shaped ``chunks``; ``sharded``: inside a shard) name only what spikestore writes."""
     if not isinstance(codecs, list) or not codecs:
         raise FormatError(f"{where}: codecs {codecs!r} is not a list of codecs.")
     for codec in codecs:
@@ -175,5 +184,8 @@ def _check_codecs(codecs: object, where: str) -> None:
             check_codec_configuration(codec, where)
         if name == "sharding_indexed":
             config = codec.get("configuration", {})
-            _check_codecs(config.get("codecs"), where)
-            _check_codecs(config.get("index_codecs"), where)
+            inner = config.get("chunk_shape") if isinstance(config, dict) else None
+            if sharded or len(codecs) != 1 or not _positive_sizes(inner, len(chunks)) or any(c % i for c, i in zip(chunks, inner)):
+                raise FormatError(f"{where}: sharding configuration {config!r} is not one spikestore writes (inner chunks dividing the shard {chunks}).")
+            _check_codecs(config.get("codecs"), where, inner, sharded=True)
+            _check_codecs(config.get("index_codecs"), where, inner, sharded=True)

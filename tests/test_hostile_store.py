@@ -9,6 +9,7 @@ still be saved to and loaded from."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import uuid
@@ -210,6 +211,80 @@ def test_a_written_codec_with_a_configuration_we_never_write_is_refused(site, co
         AnalysisWorkspace.load_item(site["url"], "rec", "a", storage_options=site["opts"])
 
 
+@pytest.mark.parametrize("site", ["folder"], indirect=True)
+def test_a_forged_shape_is_reported_by_verify_without_reading_a_huge_grid(site) -> None:
+    """A re-checksummed snapshot declaring 2**46 values (2**29 chunks) where 1,000 are stored."""
+    ws = AnalysisWorkspace()
+    ws.store("rec", "x", np.arange(1000.0))
+    ws.save(site["url"], storage_options=site["opts"])
+    _forge(site, lambda p: p["items"]["rec"]["x"]["tree"]["datasets"]["data"].__setitem__("shape", [2**46]))
+    report = verify(site["url"], storage_options=site["opts"])
+    assert not report.ok and "stopped reading" in str(report) and report.chunks_checked < 100, str(report)
+
+
+SMALL_DICT = {"curve": np.linspace(0, 1, 64), "n": 3}
+
+
+def _inline_data(p: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The metadata and index-kept chunks of SMALL_DICT's ``curve`` in a snapshot payload."""
+    curve = p["items"]["rec"]["d"]["tree"]["children"]["curve"]
+    return curve["datasets"]["data"], curve["inline_chunks"]["data"]
+
+
+@pytest.mark.parametrize(
+    "forge, match",
+    [
+        # a 2**40-value array "kept in the index" with its one chunk: would allocate terabytes on read
+        (lambda meta, chunks: (meta.__setitem__("shape", [2**40]), meta["chunk_grid"]["configuration"].__setitem__("chunk_shape", [2**40])), "at most 2048 elements"),
+        # a grid of 64 chunks with one present: the rest would read as fill values
+        (lambda meta, chunks: meta["chunk_grid"]["configuration"].__setitem__("chunk_shape", [1]), "at most 2048 elements"),
+        (lambda meta, chunks: chunks.clear(), "at most 2048 elements"),
+    ],
+    ids=["huge", "chunks-missing-from-grid", "no-chunks"],
+)
+@pytest.mark.parametrize("site", ["folder"], indirect=True)
+def test_arrays_kept_in_the_index_are_small_and_whole(site, forge, match) -> None:
+    ws = AnalysisWorkspace()
+    ws.store("rec", "d", SMALL_DICT)
+    ws.save(site["url"], storage_options=site["opts"])
+    _forge(site, lambda p: forge(*_inline_data(p)))
+    with pytest.raises(FormatError, match=match):
+        AnalysisWorkspace.load(site["url"], storage_options=site["opts"])
+    report = verify(site["url"], storage_options=site["opts"])
+    assert not report.ok
+    _assert_still_usable(site)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda config, shard: config.__setitem__("chunk_shape", [0]),
+        lambda config, shard: config.__setitem__("chunk_shape", [shard[0] - 1]),  # does not divide the shard
+        lambda config, shard: config.__setitem__("chunk_shape", [1, 1]),
+        lambda config, shard: config.__setitem__("codecs", [{"name": "sharding_indexed", "configuration": dict(config)}]),
+        lambda config, shard: config.__setitem__("index_codecs", [{"name": "sharding_indexed", "configuration": dict(config)}]),
+    ],
+    ids=["zero", "not-dividing", "wrong-rank", "nested", "nested-index"],
+)
+@pytest.mark.parametrize("site", ["folder"], indirect=True)
+def test_a_sharding_configuration_we_never_write_is_refused(site, change) -> None:
+    from spikelab.spikedata.spikedata import SpikeData
+
+    rng = np.random.default_rng(2)
+    ws = AnalysisWorkspace()
+    ws.store("rec", "sd", SpikeData([np.sort(rng.uniform(0, 1e6, 150_000)) for _ in range(2)], length=1e6))
+    ws.save(site["url"], storage_options=site["opts"])
+
+    def plant(p: dict[str, Any]) -> None:
+        meta = p["items"]["rec"]["sd"]["tree"]["datasets"]["spike_times"]
+        assert meta["codecs"][0]["name"] == "sharding_indexed"
+        change(meta["codecs"][0]["configuration"], meta["chunk_grid"]["configuration"]["chunk_shape"])
+
+    _forge(site, plant)
+    with pytest.raises(FormatError, match="sharding"):
+        open_workspace(site["url"], storage_options=site["opts"])
+
+
 def test_an_edited_snapshot_fails_its_checksum(site) -> None:
     _saved(site)
     path = _index_path(site, "snap-")
@@ -352,6 +427,33 @@ def test_a_rewritten_shard_index_is_found_by_verify(site) -> None:
     assert not report.ok and "not the ones written" in str(report), str(report)
 
 
+@pytest.mark.parametrize("site", ["folder", "s3"], indirect=True)
+def test_a_shard_index_sending_a_read_past_the_shard_is_corrupt_data(site) -> None:
+    """An inner chunk of 2**62 bytes (index crc32c recomputed): a lazy read is our error, not a 4 EiB allocation."""
+    import google_crc32c
+    from spikelab.spikedata.spikedata import SpikeData
+
+    rng = np.random.default_rng(2)
+    ws = AnalysisWorkspace()
+    ws.store("rec", "sd", SpikeData([np.sort(rng.uniform(0, 1e6, 150_000)) for _ in range(2)], length=1e6))
+    ws.save(site["url"], storage_options=site["opts"])
+    fs, root = site["fs"], fsspec.core.url_to_fs(site["url"], **site["opts"])[1]
+    meta = json.loads(fs.cat_file(next(p for p in fs.find(root) if p.endswith("/spike_times/zarr.json"))))
+    slots = meta["chunk_grid"]["configuration"]["chunk_shape"][0] // meta["codecs"][0]["configuration"]["chunk_shape"][0]
+    shard = next(p for p in fs.find(root) if "/spike_times/c/" in p)
+    raw = bytearray(fs.cat_file(shard))
+    index = np.frombuffer(bytes(raw[: 16 * slots]), "<u8").reshape(slots, 2).copy()
+    index[0, 1] = 2**62
+    raw[: 16 * slots] = index.tobytes()
+    raw[16 * slots : 16 * slots + 4] = google_crc32c.value(index.tobytes()).to_bytes(4, "little")
+    fs.pipe_file(shard, bytes(raw))
+    with open_workspace(site["url"], storage_options=site["opts"]) as lazy:
+        with pytest.raises(CorruptDataError, match="past its end"):
+            lazy.get_lazy("rec", "sd").train(0)
+    with pytest.raises(CorruptDataError):
+        AnalysisWorkspace.load(site["url"], storage_options=site["opts"])
+
+
 def test_a_flipped_byte_read_lazily_is_corrupt_data(site) -> None:
     fs, chunk = site["fs"], _rates_chunks(site)[0]
     data = bytearray(fs.cat_file(chunk))
@@ -361,6 +463,36 @@ def test_a_flipped_byte_read_lazily_is_corrupt_data(site) -> None:
         view = lazy.get_lazy("rec", "rates")
         with pytest.raises(CorruptDataError, match="rates"):
             view[0]
+
+
+@pytest.mark.parametrize("kept_in_index", [False, True], ids=["chunk-object", "chunk-in-index"])
+def test_copy_and_export_of_a_damaged_chunk_are_corrupt_data(site, kept_in_index, tmp_path) -> None:
+    """copy_workspace and export_hdf5 read through zarr: its bare checksum ValueError becomes ours."""
+    from spikestore import copy_workspace, export_hdf5
+
+    ws = AnalysisWorkspace()
+    ws.store("rec", "x", {"curve": np.linspace(0, 1, 64)} if kept_in_index else np.random.default_rng(0).random((300, 300)))
+    ws.save(site["url"], storage_options=site["opts"])
+    fs, root = site["fs"], fsspec.core.url_to_fs(site["url"], **site["opts"])[1]
+    if kept_in_index:
+
+        def flip(p: dict[str, Any]) -> None:
+            chunks = p["items"]["rec"]["x"]["tree"]["children"]["curve"]["inline_chunks"]["data"]
+            raw = bytearray(base64.b64decode(chunks["c/0"]))
+            raw[len(raw) // 2] ^= 0x10
+            chunks["c/0"] = base64.b64encode(bytes(raw)).decode()
+
+        _forge(site, flip)
+    else:
+        chunk = next(p for p in fs.find(root) if "/c/" in p)
+        raw = bytearray(fs.cat_file(chunk))
+        raw[len(raw) // 2] ^= 0x10
+        fs.pipe_file(chunk, bytes(raw))
+    with pytest.raises(CorruptDataError, match=r"rec/x/v\d+-[0-9a-f]+/"):
+        copy_workspace(site["url"], site["url"] + "-copy", src_storage_options=site["opts"], dst_storage_options=site["opts"])
+    with pytest.raises(CorruptDataError, match=r"rec/x/v\d+-[0-9a-f]+/"):
+        export_hdf5(site["url"], str(tmp_path / "out"), storage_options=site["opts"])
+    assert not (tmp_path / "out.h5").exists()
 
 
 # -- names --------------------------------------------------------------------

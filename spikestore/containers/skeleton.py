@@ -13,6 +13,8 @@ from typing import Any
 IN_INDEX = "in_index"
 INLINE_CHUNKS = "inline_chunks"
 MAX_INLINE_CHARS = 16 << 10
+# an array kept in the index holds at most this many bytes (so at most this many elements)
+INLINE_ARRAY_BYTES = 2048
 
 
 def skeleton_segment(skeleton: dict[str, Any], name: str) -> str:

@@ -32,14 +32,14 @@ from zarr.core.metadata.v3 import ArrayV3Metadata
 from zarr.core.sync import sync
 from zarr.storage import MemoryStore, StorePath, WrapperStore
 
-from .skeleton import IN_INDEX, INLINE_CHUNKS, skeleton_segment
+from .skeleton import IN_INDEX, INLINE_ARRAY_BYTES, INLINE_CHUNKS, skeleton_segment
 from ..errors import CorruptDataError, FormatError
 from ..paths import storage_segment
 from ..jsonvalue import from_json, to_json
 from ..record import Dataset, Record
 from . import fast_chunks, fast_shards
 from ..malloc_trim import release_free_memory
-from ..strict_store import StrictStore
+from ..strict_store import StrictStore, source_errors
 from .blocks import block_selections
 from .encoding import array_metadata, as_stored_byte_order, restore_dtype
 from .packing import PackedSlice, pack, packable, unpack
@@ -61,7 +61,6 @@ SMALL_RECORD_BYTES = 1 << 20
 # encoded as usual, base64 in the skeleton's ``inline_chunks``) instead of in
 # objects of its own: then it costs no object at all (see _make_plan).  The
 # caps keep the index small: an array's metadata already costs ~0.7 kB there.
-INLINE_ARRAY_BYTES = 2048
 INLINE_ITEM_BYTES = 16 << 10
 
 
@@ -91,7 +90,8 @@ async def _write_array(
     if isinstance(data, np.ndarray) and data.dtype.kind in "SO":
         data = np.asarray(data, dtype=object)
     attributes = {**to_json(ds.attrs), **(extra_attrs or {})}
-    meta_doc = await fast_chunks.choose_codecs(apply_layout(array_metadata(tuple(data.shape), dtype, attributes, ds.dims), ds.access), data)
+    with source_errors(data):  # the trial reads a sample of the data
+        meta_doc = await fast_chunks.choose_codecs(apply_layout(array_metadata(tuple(data.shape), dtype, attributes, ds.dims), ds.access), data)
     await store.set(f"{path}/zarr.json", _buffer(json.dumps(meta_doc).encode()))
     if int(np.prod(data.shape, dtype=np.int64)) == 0:
         return meta_doc
@@ -115,7 +115,8 @@ async def _write_array(
                 # blocks of whole destination chunks, cut along further axes when one
                 # row is larger than the budget; a zarr source is awaited (sync()
                 # cannot run inside zarr's own event loop)
-                part = np.asarray(await data.async_array.getitem(selection) if isinstance(data, Array) else data[selection])
+                with source_errors(data):
+                    part = np.asarray(await data.async_array.getitem(selection) if isinstance(data, Array) else data[selection])
                 if data.shape and fast_chunks.supports(meta_doc):
                     await fast_chunks.write_array(store, path, meta_doc, part, origin=tuple(s.start for s in selection))
                 else:
@@ -303,11 +304,12 @@ async def _in_memory(data: Any) -> np.ndarray:
     """All of an array-like, read without blocking the event loop where the source is zarr."""
     if isinstance(data, np.ndarray):
         return data
-    if isinstance(data, PackedSlice) and isinstance(data.base, Array):
-        return np.asarray(await data.base.async_array.getitem(slice(data.start, data.stop)))
-    if isinstance(data, Array):
-        return np.asarray(await data.async_array.getitem(Ellipsis))
-    return np.asarray(data[...])
+    with source_errors(data):
+        if isinstance(data, PackedSlice) and isinstance(data.base, Array):
+            return np.asarray(await data.base.async_array.getitem(slice(data.start, data.stop)))
+        if isinstance(data, Array):
+            return np.asarray(await data.async_array.getitem(Ellipsis))
+        return np.asarray(data[...])
 
 
 async def _write_packed(store: Store, path: str, record: Record, sem: asyncio.Semaphore, skeleton: dict[str, Any]) -> dict[str, Any]:
@@ -431,8 +433,8 @@ def _inline_entries(chunks: dict[str, str]) -> list[tuple[str, int, int]]:
 
 
 def inline_store(chunks: dict[str, str], where: str) -> Store:
-    """A read-only in-memory store holding an index-kept array's chunks under ``a/``."""
-    buffers = {f"a/{key}": _buffer(raw) for key, raw in inline_chunk_bytes(chunks, where).items()}
+    """A read-only in-memory store holding an index-kept array's chunks under ``where`` (its path in the item)."""
+    buffers = {f"{where}/{key}": _buffer(raw) for key, raw in inline_chunk_bytes(chunks, where).items()}
     return StrictStore(MemoryStore(buffers, read_only=True))
 
 
@@ -557,7 +559,7 @@ def lazy_record(store: Store, path: str, skeleton: dict[str, Any]) -> Record:
             inline = sk.get(INLINE_CHUNKS, {})
             return {
                 n: Dataset(
-                    open_array(inline_store(inline[n], f"{p}/{n}"), "a", m) if n in inline else open_array(store, array_location(sk, p, n), m),
+                    open_array(inline_store(inline[n], f"{p}/{n}"), f"{p}/{n}", m) if n in inline else open_array(store, array_location(sk, p, n), m),
                     _dataset_attrs(m),
                     _dims(m),
                 )
@@ -609,12 +611,13 @@ class RowBlocks:
     def __getitem__(self, selection: Any) -> Any:
         if isinstance(selection, tuple) and len(selection) == 1:
             selection = selection[0]
-        if isinstance(selection, slice) and selection.step in (None, 1):
-            store_path = self.array.async_array.store_path
-            for fast in (fast_shards, fast_chunks):
-                if fast.supports(self.metadata):
-                    return sync(fast.read_array(store_path.store, store_path.path, self.metadata, rows=selection))
-        return self.array[selection]
+        with source_errors(self.array):
+            if isinstance(selection, slice) and selection.step in (None, 1):
+                store_path = self.array.async_array.store_path
+                for fast in (fast_shards, fast_chunks):
+                    if fast.supports(self.metadata):
+                        return sync(fast.read_array(store_path.store, store_path.path, self.metadata, rows=selection))
+            return self.array[selection]
 
 
 def block_readable(record: Record, skeleton: dict[str, Any]) -> Record:
