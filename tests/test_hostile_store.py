@@ -211,13 +211,20 @@ def test_a_written_codec_with_a_configuration_we_never_write_is_refused(site, co
         AnalysisWorkspace.load_item(site["url"], "rec", "a", storage_options=site["opts"])
 
 
+@pytest.mark.parametrize("sharded", [False, True], ids=["chunks", "shards"])
 @pytest.mark.parametrize("site", ["folder"], indirect=True)
-def test_a_forged_shape_is_reported_by_verify_without_reading_a_huge_grid(site) -> None:
-    """A re-checksummed snapshot declaring 2**46 values (2**29 chunks) where 1,000 are stored."""
+def test_a_forged_shape_is_corrupt_data_before_allocating_and_verify_stops_early(site, sharded) -> None:
+    """A re-checksummed snapshot declaring 2**46 values (512 TiB, 2**29 chunks) where a few are stored."""
+    from spikelab.spikedata.spikedata import SpikeData
+
     ws = AnalysisWorkspace()
-    ws.store("rec", "x", np.arange(1000.0))
+    rng = np.random.default_rng(2)
+    ws.store("rec", "x", SpikeData([np.sort(rng.uniform(0, 1e6, 150_000))], length=1e6) if sharded else np.arange(1000.0))
     ws.save(site["url"], storage_options=site["opts"])
-    _forge(site, lambda p: p["items"]["rec"]["x"]["tree"]["datasets"]["data"].__setitem__("shape", [2**46]))
+    name = "spike_times" if sharded else "data"
+    _forge(site, lambda p: p["items"]["rec"]["x"]["tree"]["datasets"][name].__setitem__("shape", [2**46]))
+    with pytest.raises(CorruptDataError, match="missing"):
+        AnalysisWorkspace.load_item(site["url"], "rec", "x", storage_options=site["opts"])
     report = verify(site["url"], storage_options=site["opts"])
     assert not report.ok and "stopped reading" in str(report) and report.chunks_checked < 100, str(report)
 

@@ -172,19 +172,29 @@ async def read_array(store: Store, path: str, meta: dict[str, Any], rows: slice 
     chain = ChunkChain(config["codecs"], parse_data_type(meta["data_type"], zarr_format=3).to_native_dtype())
     shape = geometry.shape
     start, stop = (0, shape[0]) if rows is None else (rows.start or 0, shape[0] if rows.stop is None else min(rows.stop, shape[0]))
-    out = np.empty((max(0, stop - start), *shape[1:]), dtype=chain.dtype.newbyteorder("="))
-    wanted = [s for s in geometry.shards() if s[0] * geometry.shard[0] < stop and (s[0] + 1) * geometry.shard[0] > start]
     loop = asyncio.get_running_loop()
     prototype = default_buffer_prototype()
     limit = asyncio.Semaphore(SHARDS_IN_FLIGHT * 2)
 
+    async def fetch(key: str) -> bytes:
+        buffer = await store.get(key, prototype)
+        if buffer is None:  # every shard is written (see spikestore.strict_store)
+            raise MissingChunkError(key)
+        return buffer.to_bytes()
+
+    # the last shard first: a shape the shards do not back (a damaged or hostile
+    # index) is a missing shard before anything of that size is allocated
+    held: dict[str, bytes] = {}
+    if stop > start and all(shape):
+        final = ((stop - 1) // geometry.shard[0], *(-(-n // c) - 1 for n, c in zip(shape[1:], geometry.shard[1:])))
+        held[_shard_key(path, final)] = await fetch(_shard_key(path, final))
+    out = np.empty((max(0, stop - start), *shape[1:]), dtype=chain.dtype.newbyteorder("="))
+    wanted = [s for s in geometry.shards() if s[0] * geometry.shard[0] < stop and (s[0] + 1) * geometry.shard[0] > start]
+
     async def one(shard: tuple[int, ...]) -> None:
         key = _shard_key(path, shard)
         async with limit:
-            buffer = await store.get(key, prototype)
-            if buffer is None:  # every shard is written (see spikestore.strict_store)
-                raise MissingChunkError(key)
-            payload = buffer.to_bytes()
+            payload = held.pop(key) if key in held else await fetch(key)
             places = _places(geometry, payload, key, shard, (start, stop))
             await asyncio.gather(
                 *(
