@@ -42,6 +42,8 @@ from .encoding import ChunkChain
 
 _POOL = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="spikestore-encode")
 IN_FLIGHT = 16
+# arrays larger than this fetch their last chunk before allocating (one more round trip)
+CHECK_FIRST_BYTES = 256 << 20
 
 
 def supports(meta: dict[str, Any]) -> bool:
@@ -190,10 +192,11 @@ async def read_array(store: Store, path: str, meta: dict[str, Any], rows: slice 
             raise MissingChunkError(_chunk_key(path, index))
         return buffer.to_bytes()
 
-    # the last chunk first: a shape the chunks do not back (a damaged or hostile
-    # index) is a missing chunk before anything of that size is allocated
+    # a large array's last chunk first: a shape the chunks do not back (a damaged
+    # or hostile index) is a missing chunk before anything of that size is allocated
     final = tuple(r[-1] for r in grid) if all(grid) else None
-    held = {final: await fetch(final)} if final is not None else {}
+    large = (stop - start) * math.prod(shape[1:]) * stored_dtype.itemsize > CHECK_FIRST_BYTES
+    held = {final: await fetch(final)} if final is not None and large else {}
     out = np.empty((max(0, stop - start), *shape[1:]), dtype=stored_dtype.newbyteorder("="))
 
     def decode(index: tuple[int, ...], payload: bytes) -> None:

@@ -35,7 +35,7 @@ from zarr.core.buffer import default_buffer_prototype
 from ..errors import CorruptDataError
 from ..strict_store import MissingChunkError
 from .encoding import ChunkChain
-from .fast_chunks import _POOL, ChunkEncoder, _run_all, decode_into  # one coding pool for chunks and shards
+from .fast_chunks import _POOL, CHECK_FIRST_BYTES, ChunkEncoder, _run_all, decode_into  # one coding pool for chunks and shards
 
 EMPTY = 2**64 - 1
 INDEX_CODECS = [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "crc32c"}]
@@ -182,10 +182,10 @@ async def read_array(store: Store, path: str, meta: dict[str, Any], rows: slice 
             raise MissingChunkError(key)
         return buffer.to_bytes()
 
-    # the last shard first: a shape the shards do not back (a damaged or hostile
-    # index) is a missing shard before anything of that size is allocated
+    # a large array's last shard first: a shape the shards do not back (a damaged
+    # or hostile index) is a missing shard before anything of that size is allocated
     held: dict[str, bytes] = {}
-    if stop > start and all(shape):
+    if stop > start and all(shape) and (stop - start) * math.prod(shape[1:]) * chain.dtype.itemsize > CHECK_FIRST_BYTES:
         final = ((stop - 1) // geometry.shard[0], *(-(-n // c) - 1 for n, c in zip(shape[1:], geometry.shard[1:])))
         held[_shard_key(path, final)] = await fetch(_shard_key(path, final))
     out = np.empty((max(0, stop - start), *shape[1:]), dtype=chain.dtype.newbyteorder("="))
