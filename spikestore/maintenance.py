@@ -325,6 +325,8 @@ def _verify_chunks(
                 array[selection]
             except (MissingChunkError, ValueError, RuntimeError, CorruptDataError) as exc:
                 problems.append(f"chunk {key} is corrupt ({exc})")
+            except MemoryError:  # one chunk's header declares more than memory holds
+                problems.append(f"chunk {key} is corrupt (it declares more data than can be allocated)")
     if len(problems) >= MAX_PROBLEMS_PER_ARRAY:
         problems.append(f"stopped reading the array after {len(problems)} damaged or missing chunks")
     if digest is not None and not problems and chunk_digest(seen) != digest:

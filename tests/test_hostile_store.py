@@ -461,6 +461,30 @@ def test_a_shard_index_sending_a_read_past_the_shard_is_corrupt_data(site) -> No
         AnalysisWorkspace.load(site["url"], storage_options=site["opts"])
 
 
+@pytest.mark.parametrize("site", ["folder"], indirect=True)
+def test_a_chunk_declaring_a_terabyte_is_corrupt_data_not_a_memory_error(site) -> None:
+    """A valid Zstandard frame whose header declares 1 TiB, behind a correct crc32c."""
+    import struct
+
+    import google_crc32c
+    from numcodecs import Zstd
+
+    ws = AnalysisWorkspace()
+    ws.store("rec", "x", np.random.default_rng(0).random((300, 300)))
+    ws.save(site["url"], storage_options=site["opts"])
+    fs, root = site["fs"], fsspec.core.url_to_fs(site["url"], **site["opts"])[1]
+    chunk = next(p for p in fs.find(root) if "/c/" in p)
+    assert fs.cat_file(chunk)[:4] == b"\x28\xb5\x2f\xfd"  # a Zstandard frame
+    frame = bytes(Zstd(level=1).encode(np.zeros(1000).tobytes()))
+    assert frame[4] == 0x60  # single segment, 2-byte content size: rewritten as an 8-byte one
+    body = frame[:4] + b"\xe0" + struct.pack("<Q", 2**40) + frame[7:]
+    fs.pipe_file(chunk, body + google_crc32c.value(body).to_bytes(4, "little"))
+    with pytest.raises(CorruptDataError, match="declare"):
+        AnalysisWorkspace.load_item(site["url"], "rec", "x", storage_options=site["opts"])
+    report = verify(site["url"], storage_options=site["opts"])
+    assert not report.ok and "is corrupt" in str(report), str(report)
+
+
 def test_a_flipped_byte_read_lazily_is_corrupt_data(site) -> None:
     fs, chunk = site["fs"], _rates_chunks(site)[0]
     data = bytearray(fs.cat_file(chunk))
