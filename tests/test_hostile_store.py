@@ -292,6 +292,62 @@ def test_a_sharding_configuration_we_never_write_is_refused(site, change) -> Non
         open_workspace(site["url"], storage_options=site["opts"])
 
 
+def _stack_workspace(site: dict[str, Any]) -> None:
+    from spikelab.spikedata.spikedata import SpikeData
+    from spikelab.spikedata.spikeslicestack import SpikeSliceStack
+
+    rng = np.random.default_rng(0)
+    sd = SpikeData([np.sort(rng.uniform(0, 1000, 50)) for _ in range(3)], length=1000.0)
+    ws = AnalysisWorkspace()
+    ws.store("rec", "stack", SpikeSliceStack(sd, times_start_to_end=[(i * 100.0, i * 100.0 + 50) for i in range(5)]))
+    ws.save(site["url"], storage_options=site["opts"])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda packed: packed["types"].__setitem__(0, 123),
+        lambda packed: packed["attrs"].__setitem__(0, [1, 2]),
+        lambda packed: packed["names"].__setitem__(1, packed["names"][0]),
+        lambda packed: [attrs.__setitem__(0, "x") for attrs in packed["dataset_attrs"].values()],
+        lambda packed: [bounds.__setitem__(1, True) for bounds in packed["offsets"].values()],
+        lambda packed: packed["names"].__setitem__(0, "not-a-slice"),  # well formed, but no slice '0'
+    ],
+    ids=["type-not-str", "attrs-not-mapping", "names-repeat", "dataset-attrs-not-mapping", "offset-bool", "slice-missing"],
+)
+@pytest.mark.parametrize("site", ["folder"], indirect=True)
+def test_a_hostile_packed_description_is_a_format_error(site, change) -> None:
+    _stack_workspace(site)
+
+    def plant(p: dict[str, Any]) -> None:
+        change(p["items"]["rec"]["stack"]["tree"]["children"]["spike_stack"]["packed"])
+
+    _forge(site, plant)
+    with pytest.raises(FormatError):
+        AnalysisWorkspace.load(site["url"], storage_options=site["opts"])
+    with pytest.raises(FormatError):
+        with open_workspace(site["url"], storage_options=site["opts"]) as lazy:
+            lazy.get_lazy("rec", "stack").slice(0)
+
+
+@pytest.mark.parametrize("site", ["folder"], indirect=True)
+def test_a_record_missing_what_its_type_needs_is_a_format_error_naming_the_item(site) -> None:
+    from spikelab.spikedata.spikedata import SpikeData
+
+    ws = AnalysisWorkspace()
+    ws.store("rec", "sd", SpikeData([np.array([1.0, 2.0]), np.array([3.0])], length=10.0))
+    ws.save(site["url"], storage_options=site["opts"])
+
+    def plant(p: dict[str, Any]) -> None:
+        tree = p["items"]["rec"]["sd"]["tree"]
+        del tree["datasets"]["spike_times_index"], tree["digests"]["spike_times_index"]
+
+    _forge(site, plant)
+    for load in (AnalysisWorkspace.load, lambda url, **kw: AnalysisWorkspace.load_item(url, "rec", "sd", **kw)):
+        with pytest.raises(FormatError, match=r"\('rec', 'sd'\).*malformed"):
+            load(site["url"], storage_options=site["opts"])
+
+
 def test_an_edited_snapshot_fails_its_checksum(site) -> None:
     _saved(site)
     path = _index_path(site, "snap-")
