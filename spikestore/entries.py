@@ -23,6 +23,7 @@ from .paths import GROUP_DOCUMENT, check_item_path, check_segment
 
 MAX_TREE_DEPTH = 64
 MAX_DIMENSION = 1 << 48
+CHUNK_KEY_ENCODING = {"name": "default", "configuration": {"separator": "/"}}
 _CHUNK_KEY = re.compile(r"^c(?:/(\d{1,15}))*$")
 
 
@@ -157,6 +158,8 @@ def check_array_metadata(meta: object, where: str) -> None:
     chunks = grid.get("configuration", {}).get("chunk_shape") if isinstance(grid, dict) else None
     if grid.get("name") != "regular" or not _positive_sizes(chunks, len(shape)):
         raise FormatError(f"{where}: chunk grid {grid!r} is not a regular grid of positive sizes.")
+    if meta.get("chunk_key_encoding", CHUNK_KEY_ENCODING) != CHUNK_KEY_ENCODING:
+        raise FormatError(f"{where}: chunk key encoding {meta.get('chunk_key_encoding')!r} is not the one spikestore writes ({CHUNK_KEY_ENCODING}).")
     names = meta.get("dimension_names")
     if names is not None and (not isinstance(names, list) or len(names) != len(shape) or not all(n is None or isinstance(n, str) for n in names)):
         raise FormatError(f"{where}: dimension_names {names!r} is not one name (or null) per axis.")

@@ -191,6 +191,19 @@ def test_unknown_codecs_are_a_format_error_naming_the_array(site, codec) -> None
         AnalysisWorkspace.load_item(site["url"], "rec", "a", storage_options=site["opts"])
 
 
+@pytest.mark.parametrize("site", ["folder"], indirect=True)
+def test_a_chunk_key_encoding_we_never_write_is_refused(site) -> None:
+    """Chunks named ``c.0.0`` would all be missing: a lazy reader said the item had been replaced."""
+    _saved(site)
+
+    def plant(p: dict[str, Any]) -> None:
+        p["items"]["rec"]["a"]["tree"]["datasets"]["data"]["chunk_key_encoding"] = {"name": "default", "configuration": {"separator": "."}}
+
+    _forge(site, plant)
+    with pytest.raises(FormatError, match="chunk key encoding"):
+        open_workspace(site["url"], storage_options=site["opts"])
+
+
 @pytest.mark.parametrize(
     "codec",
     [
