@@ -503,11 +503,17 @@ def test_a_rewritten_shard_index_is_found_by_verify(site) -> None:
     assert not report.ok and "not the ones written" in str(report), str(report)
 
 
+@pytest.mark.parametrize(
+    "slot, match", [((2**64 - 1, 2**64 - 1), "marked empty"), (None, "past its end")], ids=["marked-empty", "size-2**62"]
+)
 @pytest.mark.parametrize("site", ["folder", "s3"], indirect=True)
-def test_a_shard_index_sending_a_read_past_the_shard_is_corrupt_data(site) -> None:
-    """An inner chunk of 2**62 bytes (index crc32c recomputed): a lazy read is our error, not a 4 EiB allocation."""
+def test_a_hostile_shard_index_is_corrupt_data_on_every_read_path(site, slot, match) -> None:
+    """Inner chunk 0 marked empty (zarr reads fill values) or 2**62 bytes long (a 4 EiB
+    allocation), the index crc32c recomputed: lazy reads, loads and copies are our error."""
     import google_crc32c
     from spikelab.spikedata.spikedata import SpikeData
+
+    from spikestore import copy_workspace
 
     rng = np.random.default_rng(2)
     ws = AnalysisWorkspace()
@@ -519,15 +525,18 @@ def test_a_shard_index_sending_a_read_past_the_shard_is_corrupt_data(site) -> No
     shard = next(p for p in fs.find(root) if "/spike_times/c/" in p)
     raw = bytearray(fs.cat_file(shard))
     index = np.frombuffer(bytes(raw[: 16 * slots]), "<u8").reshape(slots, 2).copy()
-    index[0, 1] = 2**62
+    index[0] = slot if slot is not None else (index[0, 0], 2**62)
     raw[: 16 * slots] = index.tobytes()
     raw[16 * slots : 16 * slots + 4] = google_crc32c.value(index.tobytes()).to_bytes(4, "little")
     fs.pipe_file(shard, bytes(raw))
     with open_workspace(site["url"], storage_options=site["opts"]) as lazy:
-        with pytest.raises(CorruptDataError, match="past its end"):
+        with pytest.raises(CorruptDataError, match=match):
             lazy.get_lazy("rec", "sd").train(0)
     with pytest.raises(CorruptDataError):
         AnalysisWorkspace.load(site["url"], storage_options=site["opts"])
+    with pytest.raises(CorruptDataError):
+        copy_workspace(site["url"], site["url"] + "-copy", src_storage_options=site["opts"], dst_storage_options=site["opts"])
+    assert not verify(site["url"], storage_options=site["opts"]).ok
 
 
 @pytest.mark.parametrize("site", ["folder"], indirect=True)

@@ -23,14 +23,16 @@ shards with this module).
 from __future__ import annotations
 
 import asyncio
+import copy
 import itertools
 import math
 from typing import Any
 
 import google_crc32c
 import numpy as np
-from zarr.abc.store import Store
-from zarr.core.buffer import default_buffer_prototype
+from zarr.abc.store import ByteRequest, RangeByteRequest, Store
+from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
+from zarr.storage import WrapperStore
 
 from ..errors import CorruptDataError
 from ..strict_store import MissingChunkError
@@ -155,6 +157,40 @@ def _places(geometry: _Geometry, payload: bytes, key: str, shard: tuple[int, ...
             raise CorruptDataError(f"shard {key}: inner chunk {chunk} is missing or out of bounds")
         out.append((chunk, (offset, size)))
     return out
+
+
+class ShardIndexCheck(WrapperStore[Store]):
+    """Reads of one sharded array (through zarr) with every shard index checked for empty slots.
+
+    zarr reads an inner chunk marked empty (``2**64 - 1``) as fill values,
+    as the sharding specification allows; spikestore writes every inner chunk
+    inside the array, so an empty slot there is damage (or a hostile index),
+    raised as :class:`~spikestore.errors.CorruptDataError` instead of zeros.
+    """
+
+    def __init__(self, store: Store, path: str, meta: dict[str, Any]) -> None:
+        super().__init__(store)
+        self._geometry = _Geometry(meta)
+        self._prefix = _shard_key(path, ())  # "<path>/c"
+
+    def _with_store(self, store: Store) -> "ShardIndexCheck":
+        clone = copy.copy(self)
+        clone._store = store
+        return clone
+
+    async def get(self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None) -> Buffer | None:
+        value = await self._store.get(key, prototype, byte_range)
+        shard = key[len(self._prefix) + 1 :].split("/") if key.startswith(self._prefix + "/") else None
+        if value is None or shard is None or not (byte_range is None or (isinstance(byte_range, RangeByteRequest) and byte_range.start == 0)):
+            return value
+        geometry = self._geometry
+        raw = value.as_numpy_array()[: geometry.index_bytes - 4].tobytes()
+        if len(raw) == geometry.index_bytes - 4:
+            index = np.frombuffer(raw, dtype="<u8").reshape(geometry.count, 2)
+            for slot, chunk in enumerate(geometry.inner_chunks(tuple(int(i) for i in shard))):
+                if chunk is not None and index[slot, 0] == EMPTY:
+                    raise CorruptDataError(f"shard {key}: inner chunk {chunk} is marked empty in the shard index")
+        return value
 
 
 async def read_array(store: Store, path: str, meta: dict[str, Any], rows: slice | None = None) -> np.ndarray:

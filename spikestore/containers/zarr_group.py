@@ -549,6 +549,8 @@ def open_array(store: Store, path: str, metadata: dict[str, Any]) -> Array:
         parsed = ArrayV3Metadata.from_dict(metadata)
     except (ValueError, TypeError, KeyError) as exc:
         raise FormatError(f"array {path!r}: its metadata cannot be read ({exc}); the index is damaged.") from None
+    if fast_shards.supports(metadata):  # zarr would read an inner chunk marked empty as fill values
+        store = fast_shards.ShardIndexCheck(store, path, metadata)
     return Array(AsyncArray(metadata=parsed, store_path=StorePath(store, path)))
 
 
