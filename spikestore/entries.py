@@ -11,17 +11,19 @@ a codec (``numcodecs.pickle``, ``vlen-bytes`` …) that a hostile store names.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, TypedDict, cast
 
 from .containers.encoding import WRITTEN_CODECS, check_codec_configuration
 from .containers.packing import check_packed
-from .containers.skeleton import ARRAY_KINDS, IN_INDEX, INLINE_CHUNKS, MAX_INLINE_CHARS, Skeleton, skeleton_segment
+from .containers.skeleton import ARRAY_KINDS, IN_INDEX, INLINE_ARRAY_BYTES, INLINE_CHUNKS, MAX_INLINE_CHARS, Skeleton, skeleton_segment
 from .errors import FormatError
 from .paths import GROUP_DOCUMENT, check_item_path, check_segment
 
 MAX_TREE_DEPTH = 64
 MAX_DIMENSION = 1 << 48
+CHUNK_KEY_ENCODING = {"name": "default", "configuration": {"separator": "/"}}
 _CHUNK_KEY = re.compile(r"^c(?:/(\d{1,15}))*$")
 
 
@@ -137,6 +139,13 @@ def _check_inline_chunks(skeleton: dict[str, Any], where: str) -> None:
         if meta is None or skeleton.get("node") == "packed" or not isinstance(chunks, dict):
             raise FormatError(f"{where}/{name}: chunks kept in the index for no array of the record.")
         shape, grid = meta["shape"], meta["chunk_grid"]["configuration"]["chunk_shape"]
+        # every chunk of an array is written, and only small arrays are kept in the index
+        count = math.prod(-(-s // c) for s, c in zip(shape, grid)) if math.prod(shape) else 0
+        if math.prod(shape) > INLINE_ARRAY_BYTES or math.prod(grid) > max(INLINE_ARRAY_BYTES, 1) or len(chunks) != count:
+            raise FormatError(
+                f"{where}/{name}: an array of shape {shape} in chunks of {grid} with {len(chunks)} chunk(s) kept in the index; "
+                f"spikestore keeps only arrays of at most {INLINE_ARRAY_BYTES} elements there, every chunk of them."
+            )
         for key, value in chunks.items():
             match = _CHUNK_KEY.match(key) if isinstance(key, str) else None
             index = [int(i) for i in key.split("/")[1:]] if match else []
@@ -157,19 +166,22 @@ def check_array_metadata(meta: object, where: str) -> None:
     chunks = grid.get("configuration", {}).get("chunk_shape") if isinstance(grid, dict) else None
     if grid.get("name") != "regular" or not _positive_sizes(chunks, len(shape)):
         raise FormatError(f"{where}: chunk grid {grid!r} is not a regular grid of positive sizes.")
+    if meta.get("chunk_key_encoding", CHUNK_KEY_ENCODING) != CHUNK_KEY_ENCODING:
+        raise FormatError(f"{where}: chunk key encoding {meta.get('chunk_key_encoding')!r} is not the one spikestore writes ({CHUNK_KEY_ENCODING}).")
     names = meta.get("dimension_names")
     if names is not None and (not isinstance(names, list) or len(names) != len(shape) or not all(n is None or isinstance(n, str) for n in names)):
         raise FormatError(f"{where}: dimension_names {names!r} is not one name (or null) per axis.")
     if meta.get("storage_transformers"):
         raise FormatError(f"{where}: storage transformers are not part of the spikestore format.")
-    _check_codecs(meta.get("codecs"), where)
+    _check_codecs(meta.get("codecs"), where, cast(list[int], chunks))
 
 
 def _positive_sizes(sizes: object, ndim: int) -> bool:
     return isinstance(sizes, list) and len(sizes) == ndim and all(isinstance(c, int) and 0 < c < MAX_DIMENSION for c in sizes)
 
 
-def _check_codecs(codecs: object, where: str) -> None:
+def _check_codecs(codecs: object, where: str, chunks: list[int], sharded: bool = False) -> None:
+    """``codecs`` (of chunks shaped ``chunks``; ``sharded``: inside a shard) name only what spikestore writes."""
     if not isinstance(codecs, list) or not codecs:
         raise FormatError(f"{where}: codecs {codecs!r} is not a list of codecs.")
     for codec in codecs:
@@ -183,5 +195,11 @@ def _check_codecs(codecs: object, where: str) -> None:
             check_codec_configuration(codec, where)
         if name == "sharding_indexed":
             config = codec.get("configuration", {})
-            _check_codecs(config.get("codecs"), where)
-            _check_codecs(config.get("index_codecs"), where)
+            inner = config.get("chunk_shape") if isinstance(config, dict) else None
+            if sharded or len(codecs) != 1 or not _positive_sizes(inner, len(chunks)):
+                raise FormatError(f"{where}: sharding configuration {config!r} is not one spikestore writes (inner chunks dividing the shard {chunks}).")
+            inner_shape = cast(list[int], inner)
+            if any(c % i for c, i in zip(chunks, inner_shape)):
+                raise FormatError(f"{where}: sharding configuration {config!r} is not one spikestore writes (inner chunks dividing the shard {chunks}).")
+            _check_codecs(config.get("codecs"), where, inner_shape, sharded=True)
+            _check_codecs(config.get("index_codecs"), where, inner_shape, sharded=True)

@@ -14,15 +14,14 @@ import json
 import time
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
-import google_crc32c
 import numpy as np
 from zarr.core.buffer import default_buffer_prototype
 from zarr.storage import MemoryStore
 
 from .backend import Backend
-from .containers.zarr_group import CONSOLIDATED, chunk_digest, inline_chunk_bytes, open_array, skeleton_arrays, stores_objects
+from .containers.zarr_group import CONSOLIDATED, chunk_digest, chunk_fingerprint, inline_chunk_bytes, open_array, skeleton_arrays, stores_objects
 from .errors import CorruptDataError, FormatError, InvalidValueError
 from .entries import IndexEntry
 from .index import INDEX_DIR, IndexState, Items, index_problems
@@ -34,6 +33,8 @@ DEFAULT_GRACE_SECONDS = 3600.0
 RESERVED_ROOT_NAMES = {GROUP_DOCUMENT, INTERNAL_DIR}
 # chunk objects fetched at once by verify
 VERIFY_BATCH = 32
+# verify stops reading an array after this many damaged or missing chunks
+MAX_PROBLEMS_PER_ARRAY = 20
 
 
 @dataclass
@@ -285,15 +286,26 @@ def _verify_item(store: WorkspaceStore, entry: IndexEntry, report: VerifyReport)
     return problems
 
 
-def _chunk_keys(metadata: dict[str, Any]) -> list[tuple[tuple[int, ...], str]]:
-    """``(grid index, key relative to the array)`` of every chunk (shard) object of an array."""
+def _chunk_keys(metadata: dict[str, Any]) -> Iterator[tuple[tuple[int, ...], str]]:
+    """``(grid index, key relative to the array)`` of every chunk (shard) object of an array, lazily
+    (a damaged or hostile index may declare a grid of billions of chunks)."""
     shape = metadata["shape"]
     chunks = metadata["chunk_grid"]["configuration"]["chunk_shape"]
     if int(np.prod(shape, dtype=np.int64)) == 0:
-        return []
+        return
     separator = metadata.get("chunk_key_encoding", {}).get("configuration", {}).get("separator", "/")
-    grid = [range(-(-s // c)) for s, c in zip(shape, chunks)]
-    return [(index, separator.join(["c", *map(str, index)])) for index in itertools.product(*grid)]
+    for index in _grid_indexes([-(-s // c) for s, c in zip(shape, chunks)]):
+        yield index, separator.join(["c", *map(str, index)])
+
+
+def _grid_indexes(counts: list[int]) -> Iterator[tuple[int, ...]]:
+    """Every index of a grid in C order, one at a time (``itertools.product`` would first list each axis)."""
+    if not counts:
+        yield ()
+        return
+    for first in range(counts[0]):
+        for rest in _grid_indexes(counts[1:]):
+            yield (first, *rest)
 
 
 def _from_mapping(chunks: dict[str, bytes], keys: Iterable[str]) -> dict[str, bytes | None]:
@@ -310,8 +322,10 @@ def _verify_chunks(
     array = open_array(StrictStore(MemoryStore(memory)), "a", metadata)
     chunk_shape = metadata["chunk_grid"]["configuration"]["chunk_shape"]
     seen: list[tuple[str, int, int]] = []
-    for start in range(0, len(keys), VERIFY_BATCH):
-        batch = keys[start : start + VERIFY_BATCH]
+    while len(problems) < MAX_PROBLEMS_PER_ARRAY:
+        batch = list(itertools.islice(keys, VERIFY_BATCH))
+        if not batch:
+            break
         raws = fetch(f"{path}/{key}" for _, key in batch)
         memory.clear()
         for index, key in batch:
@@ -320,13 +334,17 @@ def _verify_chunks(
             if raw is None:
                 problems.append(f"chunk {key} missing")
                 continue
-            seen.append((key, len(raw), google_crc32c.value(raw)))
+            seen.append((key, len(raw), chunk_fingerprint(raw)))
             memory[f"a/{key}"] = default_buffer_prototype().buffer.from_bytes(raw)
             selection = tuple(slice(i * c, (i + 1) * c) for i, c in zip(index, chunk_shape))
             try:
                 array[selection]
             except (MissingChunkError, ValueError, RuntimeError, CorruptDataError) as exc:
                 problems.append(f"chunk {key} is corrupt ({exc})")
+            except MemoryError:  # one chunk's header declares more than memory holds
+                problems.append(f"chunk {key} is corrupt (it declares more data than can be allocated)")
+    if len(problems) >= MAX_PROBLEMS_PER_ARRAY:
+        problems.append(f"stopped reading the array after {len(problems)} damaged or missing chunks")
     if digest is not None and not problems and chunk_digest(seen) != digest:
         problems.append(
             "its chunks are not the ones written (chunks swapped or replaced by other valid chunks): "

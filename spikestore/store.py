@@ -371,7 +371,13 @@ class WorkspaceStore:
 
     def get(self, namespace: str, key: str) -> Any:
         """The decoded item."""
-        return codecs.decode(self.read(namespace, key))
+        return self._decode(namespace, key, self.read(namespace, key))
+
+    def _decode(self, namespace: str, key: str, record: Record) -> Any:
+        try:
+            return codecs.decode(record)
+        except FormatError as exc:
+            raise FormatError(f"({namespace!r}, {key!r}) in {self.backend.url}: {exc}. Run `spikestore verify {self.backend.url}`.") from None
 
     def get_many(self, addresses: list[tuple[str, str]], batch: int = LOAD_BATCH) -> Iterator[tuple[tuple[str, str], Any]]:
         """Decoded items, read ``batch`` items at a time with all their arrays in flight together.
@@ -388,7 +394,7 @@ class WorkspaceStore:
                 yield from ((address, self.get(*address)) for address in part)
                 continue
             for address, record in zip(part, records):
-                yield address, codecs.decode(record)
+                yield address, self._decode(*address, record)
 
     def info(self, namespace: str, key: str) -> dict[str, Any] | None:
         """spikelab's index entry (summary, ``created_at``, ``note``)."""

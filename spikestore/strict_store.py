@@ -9,21 +9,35 @@ lost.  Decoding failures (a failed crc32c check) become
 
 from __future__ import annotations
 
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
-from zarr.abc.store import ByteRequest, Store
+from zarr.abc.store import ByteRequest, RangeByteRequest, Store
 from zarr.core.buffer import Buffer, BufferPrototype
 from zarr.storage import WrapperStore
+
+from .errors import CorruptDataError
 
 
 class MissingChunkError(FileNotFoundError):
     """A chunk that must exist was not found."""
 
 
+# a ranged read longer than this (a shard's inner chunk, as its index says) is
+# first checked against the object's size: a damaged or hostile shard index
+# could otherwise ask a local file for 2**62 bytes, which Python allocates first
+LARGE_RANGE_BYTES = 256 << 20
+
+
 class StrictStore(WrapperStore[Store]):
-    """Raise :class:`MissingChunkError` instead of returning ``None`` for absent chunks."""
+    """Raise :class:`MissingChunkError` instead of returning ``None`` for absent chunks,
+    and :class:`~spikestore.errors.CorruptDataError` for a byte range past an object's end."""
 
     async def get(self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None) -> Buffer | None:
+        if isinstance(byte_range, RangeByteRequest) and byte_range.end - byte_range.start > LARGE_RANGE_BYTES:
+            size = await self._store.getsize(key)
+            if byte_range.end > size:
+                raise CorruptDataError(f"{key}: bytes {byte_range.start}-{byte_range.end} asked for (by its shard index) lie past its end ({size} bytes)")
         value = await self._store.get(key, prototype, byte_range)
         if value is None and not key.endswith("zarr.json"):
             raise MissingChunkError(key)
@@ -49,3 +63,33 @@ def is_decode_failure(exc: BaseException) -> bool:
     ``TypeError`` and are not matched.
     """
     return isinstance(exc, (ValueError, RuntimeError)) and any(w in str(exc).lower() for w in _DECODE_WORDS)
+
+
+@contextmanager
+def source_errors(source: Any) -> Iterator[None]:
+    """Reads of a stored array copied elsewhere (copy, export): a missing or damaged chunk is
+    :class:`~spikestore.errors.CorruptDataError` naming the array, not zarr's bare error.
+
+    ``source`` is whatever is read; only a zarr array (or rows of one) has a
+    ``path`` to name, and other sources' errors pass through unchanged.
+    """
+    try:
+        yield
+    except MissingChunkError as exc:
+        path = _array_path(source)
+        if path is None:
+            raise
+        raise CorruptDataError(f"chunk {exc} of array {path!r} is missing") from None
+    except (ValueError, RuntimeError) as exc:
+        path = _array_path(source)
+        if path is None or not is_decode_failure(exc):
+            raise
+        raise CorruptDataError(f"a chunk of array {path!r} failed to decode ({exc}); the stored bytes are damaged") from exc
+
+
+def _array_path(source: Any) -> str | None:
+    """The store path of the zarr array ``source`` reads (itself, or the base of packed rows)."""
+    for candidate in (source, getattr(source, "base", None)):
+        if candidate is not None and hasattr(candidate, "async_array"):
+            return str(candidate.path)
+    return None

@@ -52,7 +52,7 @@ from .codecs.base import as_str_array, decode_labels, decode_times, metadata_fro
 from .codecs.neuron_attributes import GROUP as NEURON_ATTRIBUTES, decode_neuron_attributes
 from .codecs.spikes import decode_spike_fields, train_bounds, window_positions
 from .containers.encoding import NUMPY_DTYPE_ATTR, as_stored_byte_order
-from .errors import InvalidValueError, ItemNotFoundError, ReadOnlyError
+from .errors import CorruptDataError, FormatError, InvalidValueError, ItemNotFoundError, ReadOnlyError
 from .record import Dataset, Record
 from .containers.read_errors import raise_read_error
 from .containers.zarr_group import read_whole
@@ -663,7 +663,10 @@ class SpikeSliceStackView(ItemView):
         n = len(self)
         if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)) or not -n <= i < n:
             raise InvalidValueError(f"{self._where}: slice {i!r} is out of range; this stack has {n} slices.")
-        return decode_spike_fields(materialize(self._slices().children[str(int(i) % n)]))
+        child = self._slices().children.get(str(int(i) % n))
+        if child is None:
+            raise FormatError(f"{self._where}: the stored stack has no slice named {str(int(i) % n)!r}; it is damaged or hostile.")
+        return decode_spike_fields(materialize(child))
 
     def __repr__(self) -> str:
         return f"<SpikeSliceStackView {self._where} slices={len(self)} N={self.N}>"

@@ -9,6 +9,8 @@ still be saved to and loaded from."""
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import uuid
 from typing import Any, Callable
@@ -189,6 +191,19 @@ def test_unknown_codecs_are_a_format_error_naming_the_array(site, codec) -> None
         AnalysisWorkspace.load_item(site["url"], "rec", "a", storage_options=site["opts"])
 
 
+@pytest.mark.parametrize("site", ["folder"], indirect=True)
+def test_a_chunk_key_encoding_we_never_write_is_refused(site) -> None:
+    """Chunks named ``c.0.0`` would all be missing: a lazy reader said the item had been replaced."""
+    _saved(site)
+
+    def plant(p: dict[str, Any]) -> None:
+        p["items"]["rec"]["a"]["tree"]["datasets"]["data"]["chunk_key_encoding"] = {"name": "default", "configuration": {"separator": "."}}
+
+    _forge(site, plant)
+    with pytest.raises(FormatError, match="chunk key encoding"):
+        open_workspace(site["url"], storage_options=site["opts"])
+
+
 @pytest.mark.parametrize(
     "codec",
     [
@@ -207,6 +222,143 @@ def test_a_written_codec_with_a_configuration_we_never_write_is_refused(site, co
     _forge(site, plant)
     with pytest.raises(FormatError, match=re.escape(codec["name"])):
         AnalysisWorkspace.load_item(site["url"], "rec", "a", storage_options=site["opts"])
+
+
+@pytest.mark.parametrize("sharded", [False, True], ids=["chunks", "shards"])
+@pytest.mark.parametrize("site", ["folder"], indirect=True)
+def test_a_forged_shape_is_corrupt_data_before_allocating_and_verify_stops_early(site, sharded) -> None:
+    """A re-checksummed snapshot declaring 2**46 values (512 TiB, 2**29 chunks) where a few are stored."""
+    from spikelab.spikedata.spikedata import SpikeData
+
+    ws = AnalysisWorkspace()
+    rng = np.random.default_rng(2)
+    ws.store("rec", "x", SpikeData([np.sort(rng.uniform(0, 1e6, 150_000))], length=1e6) if sharded else np.arange(1000.0))
+    ws.save(site["url"], storage_options=site["opts"])
+    name = "spike_times" if sharded else "data"
+    _forge(site, lambda p: p["items"]["rec"]["x"]["tree"]["datasets"][name].__setitem__("shape", [2**46]))
+    with pytest.raises(CorruptDataError, match="missing"):
+        AnalysisWorkspace.load_item(site["url"], "rec", "x", storage_options=site["opts"])
+    report = verify(site["url"], storage_options=site["opts"])
+    assert not report.ok and "stopped reading" in str(report) and report.chunks_checked < 100, str(report)
+
+
+SMALL_DICT = {"curve": np.linspace(0, 1, 64), "n": 3}
+
+
+def _inline_data(p: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The metadata and index-kept chunks of SMALL_DICT's ``curve`` in a snapshot payload."""
+    curve = p["items"]["rec"]["d"]["tree"]["children"]["curve"]
+    return curve["datasets"]["data"], curve["inline_chunks"]["data"]
+
+
+@pytest.mark.parametrize(
+    "forge, match",
+    [
+        # a 2**40-value array "kept in the index" with its one chunk: would allocate terabytes on read
+        (lambda meta, chunks: (meta.__setitem__("shape", [2**40]), meta["chunk_grid"]["configuration"].__setitem__("chunk_shape", [2**40])), "at most 2048 elements"),
+        # a grid of 64 chunks with one present: the rest would read as fill values
+        (lambda meta, chunks: meta["chunk_grid"]["configuration"].__setitem__("chunk_shape", [1]), "at most 2048 elements"),
+        (lambda meta, chunks: chunks.clear(), "at most 2048 elements"),
+    ],
+    ids=["huge", "chunks-missing-from-grid", "no-chunks"],
+)
+@pytest.mark.parametrize("site", ["folder"], indirect=True)
+def test_arrays_kept_in_the_index_are_small_and_whole(site, forge, match) -> None:
+    ws = AnalysisWorkspace()
+    ws.store("rec", "d", SMALL_DICT)
+    ws.save(site["url"], storage_options=site["opts"])
+    _forge(site, lambda p: forge(*_inline_data(p)))
+    with pytest.raises(FormatError, match=match):
+        AnalysisWorkspace.load(site["url"], storage_options=site["opts"])
+    report = verify(site["url"], storage_options=site["opts"])
+    assert not report.ok
+    _assert_still_usable(site)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda config, shard: config.__setitem__("chunk_shape", [0]),
+        lambda config, shard: config.__setitem__("chunk_shape", [shard[0] - 1]),  # does not divide the shard
+        lambda config, shard: config.__setitem__("chunk_shape", [1, 1]),
+        lambda config, shard: config.__setitem__("codecs", [{"name": "sharding_indexed", "configuration": dict(config)}]),
+        lambda config, shard: config.__setitem__("index_codecs", [{"name": "sharding_indexed", "configuration": dict(config)}]),
+    ],
+    ids=["zero", "not-dividing", "wrong-rank", "nested", "nested-index"],
+)
+@pytest.mark.parametrize("site", ["folder"], indirect=True)
+def test_a_sharding_configuration_we_never_write_is_refused(site, change) -> None:
+    from spikelab.spikedata.spikedata import SpikeData
+
+    rng = np.random.default_rng(2)
+    ws = AnalysisWorkspace()
+    ws.store("rec", "sd", SpikeData([np.sort(rng.uniform(0, 1e6, 150_000)) for _ in range(2)], length=1e6))
+    ws.save(site["url"], storage_options=site["opts"])
+
+    def plant(p: dict[str, Any]) -> None:
+        meta = p["items"]["rec"]["sd"]["tree"]["datasets"]["spike_times"]
+        assert meta["codecs"][0]["name"] == "sharding_indexed"
+        change(meta["codecs"][0]["configuration"], meta["chunk_grid"]["configuration"]["chunk_shape"])
+
+    _forge(site, plant)
+    with pytest.raises(FormatError, match="sharding"):
+        open_workspace(site["url"], storage_options=site["opts"])
+
+
+def _stack_workspace(site: dict[str, Any]) -> None:
+    from spikelab.spikedata.spikedata import SpikeData
+    from spikelab.spikedata.spikeslicestack import SpikeSliceStack
+
+    rng = np.random.default_rng(0)
+    sd = SpikeData([np.sort(rng.uniform(0, 1000, 50)) for _ in range(3)], length=1000.0)
+    ws = AnalysisWorkspace()
+    ws.store("rec", "stack", SpikeSliceStack(sd, times_start_to_end=[(i * 100.0, i * 100.0 + 50) for i in range(5)]))
+    ws.save(site["url"], storage_options=site["opts"])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda packed: packed["types"].__setitem__(0, 123),
+        lambda packed: packed["attrs"].__setitem__(0, [1, 2]),
+        lambda packed: packed["names"].__setitem__(1, packed["names"][0]),
+        lambda packed: [attrs.__setitem__(0, "x") for attrs in packed["dataset_attrs"].values()],
+        lambda packed: [bounds.__setitem__(1, True) for bounds in packed["offsets"].values()],
+        lambda packed: packed["names"].__setitem__(0, "not-a-slice"),  # well formed, but no slice '0'
+    ],
+    ids=["type-not-str", "attrs-not-mapping", "names-repeat", "dataset-attrs-not-mapping", "offset-bool", "slice-missing"],
+)
+@pytest.mark.parametrize("site", ["folder"], indirect=True)
+def test_a_hostile_packed_description_is_a_format_error(site, change) -> None:
+    _stack_workspace(site)
+
+    def plant(p: dict[str, Any]) -> None:
+        change(p["items"]["rec"]["stack"]["tree"]["children"]["spike_stack"]["packed"])
+
+    _forge(site, plant)
+    with pytest.raises(FormatError):
+        AnalysisWorkspace.load(site["url"], storage_options=site["opts"])
+    with pytest.raises(FormatError):
+        with open_workspace(site["url"], storage_options=site["opts"]) as lazy:
+            lazy.get_lazy("rec", "stack").slice(0)
+
+
+@pytest.mark.parametrize("site", ["folder"], indirect=True)
+def test_a_record_missing_what_its_type_needs_is_a_format_error_naming_the_item(site) -> None:
+    from spikelab.spikedata.spikedata import SpikeData
+
+    ws = AnalysisWorkspace()
+    ws.store("rec", "sd", SpikeData([np.array([1.0, 2.0]), np.array([3.0])], length=10.0))
+    ws.save(site["url"], storage_options=site["opts"])
+
+    def plant(p: dict[str, Any]) -> None:
+        tree = p["items"]["rec"]["sd"]["tree"]
+        del tree["datasets"]["spike_times_index"], tree["digests"]["spike_times_index"]
+
+    _forge(site, plant)
+    for load in (AnalysisWorkspace.load, lambda url, **kw: AnalysisWorkspace.load_item(url, "rec", "sd", **kw)):
+        with pytest.raises(FormatError, match=r"\('rec', 'sd'\).*malformed"):
+            load(site["url"], storage_options=site["opts"])
 
 
 def test_an_edited_snapshot_fails_its_checksum(site) -> None:
@@ -311,6 +463,106 @@ def test_swapped_chunks_are_found_by_verify(site) -> None:
     assert not report.ok and "not the ones written" in str(report), str(report)
 
 
+def test_chunks_of_equal_size_swapped_are_found_by_verify(site) -> None:
+    """Incompressible chunks all have one size; each still passes its crc32c after a swap."""
+    ws = AnalysisWorkspace()
+    ws.store("rec", "noise", np.random.default_rng(0).integers(0, 2**63, 1_000_000))
+    ws.save(site["url"], storage_options=site["opts"])
+    fs, root = site["fs"], fsspec.core.url_to_fs(site["url"], **site["opts"])[1]
+    chunks = sorted(p for p in fs.find(root) if "/data/c/" in p)
+    a, b = fs.cat_file(chunks[0]), fs.cat_file(chunks[1])
+    assert len(a) == len(b) and a != b
+    fs.pipe_file(chunks[0], b)
+    fs.pipe_file(chunks[1], a)
+    report = verify(site["url"], storage_options=site["opts"])
+    assert not report.ok and "not the ones written" in str(report), str(report)
+
+
+@pytest.mark.parametrize("site", ["folder"], indirect=True)
+def test_a_rewritten_shard_index_is_found_by_verify(site) -> None:
+    """Two inner chunks' places swapped in a shard index whose crc32c is recomputed: every check passes but the digest."""
+    import google_crc32c
+    from spikelab.spikedata.spikedata import SpikeData
+
+    rng = np.random.default_rng(2)
+    ws = AnalysisWorkspace()
+    ws.store("rec", "sd", SpikeData([np.sort(rng.uniform(0, 1e6, 150_000)) for _ in range(2)], length=1e6))
+    ws.save(site["url"], storage_options=site["opts"])
+    fs, root = site["fs"], fsspec.core.url_to_fs(site["url"], **site["opts"])[1]
+    meta = json.loads(fs.cat_file(next(p for p in fs.find(root) if p.endswith("/spike_times/zarr.json"))))
+    config = meta["codecs"][0]["configuration"]
+    assert meta["codecs"][0]["name"] == "sharding_indexed"
+    slots = meta["chunk_grid"]["configuration"]["chunk_shape"][0] // config["chunk_shape"][0]
+    shard = next(p for p in fs.find(root) if "/spike_times/c/" in p)
+    raw = bytearray(fs.cat_file(shard))
+    index = np.frombuffer(bytes(raw[: 16 * slots]), "<u8").reshape(slots, 2)[[1, 0, *range(2, slots)]]
+    raw[: 16 * slots] = index.tobytes()
+    raw[16 * slots : 16 * slots + 4] = google_crc32c.value(index.tobytes()).to_bytes(4, "little")
+    fs.pipe_file(shard, bytes(raw))
+    report = verify(site["url"], storage_options=site["opts"])
+    assert not report.ok and "not the ones written" in str(report), str(report)
+
+
+@pytest.mark.parametrize(
+    "slot, match", [((2**64 - 1, 2**64 - 1), "marked empty"), (None, "past its end")], ids=["marked-empty", "size-2**62"]
+)
+@pytest.mark.parametrize("site", ["folder", "s3"], indirect=True)
+def test_a_hostile_shard_index_is_corrupt_data_on_every_read_path(site, slot, match) -> None:
+    """Inner chunk 0 marked empty (zarr reads fill values) or 2**62 bytes long (a 4 EiB
+    allocation), the index crc32c recomputed: lazy reads, loads and copies are our error."""
+    import google_crc32c
+    from spikelab.spikedata.spikedata import SpikeData
+
+    from spikestore import copy_workspace
+
+    rng = np.random.default_rng(2)
+    ws = AnalysisWorkspace()
+    ws.store("rec", "sd", SpikeData([np.sort(rng.uniform(0, 1e6, 150_000)) for _ in range(2)], length=1e6))
+    ws.save(site["url"], storage_options=site["opts"])
+    fs, root = site["fs"], fsspec.core.url_to_fs(site["url"], **site["opts"])[1]
+    meta = json.loads(fs.cat_file(next(p for p in fs.find(root) if p.endswith("/spike_times/zarr.json"))))
+    slots = meta["chunk_grid"]["configuration"]["chunk_shape"][0] // meta["codecs"][0]["configuration"]["chunk_shape"][0]
+    shard = next(p for p in fs.find(root) if "/spike_times/c/" in p)
+    raw = bytearray(fs.cat_file(shard))
+    index = np.frombuffer(bytes(raw[: 16 * slots]), "<u8").reshape(slots, 2).copy()
+    index[0] = slot if slot is not None else (index[0, 0], 2**62)
+    raw[: 16 * slots] = index.tobytes()
+    raw[16 * slots : 16 * slots + 4] = google_crc32c.value(index.tobytes()).to_bytes(4, "little")
+    fs.pipe_file(shard, bytes(raw))
+    with open_workspace(site["url"], storage_options=site["opts"]) as lazy:
+        with pytest.raises(CorruptDataError, match=match):
+            lazy.get_lazy("rec", "sd").train(0)
+    with pytest.raises(CorruptDataError):
+        AnalysisWorkspace.load(site["url"], storage_options=site["opts"])
+    with pytest.raises(CorruptDataError):
+        copy_workspace(site["url"], site["url"] + "-copy", src_storage_options=site["opts"], dst_storage_options=site["opts"])
+    assert not verify(site["url"], storage_options=site["opts"]).ok
+
+
+@pytest.mark.parametrize("site", ["folder"], indirect=True)
+def test_a_chunk_declaring_a_terabyte_is_corrupt_data_not_a_memory_error(site) -> None:
+    """A valid Zstandard frame whose header declares 1 TiB, behind a correct crc32c."""
+    import struct
+
+    import google_crc32c
+    from numcodecs import Zstd
+
+    ws = AnalysisWorkspace()
+    ws.store("rec", "x", np.random.default_rng(0).random((300, 300)))
+    ws.save(site["url"], storage_options=site["opts"])
+    fs, root = site["fs"], fsspec.core.url_to_fs(site["url"], **site["opts"])[1]
+    chunk = next(p for p in fs.find(root) if "/c/" in p)
+    assert fs.cat_file(chunk)[:4] == b"\x28\xb5\x2f\xfd"  # a Zstandard frame
+    frame = bytes(Zstd(level=1).encode(np.zeros(1000).tobytes()))
+    assert frame[4] == 0x60  # single segment, 2-byte content size: rewritten as an 8-byte one
+    body = frame[:4] + b"\xe0" + struct.pack("<Q", 2**40) + frame[7:]
+    fs.pipe_file(chunk, body + google_crc32c.value(body).to_bytes(4, "little"))
+    with pytest.raises(CorruptDataError, match="declare"):
+        AnalysisWorkspace.load_item(site["url"], "rec", "x", storage_options=site["opts"])
+    report = verify(site["url"], storage_options=site["opts"])
+    assert not report.ok and "is corrupt" in str(report), str(report)
+
+
 def test_a_flipped_byte_read_lazily_is_corrupt_data(site) -> None:
     fs, chunk = site["fs"], _rates_chunks(site)[0]
     data = bytearray(fs.cat_file(chunk))
@@ -320,6 +572,36 @@ def test_a_flipped_byte_read_lazily_is_corrupt_data(site) -> None:
         view = lazy.get_lazy("rec", "rates")
         with pytest.raises(CorruptDataError, match="rates"):
             view[0]
+
+
+@pytest.mark.parametrize("kept_in_index", [False, True], ids=["chunk-object", "chunk-in-index"])
+def test_copy_and_export_of_a_damaged_chunk_are_corrupt_data(site, kept_in_index, tmp_path) -> None:
+    """copy_workspace and export_hdf5 read through zarr: its bare checksum ValueError becomes ours."""
+    from spikestore import copy_workspace, export_hdf5
+
+    ws = AnalysisWorkspace()
+    ws.store("rec", "x", {"curve": np.linspace(0, 1, 64)} if kept_in_index else np.random.default_rng(0).random((300, 300)))
+    ws.save(site["url"], storage_options=site["opts"])
+    fs, root = site["fs"], fsspec.core.url_to_fs(site["url"], **site["opts"])[1]
+    if kept_in_index:
+
+        def flip(p: dict[str, Any]) -> None:
+            chunks = p["items"]["rec"]["x"]["tree"]["children"]["curve"]["inline_chunks"]["data"]
+            raw = bytearray(base64.b64decode(chunks["c/0"]))
+            raw[len(raw) // 2] ^= 0x10
+            chunks["c/0"] = base64.b64encode(bytes(raw)).decode()
+
+        _forge(site, flip)
+    else:
+        chunk = next(p for p in fs.find(root) if "/c/" in p)
+        raw = bytearray(fs.cat_file(chunk))
+        raw[len(raw) // 2] ^= 0x10
+        fs.pipe_file(chunk, bytes(raw))
+    with pytest.raises(CorruptDataError, match=r"rec/x/v\d+-[0-9a-f]+/"):
+        copy_workspace(site["url"], site["url"] + "-copy", src_storage_options=site["opts"], dst_storage_options=site["opts"])
+    with pytest.raises(CorruptDataError, match=r"rec/x/v\d+-[0-9a-f]+/"):
+        export_hdf5(site["url"], str(tmp_path / "out"), storage_options=site["opts"])
+    assert not (tmp_path / "out.h5").exists()
 
 
 # -- names --------------------------------------------------------------------

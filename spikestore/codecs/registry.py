@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import FormatError, UnsupportedTypeError
+from ..errors import FormatError, SpikestoreError, UnsupportedTypeError
 from ..record import Record
 from .arrays import ListCodec, NdarrayCodec
 from .base import Codec
@@ -95,9 +95,26 @@ def encode_value(obj: Any, where: str) -> Record:
     return codec.encode(obj, where)
 
 
+# what a codec raises on a record that does not describe its type (read from a
+# damaged or hostile store: a dataset missing, attributes of the wrong kind ...)
+MALFORMED_RECORD_ERRORS = (KeyError, ValueError, TypeError, IndexError, AttributeError, OverflowError)
+
+
 def decode(record: Record) -> Any:
-    """Rebuild the object a record describes."""
-    return codec_named(record.type).decode(record)
+    """Rebuild the object a record describes.
+
+    Raises
+    ------
+    FormatError
+        If the record does not describe a valid object of its type.
+    """
+    codec = codec_named(record.type)
+    try:
+        return codec.decode(record)
+    except SpikestoreError:
+        raise
+    except MALFORMED_RECORD_ERRORS as exc:
+        raise FormatError(f"the stored {record.type!r} record is malformed ({type(exc).__name__}: {exc}); it is damaged or hostile") from None
 
 
 def derive(record: Record) -> dict[str, Any]:

@@ -302,6 +302,9 @@ class ChunkChain:
             if progress.n_processed != count or not progress.finished:
                 raise ValueError(f"pcodec data hold {progress.n_processed} values, not the chunk's {count}")
             return out.reshape(chunks)
+        declared = _declared_size(self.compressor, body)
+        if declared != count * self.dtype.itemsize:  # checked before the decoder allocates what the header says
+            raise ValueError(f"the compressed data declare {declared} bytes, not the chunk's {count * self.dtype.itemsize}")
         values = np.frombuffer(self.compressor.decode(body), dtype=self.dtype).reshape(chunks)
         if self.delta is not None:
             values = self.delta.decode(values).reshape(chunks)
@@ -346,6 +349,26 @@ def round_mantissa(values: np.ndarray, keepbits: int) -> np.ndarray:
     if keep.any():
         rounded[keep] = values[keep]
     return rounded.astype(given.dtype, copy=False)
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def _declared_size(compressor: Any, body: bytes) -> int | None:
+    """The decompressed size a Blosc or Zstandard header declares (``None`` if it declares none).
+
+    The decoders allocate that size before decompressing, so a damaged or
+    hostile chunk declaring a terabyte would be a ``MemoryError``.
+    """
+    if isinstance(compressor, Blosc):
+        return int.from_bytes(body[4:8], "little") if len(body) >= 16 else None
+    if len(body) < 6 or body[:4] != _ZSTD_MAGIC:
+        return None
+    descriptor = body[4]
+    single_segment = (descriptor >> 5) & 1
+    field = (1 if single_segment else 0, 2, 4, 8)[descriptor >> 6]
+    start = 5 + (0 if single_segment else 1) + (0, 1, 2, 4)[descriptor & 3]
+    if field == 0 or len(body) < start + field:
+        return None
+    return int.from_bytes(body[start : start + field], "little") + (256 if field == 2 else 0)
 
 
 def stored_endian(metadata: dict[str, Any]) -> str | None:

@@ -43,6 +43,8 @@ from .encoding import ChunkChain
 
 _POOL = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="spikestore-encode")
 IN_FLIGHT = 16
+# arrays larger than this fetch their last chunk before allocating (one more round trip)
+CHECK_FIRST_BYTES = 256 << 20
 
 
 def supports(meta: dict[str, Any]) -> bool:
@@ -179,22 +181,32 @@ async def read_array(store: Store, path: str, meta: dict[str, Any], rows: slice 
     stored_dtype = chain.dtype
     shape = tuple(meta["shape"])
     start, stop = (0, shape[0]) if rows is None else (rows.start or 0, shape[0] if rows.stop is None else min(rows.stop, shape[0]))
-    out = np.empty((max(0, stop - start), *shape[1:]), dtype=stored_dtype.newbyteorder("="))
     first, last = start // chunks[0], -(-stop // chunks[0])
     grid = [range(first, last)] + [range(math.ceil(s / c)) for s, c in zip(shape[1:], chunks[1:])]
     loop = asyncio.get_running_loop()
     prototype = default_buffer_prototype()
     limit = asyncio.Semaphore(IN_FLIGHT)
 
+    async def fetch(index: tuple[int, ...]) -> bytes:
+        buffer = await store.get(_chunk_key(path, index), prototype)
+        if buffer is None:  # every chunk is written (see spikestore.strict_store)
+            raise MissingChunkError(_chunk_key(path, index))
+        return buffer.to_bytes()
+
+    # a large array's last chunk first: a shape the chunks do not back (a damaged
+    # or hostile index) is a missing chunk before anything of that size is allocated
+    final = tuple(r[-1] for r in grid) if all(grid) else None
+    large = (stop - start) * math.prod(shape[1:]) * stored_dtype.itemsize > CHECK_FIRST_BYTES
+    held = {final: await fetch(final)} if final is not None and large else {}
+    out = np.empty((max(0, stop - start), *shape[1:]), dtype=stored_dtype.newbyteorder("="))
+
     def decode(index: tuple[int, ...], payload: bytes) -> None:
         decode_into(out, (start, stop), chain, payload, index, chunks, shape, f"chunk {_chunk_key(path, index)}")
 
     async def one(index: tuple[int, ...]) -> None:
         async with limit:
-            buffer = await store.get(_chunk_key(path, index), prototype)
-            if buffer is None:  # every chunk is written (see spikestore.strict_store)
-                raise MissingChunkError(_chunk_key(path, index))
-            await loop.run_in_executor(_POOL, decode, index, buffer.to_bytes())
+            payload = held.pop(index) if index in held else await fetch(index)
+            await loop.run_in_executor(_POOL, decode, index, payload)
 
     await _run_all(one(index) for index in itertools.product(*grid))
     return out

@@ -23,19 +23,21 @@ shards with this module).
 from __future__ import annotations
 
 import asyncio
+import copy
 import itertools
 import math
 from typing import Any
 
 import google_crc32c
 import numpy as np
-from zarr.abc.store import Store
-from zarr.core.buffer import default_buffer_prototype
+from zarr.abc.store import ByteRequest, RangeByteRequest, Store
+from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
+from zarr.storage import WrapperStore
 
 from ..errors import CorruptDataError
 from ..strict_store import MissingChunkError
 from .encoding import ChunkChain
-from .fast_chunks import _POOL, ChunkEncoder, _run_all, decode_into  # one coding pool for chunks and shards
+from .fast_chunks import _POOL, CHECK_FIRST_BYTES, ChunkEncoder, _run_all, decode_into  # one coding pool for chunks and shards
 
 EMPTY = 2**64 - 1
 INDEX_CODECS = [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "crc32c"}]
@@ -157,6 +159,40 @@ def _places(geometry: _Geometry, payload: bytes, key: str, shard: tuple[int, ...
     return out
 
 
+class ShardIndexCheck(WrapperStore[Store]):
+    """Reads of one sharded array (through zarr) with every shard index checked for empty slots.
+
+    zarr reads an inner chunk marked empty (``2**64 - 1``) as fill values,
+    as the sharding specification allows; spikestore writes every inner chunk
+    inside the array, so an empty slot there is damage (or a hostile index),
+    raised as :class:`~spikestore.errors.CorruptDataError` instead of zeros.
+    """
+
+    def __init__(self, store: Store, path: str, meta: dict[str, Any]) -> None:
+        super().__init__(store)
+        self._geometry = _Geometry(meta)
+        self._prefix = _shard_key(path, ())  # "<path>/c"
+
+    def _with_store(self, store: Store) -> "ShardIndexCheck":
+        clone = copy.copy(self)
+        clone._store = store
+        return clone
+
+    async def get(self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None) -> Buffer | None:
+        value = await self._store.get(key, prototype, byte_range)
+        shard = key[len(self._prefix) + 1 :].split("/") if key.startswith(self._prefix + "/") else None
+        if value is None or shard is None or not (byte_range is None or (isinstance(byte_range, RangeByteRequest) and byte_range.start == 0)):
+            return value
+        geometry = self._geometry
+        raw = value.as_numpy_array()[: geometry.index_bytes - 4].tobytes()
+        if len(raw) == geometry.index_bytes - 4:
+            index = np.frombuffer(raw, dtype="<u8").reshape(geometry.count, 2)
+            for slot, chunk in enumerate(geometry.inner_chunks(tuple(int(i) for i in shard))):
+                if chunk is not None and index[slot, 0] == EMPTY:
+                    raise CorruptDataError(f"shard {key}: inner chunk {chunk} is marked empty in the shard index")
+        return value
+
+
 async def read_array(store: Store, path: str, meta: dict[str, Any], rows: slice | None = None) -> np.ndarray:
     """Read the whole array (or the rows ``rows`` of axis 0) that ``meta`` describes, one request per shard.
 
@@ -172,19 +208,29 @@ async def read_array(store: Store, path: str, meta: dict[str, Any], rows: slice 
     chain = ChunkChain(config["codecs"], parse_data_type(meta["data_type"], zarr_format=3).to_native_dtype())
     shape = geometry.shape
     start, stop = (0, shape[0]) if rows is None else (rows.start or 0, shape[0] if rows.stop is None else min(rows.stop, shape[0]))
-    out = np.empty((max(0, stop - start), *shape[1:]), dtype=chain.dtype.newbyteorder("="))
-    wanted = [s for s in geometry.shards() if s[0] * geometry.shard[0] < stop and (s[0] + 1) * geometry.shard[0] > start]
     loop = asyncio.get_running_loop()
     prototype = default_buffer_prototype()
     limit = asyncio.Semaphore(SHARDS_IN_FLIGHT * 2)
 
+    async def fetch(key: str) -> bytes:
+        buffer = await store.get(key, prototype)
+        if buffer is None:  # every shard is written (see spikestore.strict_store)
+            raise MissingChunkError(key)
+        return buffer.to_bytes()
+
+    # a large array's last shard first: a shape the shards do not back (a damaged
+    # or hostile index) is a missing shard before anything of that size is allocated
+    held: dict[str, bytes] = {}
+    if stop > start and all(shape) and (stop - start) * math.prod(shape[1:]) * chain.dtype.itemsize > CHECK_FIRST_BYTES:
+        final = ((stop - 1) // geometry.shard[0], *(-(-n // c) - 1 for n, c in zip(shape[1:], geometry.shard[1:])))
+        held[_shard_key(path, final)] = await fetch(_shard_key(path, final))
+    out = np.empty((max(0, stop - start), *shape[1:]), dtype=chain.dtype.newbyteorder("="))
+    wanted = [s for s in geometry.shards() if s[0] * geometry.shard[0] < stop and (s[0] + 1) * geometry.shard[0] > start]
+
     async def one(shard: tuple[int, ...]) -> None:
         key = _shard_key(path, shard)
         async with limit:
-            buffer = await store.get(key, prototype)
-            if buffer is None:  # every shard is written (see spikestore.strict_store)
-                raise MissingChunkError(key)
-            payload = buffer.to_bytes()
+            payload = held.pop(key) if key in held else await fetch(key)
             places = _places(geometry, payload, key, shard, (start, stop))
             await asyncio.gather(
                 *(

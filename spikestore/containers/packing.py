@@ -146,8 +146,10 @@ def check_packed(info: object, shapes: dict[str, list[int]], where: str) -> None
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise ValueError(f"{where}: packed names are not a list of strings")
     count = len(names)
-    for key in ("types", "attrs"):
-        if not isinstance(info.get(key), list) or len(info[key]) != count:
+    if len(set(names)) != count:
+        raise ValueError(f"{where}: packed names repeat a child")
+    for key, kinds in (("types", (str, type(None))), ("attrs", dict)):
+        if not isinstance(info.get(key), list) or len(info[key]) != count or not all(isinstance(v, kinds) for v in info[key]):
             raise ValueError(f"{where}: packed {key} do not match the {count} children")
     offsets, dataset_attrs = info.get("offsets"), info.get("dataset_attrs")
     if not isinstance(offsets, dict) or not isinstance(dataset_attrs, dict) or set(offsets) != set(shapes) or set(dataset_attrs) != set(shapes):
@@ -157,11 +159,11 @@ def check_packed(info: object, shapes: dict[str, list[int]], where: str) -> None
         if (
             not isinstance(bounds, list)
             or len(bounds) != count + 1
-            or not all(isinstance(b, int) for b in bounds)
+            or not all(isinstance(b, int) and not isinstance(b, bool) for b in bounds)
             or bounds[0] != 0
             or bounds[-1] != (shape[0] if shape else -1)
             or any(a > b for a, b in zip(bounds, bounds[1:]))
         ):
             raise ValueError(f"{where}: packed offsets of {name!r} do not cover its {shape[:1]} rows in order")
-        if not isinstance(dataset_attrs[name], list) or len(dataset_attrs[name]) != count:
+        if not isinstance(dataset_attrs[name], list) or len(dataset_attrs[name]) != count or not all(isinstance(a, dict) for a in dataset_attrs[name]):
             raise ValueError(f"{where}: packed attributes of {name!r} do not match the {count} children")

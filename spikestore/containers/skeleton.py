@@ -15,6 +15,8 @@ INLINE_CHUNKS: Final = "inline_chunks"
 MAX_INLINE_CHARS = 16 << 10
 # the members of a skeleton that hold arrays (name -> the array's zarr.json)
 ARRAY_KINDS: Final[tuple[Literal["datasets"], Literal["derived"]]] = ("datasets", "derived")
+# an array kept in the index holds at most this many bytes (so at most this many elements)
+INLINE_ARRAY_BYTES = 2048
 
 
 class Skeleton(TypedDict, total=False):

@@ -20,10 +20,9 @@ import binascii
 import hashlib
 import json
 import re
+import zlib
 from functools import partial
 from typing import Any, Callable, Coroutine, Iterable, Iterator, Literal
-
-import google_crc32c
 
 import numpy as np
 from zarr.abc.store import Store
@@ -33,14 +32,14 @@ from zarr.core.metadata.v3 import ArrayV3Metadata
 from zarr.core.sync import sync
 from zarr.storage import MemoryStore, StorePath, WrapperStore
 
-from .skeleton import ARRAY_KINDS, IN_INDEX, INLINE_CHUNKS, Skeleton, skeleton_segment
-from ..errors import FormatError
+from .skeleton import ARRAY_KINDS, IN_INDEX, INLINE_ARRAY_BYTES, INLINE_CHUNKS, Skeleton, skeleton_segment
+from ..errors import CorruptDataError, FormatError
 from ..paths import storage_segment
 from ..jsonvalue import from_json, to_json
 from ..record import Dataset, Record
 from . import fast_chunks, fast_shards
 from ..malloc_trim import release_free_memory
-from ..strict_store import StrictStore
+from ..strict_store import StrictStore, source_errors
 from .blocks import block_selections
 from .encoding import array_metadata, as_stored_byte_order, restore_dtype, round_mantissa, without_bitround
 from .packing import PackedSlice, pack, packable, unpack
@@ -63,7 +62,6 @@ SMALL_RECORD_BYTES = 1 << 20
 # encoded as usual, base64 in the skeleton's ``inline_chunks``) instead of in
 # objects of its own: then it costs no object at all (see _make_plan).  The
 # caps keep the index small: an array's metadata already costs ~0.7 kB there.
-INLINE_ARRAY_BYTES = 2048
 INLINE_ITEM_BYTES = 16 << 10
 
 
@@ -116,7 +114,8 @@ async def _write_array(
     attributes = {**to_json(ds.attrs), **(extra_attrs or {})}
     # copied block by block (not in memory): shards no larger than a block, so each block is whole shards
     cap = None if isinstance(data, np.ndarray) else STREAM_BLOCK_BYTES
-    meta_doc = await fast_chunks.choose_codecs(apply_layout(array_metadata(tuple(data.shape), dtype, attributes, ds.dims, ds.precision), ds.access, cap), data)
+    with source_errors(data):  # the trial reads a sample of the data
+        meta_doc = await fast_chunks.choose_codecs(apply_layout(array_metadata(tuple(data.shape), dtype, attributes, ds.dims, ds.precision), ds.access, cap), data)
     if document:
         await store.set(f"{path}/zarr.json", _buffer(json.dumps(meta_doc).encode()))
     if int(np.prod(data.shape, dtype=np.int64)) == 0:
@@ -146,7 +145,8 @@ async def _write_array(
                 # blocks of whole destination chunks, cut along further axes when one
                 # row is larger than the budget; a zarr source is awaited (sync()
                 # cannot run inside zarr's own event loop)
-                part = np.asarray(await data.async_array.getitem(selection) if isinstance(data, Array) else data[selection])
+                with source_errors(data):
+                    part = np.asarray(await data.async_array.getitem(selection) if isinstance(data, Array) else data[selection])
                 if data.shape and fast_chunks.supports(meta_doc):
                     await fast_chunks.write_array(store, path, meta_doc, part, origin=tuple(s.start for s in selection))
                 else:
@@ -406,11 +406,12 @@ async def _in_memory(data: Any) -> np.ndarray:
     """All of an array-like, read without blocking the event loop where the source is zarr."""
     if isinstance(data, np.ndarray):
         return data
-    if isinstance(data, PackedSlice) and isinstance(data.base, Array):
-        return np.asarray(await data.base.async_array.getitem(slice(data.start, data.stop)))
-    if isinstance(data, Array):
-        return np.asarray(await data.async_array.getitem(Ellipsis))
-    return np.asarray(data[...])
+    with source_errors(data):
+        if isinstance(data, PackedSlice) and isinstance(data.base, Array):
+            return np.asarray(await data.base.async_array.getitem(slice(data.start, data.stop)))
+        if isinstance(data, Array):
+            return np.asarray(await data.async_array.getitem(Ellipsis))
+        return np.asarray(data[...])
 
 
 async def _write_packed(store: Store, path: str, rel: str, record: Record, sem: asyncio.Semaphore, skeleton: Skeleton, plan: _Plan) -> Skeleton:
@@ -456,7 +457,7 @@ class _ChunkLedger(WrapperStore[Store]):
         if self._limit is None:  # created in the event loop that uses it
             self._limit = asyncio.Semaphore(self._limit_size)
         data = value.to_bytes()
-        self.written[key] = (len(data), google_crc32c.value(data))
+        self.written[key] = (len(data), chunk_fingerprint(data))
         async with self._limit:
             await self._store.set(key, value)
 
@@ -465,11 +466,23 @@ class _ChunkLedger(WrapperStore[Store]):
             await self.set(key, value)
 
 
-def chunk_digest(entries: Iterable[tuple[str, int, int]]) -> str:
-    """The digest of an array's chunk objects: SHA-256 over ``key size crc32c`` lines, sorted by key.
+def chunk_fingerprint(data: bytes) -> int:
+    """The fingerprint of one stored chunk (or shard) object in its array's digest: its CRC-32 (zlib).
 
-    It binds every chunk to its place, so chunks swapped or replaced by
-    another valid chunk change the digest although each passes its crc32c.
+    Not its crc32c: every chunk spikestore writes ends with the crc32c of
+    what precedes it, and the crc32c of a message followed by its own crc32c
+    is one constant (the CRC residue), so it would tell no two valid chunks
+    apart.  CRC-32 uses another polynomial and differs between chunks.
+    """
+    return zlib.crc32(data)
+
+
+def chunk_digest(entries: Iterable[tuple[str, int, int]]) -> str:
+    """The digest of an array's chunk objects: SHA-256 over ``key size crc32`` lines, sorted by key.
+
+    ``entries`` are ``(key, size, chunk_fingerprint(bytes))``.  The digest
+    binds every chunk to its place, so chunks swapped or replaced by another
+    valid chunk change it although each passes its crc32c.
     """
     lines = sorted(f"{key} {size} {crc:08x}\n" for key, size, crc in entries)
     return hashlib.sha256("".join(lines).encode()).hexdigest()
@@ -517,12 +530,12 @@ def inline_chunk_bytes(chunks: dict[str, str], where: str) -> dict[str, bytes]:
 
 
 def _inline_entries(chunks: dict[str, str]) -> list[tuple[str, int, int]]:
-    return [(key, len(raw), google_crc32c.value(raw)) for key, raw in inline_chunk_bytes(chunks, "inline array").items()]
+    return [(key, len(raw), chunk_fingerprint(raw)) for key, raw in inline_chunk_bytes(chunks, "inline array").items()]
 
 
 def inline_store(chunks: dict[str, str], where: str) -> Store:
-    """A read-only in-memory store holding an index-kept array's chunks under ``a/``."""
-    buffers = {f"a/{key}": _buffer(raw) for key, raw in inline_chunk_bytes(chunks, where).items()}
+    """A read-only in-memory store holding an index-kept array's chunks under ``where`` (its path in the item)."""
+    buffers = {f"{where}/{key}": _buffer(raw) for key, raw in inline_chunk_bytes(chunks, where).items()}
     return StrictStore(MemoryStore(buffers, read_only=True))
 
 
@@ -630,6 +643,8 @@ def open_array(store: Store, path: str, metadata: dict[str, Any]) -> Array:
         parsed = ArrayV3Metadata.from_dict(metadata)
     except (ValueError, TypeError, KeyError) as exc:
         raise FormatError(f"array {path!r}: its metadata cannot be read ({exc}); the index is damaged.") from None
+    if fast_shards.supports(metadata):  # zarr would read an inner chunk marked empty as fill values
+        store = fast_shards.ShardIndexCheck(store, path, metadata)
     return Array(AsyncArray(metadata=parsed, store_path=StorePath(store, path)))
 
 
@@ -640,7 +655,7 @@ def lazy_record(store: Store, path: str, skeleton: Skeleton) -> Record:
             inline = sk.get(INLINE_CHUNKS, {})
             return {
                 n: Dataset(
-                    open_array(inline_store(inline[n], f"{p}/{n}"), "a", m) if n in inline else open_array(store, array_location(sk, p, n), m),
+                    open_array(inline_store(inline[n], f"{p}/{n}"), f"{p}/{n}", m) if n in inline else open_array(store, array_location(sk, p, n), m),
                     _dataset_attrs(m),
                     _dims(m),
                 )
