@@ -478,6 +478,16 @@ def test_chunks_of_equal_size_swapped_are_found_by_verify(site) -> None:
     assert not report.ok and "not the ones written" in str(report), str(report)
 
 
+def _stored_array_document(fs, root: str, name: str) -> dict:
+    """The zarr.json of the one stored array called ``name``, from its item group's consolidated metadata."""
+    for path in fs.find(root):
+        if path.endswith("/zarr.json"):
+            documents = (json.loads(fs.cat_file(path)).get("consolidated_metadata") or {}).get("metadata") or {}
+            if name in documents:
+                return documents[name]
+    raise AssertionError(f"no stored array {name!r} under {root}")
+
+
 @pytest.mark.parametrize("site", ["folder"], indirect=True)
 def test_a_rewritten_shard_index_is_found_by_verify(site) -> None:
     """Two inner chunks' places swapped in a shard index whose crc32c is recomputed: every check passes but the digest."""
@@ -489,7 +499,7 @@ def test_a_rewritten_shard_index_is_found_by_verify(site) -> None:
     ws.store("rec", "sd", SpikeData([np.sort(rng.uniform(0, 1e6, 150_000)) for _ in range(2)], length=1e6))
     ws.save(site["url"], storage_options=site["opts"])
     fs, root = site["fs"], fsspec.core.url_to_fs(site["url"], **site["opts"])[1]
-    meta = json.loads(fs.cat_file(next(p for p in fs.find(root) if p.endswith("/spike_times/zarr.json"))))
+    meta = _stored_array_document(fs, root, "spike_times")
     config = meta["codecs"][0]["configuration"]
     assert meta["codecs"][0]["name"] == "sharding_indexed"
     slots = meta["chunk_grid"]["configuration"]["chunk_shape"][0] // config["chunk_shape"][0]
@@ -520,7 +530,7 @@ def test_a_hostile_shard_index_is_corrupt_data_on_every_read_path(site, slot, ma
     ws.store("rec", "sd", SpikeData([np.sort(rng.uniform(0, 1e6, 150_000)) for _ in range(2)], length=1e6))
     ws.save(site["url"], storage_options=site["opts"])
     fs, root = site["fs"], fsspec.core.url_to_fs(site["url"], **site["opts"])[1]
-    meta = json.loads(fs.cat_file(next(p for p in fs.find(root) if p.endswith("/spike_times/zarr.json"))))
+    meta = _stored_array_document(fs, root, "spike_times")
     slots = meta["chunk_grid"]["configuration"]["chunk_shape"][0] // meta["codecs"][0]["configuration"]["chunk_shape"][0]
     shard = next(p for p in fs.find(root) if "/spike_times/c/" in p)
     raw = bytearray(fs.cat_file(shard))

@@ -179,3 +179,73 @@ def test_spikestore_info_says_an_item_is_kept_in_the_index(tmp_path, capsys) -> 
         assert done.value.code in (0, None), out
         assert ("kept in the index" in out) is kept, out
         assert re.search(r"curve/.*\n.*data .* [1-9][0-9.]* k?B / (512 B|8.0 kB) raw", out), out  # kept chunks have a size too
+
+
+def _one_item_folder(tmp_path, obj):
+    ws = AnalysisWorkspace()
+    ws.store("rec", "item", obj)
+    ws.save(tmp_path / "ws")
+    (version,) = (tmp_path / "ws" / "rec" / "item").glob("v*")
+    return version
+
+
+def test_an_item_is_its_chunks_and_group_documents_only(tmp_path) -> None:
+    """Arrays have no zarr.json object: the item's group document holds them (consolidated
+    metadata); small neuron-attribute columns are kept in the index, their values shown in
+    the group's attributes; zarr.open_group reads every array from the one document."""
+    import json
+
+    import zarr
+
+    from spikestore.testing.samples import spike_data
+
+    sd = spike_data(6, neuron_attributes=[{"channel": i, "snr": 1.5 + i, "region": f"CA{i % 3}"} for i in range(6)])
+    version = _one_item_folder(tmp_path, sd)
+    files = sorted(str(p.relative_to(version)) for p in version.rglob("*") if p.is_file())
+    documents = [f for f in files if f.endswith("zarr.json")]
+    assert documents == ["neuron_attributes/zarr.json", "zarr.json"], files
+    root = json.loads((version / "zarr.json").read_text())
+    consolidated = root["consolidated_metadata"]["metadata"]
+    assert {"spike_times", "spike_times_index"} <= set(consolidated) and consolidated["spike_times"]["node_type"] == "array"
+    group = zarr.open_group(str(version), mode="r")
+    assert np.array_equal(group["spike_times"][...], np.concatenate([np.asarray(t) for t in sd.train]))
+    kept = group["neuron_attributes"].attrs["spikestore:inline_arrays"]
+    assert set(kept) == {"channel", "snr", "region"}
+    for name, column in kept.items():
+        assert [a[name] for a in sd.neuron_attributes] == np.asarray(column["values"], dtype=column["dtype"]).tolist()
+    assert not any(f.startswith("neuron_attributes/") and f != "neuron_attributes/zarr.json" for f in files)  # kept columns: no chunks
+    assert_same(sd, AnalysisWorkspace.load(tmp_path / "ws").get("rec", "item"))
+    assert verify(tmp_path / "ws").ok
+
+
+def test_verify_finds_an_array_document_that_differs_from_the_index(tmp_path) -> None:
+    import json
+
+    version = _one_item_folder(tmp_path, np.arange(300_000.0))
+    doc = json.loads((version / "zarr.json").read_text())
+    doc["consolidated_metadata"]["metadata"]["data"]["shape"] = [299_999]
+    (version / "zarr.json").write_text(json.dumps(doc))
+    report = verify(tmp_path / "ws")
+    assert not report.ok and "consolidated metadata differs from the index entry" in str(report), str(report)
+
+
+def test_verify_accepts_digests_recorded_before_crc32_fingerprints(tmp_path) -> None:
+    """A store written when chunk digests used crc32c fingerprints still verifies clean."""
+    import google_crc32c
+
+    from spikestore.containers.zarr_group import chunk_digest, skeleton_arrays
+
+    version = _one_item_folder(tmp_path, np.random.default_rng(0).random(400_000))
+    path = next((tmp_path / "ws" / INDEX_DIR).glob("snap-*.json"))
+    doc = decode_index_object(path.read_bytes(), "snapshot", "test", legacy=False)[0]
+    tree = doc["items"]["rec"]["item"]["tree"]
+    for rel, _, _, _ in skeleton_arrays(tree):
+        chunks = sorted(p for p in (version / rel).rglob("*") if p.is_file())
+        entries = [(str(p.relative_to(version / rel)), p.stat().st_size, google_crc32c.value(p.read_bytes())) for p in chunks]
+        tree["digests"][rel] = chunk_digest(entries)
+    path.write_bytes(encode_index_object("snapshot", doc))
+    assert verify(tmp_path / "ws").ok
+    # a chunk replaced is still found by its checksum
+    first = sorted((version / "data").rglob("*"))[-1]
+    first.write_bytes(first.read_bytes()[:-1] + bytes([first.read_bytes()[-1] ^ 1]))
+    assert not verify(tmp_path / "ws").ok
