@@ -425,6 +425,20 @@ def test_every_error_is_a_spikestore_error() -> None:
 # ---------------------------------------------------------------------------
 
 
+def _traced_peaks(*steps) -> list[int]:
+    """The peak of Python allocations (tracemalloc) during each of ``steps``, run in turn."""
+    peaks = []
+    tracemalloc.start()
+    try:
+        for step in steps:
+            tracemalloc.reset_peak()
+            step()
+            peaks.append(tracemalloc.get_traced_memory()[1])
+    finally:
+        tracemalloc.stop()
+    return peaks
+
+
 def test_streaming_export_and_import_keep_memory_bounded(tmp_path) -> None:
     """A 200 MB item crosses Zarr -> HDF5 -> Zarr with well under 100 MB of Python allocations."""
     big = np.arange(25_000_000, dtype=np.float64)  # 200 MB
@@ -432,15 +446,10 @@ def test_streaming_export_and_import_keep_memory_bounded(tmp_path) -> None:
     ws.store("ns", "big", big)
     ws.save(str(tmp_path / "src"))
     del ws, big
-    tracemalloc.start()
-    try:
-        export_hdf5(str(tmp_path / "src"), str(tmp_path / "big"))
-        export_peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.reset_peak()
-        import_hdf5(str(tmp_path / "big"), str(tmp_path / "dst"))
-        import_peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    export_peak, import_peak = _traced_peaks(
+        lambda: export_hdf5(str(tmp_path / "src"), str(tmp_path / "big")),
+        lambda: import_hdf5(str(tmp_path / "big"), str(tmp_path / "dst")),
+    )
     assert export_peak < 100e6, f"export peaked at {export_peak / 1e6:.0f} MB"
     assert import_peak < 100e6, f"import peaked at {import_peak / 1e6:.0f} MB"
     with h5py.File(tmp_path / "big.h5", "r") as f:
@@ -462,15 +471,10 @@ def test_streaming_import_and_copy_of_a_sharded_rate_matrix_keep_memory_bounded(
     ws.store("ns", "rates", RateData(rates, np.arange(100_000, dtype=np.float64)))
     export_hdf5(ws, str(tmp_path / "big"))
     del ws
-    tracemalloc.start()
-    try:
-        import_hdf5(str(tmp_path / "big"), str(tmp_path / "imported"))
-        import_peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.reset_peak()
-        copy_workspace(str(tmp_path / "imported"), str(tmp_path / "copied"))
-        copy_peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    import_peak, copy_peak = _traced_peaks(
+        lambda: import_hdf5(str(tmp_path / "big"), str(tmp_path / "imported")),
+        lambda: copy_workspace(str(tmp_path / "imported"), str(tmp_path / "copied")),
+    )
     assert import_peak < 40e6, f"import peaked at {import_peak / 1e6:.0f} MB"
     assert copy_peak < 40e6, f"copy peaked at {copy_peak / 1e6:.0f} MB"
     for where in ("imported", "copied"):

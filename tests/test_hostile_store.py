@@ -488,9 +488,9 @@ def _stored_array_document(fs, root: str, name: str) -> dict:
     raise AssertionError(f"no stored array {name!r} under {root}")
 
 
-@pytest.mark.parametrize("site", ["folder"], indirect=True)
-def test_a_rewritten_shard_index_is_found_by_verify(site) -> None:
-    """Two inner chunks' places swapped in a shard index whose crc32c is recomputed: every check passes but the digest."""
+def _rewrite_spike_shard_index(site, edit) -> None:
+    """Save a SpikeData whose spike times are one shard, then rewrite that shard's index
+    (``edit(index) -> index``, rows of (offset, size)) with its crc32c recomputed."""
     import google_crc32c
     from spikelab.spikedata.spikedata import SpikeData
 
@@ -500,15 +500,20 @@ def test_a_rewritten_shard_index_is_found_by_verify(site) -> None:
     ws.save(site["url"], storage_options=site["opts"])
     fs, root = site["fs"], fsspec.core.url_to_fs(site["url"], **site["opts"])[1]
     meta = _stored_array_document(fs, root, "spike_times")
-    config = meta["codecs"][0]["configuration"]
     assert meta["codecs"][0]["name"] == "sharding_indexed"
-    slots = meta["chunk_grid"]["configuration"]["chunk_shape"][0] // config["chunk_shape"][0]
+    slots = meta["chunk_grid"]["configuration"]["chunk_shape"][0] // meta["codecs"][0]["configuration"]["chunk_shape"][0]
     shard = next(p for p in fs.find(root) if "/spike_times/c/" in p)
     raw = bytearray(fs.cat_file(shard))
-    index = np.frombuffer(bytes(raw[: 16 * slots]), "<u8").reshape(slots, 2)[[1, 0, *range(2, slots)]]
+    index = edit(np.frombuffer(bytes(raw[: 16 * slots]), "<u8").reshape(slots, 2).copy())
     raw[: 16 * slots] = index.tobytes()
     raw[16 * slots : 16 * slots + 4] = google_crc32c.value(index.tobytes()).to_bytes(4, "little")
     fs.pipe_file(shard, bytes(raw))
+
+
+@pytest.mark.parametrize("site", ["folder"], indirect=True)
+def test_a_rewritten_shard_index_is_found_by_verify(site) -> None:
+    """Two inner chunks' places swapped in a shard index whose crc32c is recomputed: every check passes but the digest."""
+    _rewrite_spike_shard_index(site, lambda index: index[[1, 0, *range(2, len(index))]])
     report = verify(site["url"], storage_options=site["opts"])
     assert not report.ok and "not the ones written" in str(report), str(report)
 
@@ -520,25 +525,13 @@ def test_a_rewritten_shard_index_is_found_by_verify(site) -> None:
 def test_a_hostile_shard_index_is_corrupt_data_on_every_read_path(site, slot, match) -> None:
     """Inner chunk 0 marked empty (zarr reads fill values) or 2**62 bytes long (a 4 EiB
     allocation), the index crc32c recomputed: lazy reads, loads and copies are our error."""
-    import google_crc32c
-    from spikelab.spikedata.spikedata import SpikeData
-
     from spikestore import copy_workspace
 
-    rng = np.random.default_rng(2)
-    ws = AnalysisWorkspace()
-    ws.store("rec", "sd", SpikeData([np.sort(rng.uniform(0, 1e6, 150_000)) for _ in range(2)], length=1e6))
-    ws.save(site["url"], storage_options=site["opts"])
-    fs, root = site["fs"], fsspec.core.url_to_fs(site["url"], **site["opts"])[1]
-    meta = _stored_array_document(fs, root, "spike_times")
-    slots = meta["chunk_grid"]["configuration"]["chunk_shape"][0] // meta["codecs"][0]["configuration"]["chunk_shape"][0]
-    shard = next(p for p in fs.find(root) if "/spike_times/c/" in p)
-    raw = bytearray(fs.cat_file(shard))
-    index = np.frombuffer(bytes(raw[: 16 * slots]), "<u8").reshape(slots, 2).copy()
-    index[0] = slot if slot is not None else (index[0, 0], 2**62)
-    raw[: 16 * slots] = index.tobytes()
-    raw[16 * slots : 16 * slots + 4] = google_crc32c.value(index.tobytes()).to_bytes(4, "little")
-    fs.pipe_file(shard, bytes(raw))
+    def edit(index: np.ndarray) -> np.ndarray:
+        index[0] = slot if slot is not None else (index[0, 0], 2**62)
+        return index
+
+    _rewrite_spike_shard_index(site, edit)
     with open_workspace(site["url"], storage_options=site["opts"]) as lazy:
         with pytest.raises(CorruptDataError, match=match):
             lazy.get_lazy("rec", "sd").train(0)
