@@ -276,7 +276,7 @@ def _keep_small_columns(walked: list[tuple[Record, list[Dataset], bool]], plan: 
     """
     budget = INLINE_ITEM_BYTES
     for rec, _, packed in walked[1:]:
-        if packed or rec.type is not None:
+        if packed or rec.type is not None or _single_array(rec):  # a group of one column is stored as that array
             continue
         for ds in rec.datasets.values():
             size = _index_bytes(ds.data)
