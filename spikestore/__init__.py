@@ -6,6 +6,7 @@ Switch from spikelab by changing one import::
 """
 
 from .errors import (
+    ArrayTooLargeError,
     CorruptDataError,
     FormatError,
     InvalidModeError,
@@ -50,6 +51,7 @@ __all__ = [
     "InvalidURLError",
     "ReadOnlyError",
     "InvalidModeError",
+    "ArrayTooLargeError",
     "CorruptDataError",
     "FormatError",
     "MissingDependencyError",

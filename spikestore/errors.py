@@ -56,6 +56,10 @@ class CorruptDataError(SpikestoreError, OSError):
     """Stored bytes failed their checksum or could not be decoded."""
 
 
+class ArrayTooLargeError(SpikestoreError, MemoryError):
+    """A whole array was asked for that is larger than this machine's memory; read it in parts."""
+
+
 class StoreWriteError(SpikestoreError, OSError):
     """Writing to the store failed; the workspace is left as it was before the call."""
 

@@ -9,8 +9,7 @@ lost.  Decoding failures (a failed crc32c check) become
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from zarr.abc.store import ByteRequest, RangeByteRequest, Store
 from zarr.core.buffer import Buffer, BufferPrototype
@@ -63,33 +62,3 @@ def is_decode_failure(exc: BaseException) -> bool:
     ``TypeError`` and are not matched.
     """
     return isinstance(exc, (ValueError, RuntimeError)) and any(w in str(exc).lower() for w in _DECODE_WORDS)
-
-
-@contextmanager
-def source_errors(source: Any) -> Iterator[None]:
-    """Reads of a stored array copied elsewhere (copy, export): a missing or damaged chunk is
-    :class:`~spikestore.errors.CorruptDataError` naming the array, not zarr's bare error.
-
-    ``source`` is whatever is read; only a zarr array (or rows of one) has a
-    ``path`` to name, and other sources' errors pass through unchanged.
-    """
-    try:
-        yield
-    except MissingChunkError as exc:
-        path = _array_path(source)
-        if path is None:
-            raise
-        raise CorruptDataError(f"chunk {exc} of array {path!r} is missing") from None
-    except (ValueError, RuntimeError) as exc:
-        path = _array_path(source)
-        if path is None or not is_decode_failure(exc):
-            raise
-        raise CorruptDataError(f"a chunk of array {path!r} failed to decode ({exc}); the stored bytes are damaged") from exc
-
-
-def _array_path(source: Any) -> str | None:
-    """The store path of the zarr array ``source`` reads (itself, or the base of packed rows)."""
-    for candidate in (source, getattr(source, "base", None)):
-        if candidate is not None and hasattr(candidate, "async_array"):
-            return str(candidate.path)
-    return None

@@ -54,7 +54,7 @@ from .codecs.spikes import decode_spike_fields, train_bounds, window_positions
 from .containers.encoding import NUMPY_DTYPE_ATTR, as_stored_byte_order
 from .errors import CorruptDataError, FormatError, InvalidValueError, ItemNotFoundError, ReadOnlyError
 from .record import Dataset, Record
-from .containers.read_errors import raise_read_error
+from .containers.read_errors import array_nbytes, raise_read_error
 from .containers.zarr_group import read_whole
 
 if TYPE_CHECKING:
@@ -77,8 +77,8 @@ async def _read_async(array: Array, selection: Any, where: str) -> Any:
     """``array[selection]`` with spikestore's errors for missing and damaged chunks."""
     try:
         return await array.async_array.getitem(selection)
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise_read_error(exc, where, array.path)
+    except (OSError, ValueError, RuntimeError, MemoryError) as exc:
+        raise_read_error(exc, where, array.path, array_bytes=array_nbytes(array))
 
 
 def _read_only(async_array: AsyncArray) -> AsyncArray:
@@ -190,8 +190,8 @@ class LazyArray(Array):
     def _guarded(self, read: Callable[[], Any]) -> Any:
         try:
             value = read()
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise_read_error(exc, self._where, self.path)
+        except (OSError, ValueError, RuntimeError, MemoryError) as exc:
+            raise_read_error(exc, self._where, self.path, array_bytes=array_nbytes(self))
         return self._restored(value)
 
     def get_basic_selection(self, selection: Any = Ellipsis, **kwargs: Any) -> Any:

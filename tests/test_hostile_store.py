@@ -566,6 +566,61 @@ def test_a_chunk_declaring_a_terabyte_is_corrupt_data_not_a_memory_error(site) -
     assert not report.ok and "is corrupt" in str(report), str(report)
 
 
+@pytest.mark.parametrize("site", ["folder"], indirect=True)
+def test_a_chunk_declaring_a_terabyte_is_corrupt_data_on_lazy_reads_copies_and_exports(site, tmp_path) -> None:
+    """The same bomb read through zarr's own codecs (a lazy row, a copy's source, an export's blocks)."""
+    import struct
+
+    import google_crc32c
+    from numcodecs import Zstd
+
+    from spikestore import copy_workspace, export_hdf5
+
+    ws = AnalysisWorkspace()
+    ws.store("rec", "x", np.random.default_rng(0).random((300, 300)))
+    ws.save(site["url"], storage_options=site["opts"])
+    fs, root = site["fs"], fsspec.core.url_to_fs(site["url"], **site["opts"])[1]
+    chunk = next(p for p in fs.find(root) if "/c/" in p)
+    frame = bytes(Zstd(level=1).encode(np.zeros(1000).tobytes()))
+    body = frame[:4] + b"\xe0" + struct.pack("<Q", 2**40) + frame[7:]
+    fs.pipe_file(chunk, body + google_crc32c.value(body).to_bytes(4, "little"))
+    with open_workspace(site["url"], storage_options=site["opts"]) as lazy:
+        with pytest.raises(CorruptDataError, match="declares more data"):
+            lazy.get_lazy("rec", "x")[0]
+    with pytest.raises(CorruptDataError, match="declares more data"):
+        copy_workspace(site["url"], str(tmp_path / "copy"), src_storage_options=site["opts"])
+    with pytest.raises(CorruptDataError, match="declares more data"):
+        export_hdf5(site["url"], str(tmp_path / "export"), storage_options=site["opts"])
+
+
+@pytest.mark.parametrize("site", ["folder"], indirect=True)
+def test_a_forged_shape_backed_by_a_planted_last_chunk_is_refused_before_allocating(site) -> None:
+    """2**40 values declared, the last chunk of that grid planted: loading would allocate 8 TiB."""
+    from spikestore.errors import ArrayTooLargeError
+
+    ws = AnalysisWorkspace()
+    ws.store("rec", "x", np.arange(1000.0))
+    ws.save(site["url"], storage_options=site["opts"])
+    entry: dict[str, Any] = {}
+    _forge(site, lambda p: entry.update(p["items"]["rec"]["x"]) or p["items"]["rec"]["x"]["tree"]["datasets"]["data"].__setitem__("shape", [2**40]))
+    fs, root = site["fs"], fsspec.core.url_to_fs(site["url"], **site["opts"])[1]
+    meta = entry["tree"]["datasets"]["data"]
+    last = 2**40 // meta["chunk_grid"]["configuration"]["chunk_shape"][0]
+    chunk = next(p for p in fs.find(root) if "/data/c/" in p)
+    fs.pipe_file(chunk.rsplit("/c/", 1)[0] + f"/c/{last}", fs.cat_file(chunk))
+    with pytest.raises(ArrayTooLargeError, match="more than this machine's"):
+        AnalysisWorkspace.load_item(site["url"], "rec", "x", storage_options=site["opts"])
+    assert issubclass(ArrayTooLargeError, SpikestoreError) and issubclass(ArrayTooLargeError, MemoryError)
+
+
+def test_a_memory_error_is_corrupt_data_only_for_an_array_that_fits_in_memory() -> None:
+    from spikestore.containers.read_errors import physical_memory, read_error
+
+    assert isinstance(read_error(MemoryError(), "item", "a", array_bytes=8_000), CorruptDataError)
+    assert read_error(MemoryError(), "item", "a", array_bytes=physical_memory()) is None  # could be honest
+    assert read_error(MemoryError(), "item", "a") is None
+
+
 def test_a_flipped_byte_read_lazily_is_corrupt_data(site) -> None:
     fs, chunk = site["fs"], _rates_chunks(site)[0]
     data = bytearray(fs.cat_file(chunk))

@@ -36,7 +36,7 @@ from zarr.abc.store import Store
 
 from ..errors import CorruptDataError
 from ..strict_store import MissingChunkError
-from .read_errors import raise_read_error
+from .read_errors import check_whole_read, raise_read_error
 from zarr.core.buffer import default_buffer_prototype
 from .codec_choice import choose_for_source
 from .encoding import ChunkChain
@@ -198,6 +198,7 @@ async def read_array(store: Store, path: str, meta: dict[str, Any], rows: slice 
     final = tuple(r[-1] for r in grid) if all(grid) else None
     large = (stop - start) * math.prod(shape[1:]) * stored_dtype.itemsize > CHECK_FIRST_BYTES
     held = {final: await fetch(final)} if final is not None and large else {}
+    check_whole_read((stop - start) * math.prod(shape[1:]) * stored_dtype.itemsize, f"array {path!r}")  # before allocating it
     out = np.empty((max(0, stop - start), *shape[1:]), dtype=stored_dtype.newbyteorder("="))
 
     def decode(index: tuple[int, ...], payload: bytes) -> None:

@@ -38,6 +38,7 @@ from ..errors import CorruptDataError
 from ..strict_store import MissingChunkError
 from .encoding import ChunkChain
 from .fast_chunks import _POOL, CHECK_FIRST_BYTES, ChunkEncoder, _run_all, decode_into  # one coding pool for chunks and shards
+from .read_errors import check_whole_read
 
 EMPTY = 2**64 - 1
 INDEX_CODECS = [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "crc32c"}]
@@ -224,6 +225,7 @@ async def read_array(store: Store, path: str, meta: dict[str, Any], rows: slice 
     if stop > start and all(shape) and (stop - start) * math.prod(shape[1:]) * chain.dtype.itemsize > CHECK_FIRST_BYTES:
         final = ((stop - 1) // geometry.shard[0], *(-(-n // c) - 1 for n, c in zip(shape[1:], geometry.shard[1:])))
         held[_shard_key(path, final)] = await fetch(_shard_key(path, final))
+    check_whole_read((stop - start) * math.prod(shape[1:]) * chain.dtype.itemsize, f"array {path!r}")  # before allocating it
     out = np.empty((max(0, stop - start), *shape[1:]), dtype=chain.dtype.newbyteorder("="))
     wanted = [s for s in geometry.shards() if s[0] * geometry.shard[0] < stop and (s[0] + 1) * geometry.shard[0] > start]
 

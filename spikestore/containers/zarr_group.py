@@ -39,12 +39,12 @@ from ..jsonvalue import from_json, to_json
 from ..record import Dataset, Record
 from . import fast_chunks, fast_shards
 from ..malloc_trim import release_free_memory
-from ..strict_store import StrictStore, source_errors
+from ..strict_store import StrictStore
 from .blocks import block_selections
 from .encoding import array_metadata, as_stored_byte_order, restore_dtype, round_mantissa, without_bitround
 from .packing import PackedSlice, pack, packable, unpack
 from .layout import apply_layout
-from .read_errors import raise_read_error
+from .read_errors import array_nbytes, check_whole_read, raise_read_error, source_errors
 
 # Bytes copied per step when the source is not in memory (h5py, another
 # store): blocks of whole destination chunks (spikestore.containers.blocks), so
@@ -711,8 +711,8 @@ class RowBlocks:
             selection = selection[0]
         try:
             return sync(read_stored(self.array, self.metadata, selection))
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise_read_error(exc, self.where, self.array.path)
+        except (OSError, ValueError, RuntimeError, MemoryError) as exc:
+            raise_read_error(exc, self.where, self.array.path, array_bytes=array_nbytes(self.array))
 
 
 def block_readable(record: Record, skeleton: Skeleton, where: str = "item") -> Record:
@@ -755,8 +755,10 @@ async def read_stored(array: Array, metadata: dict[str, Any], selection: Any = E
     else:
         return await async_array.getitem(selection)
     for fast in (fast_shards, fast_chunks):
-        if fast.supports(metadata):
+        if fast.supports(metadata):  # these check the size after probing the last chunk
             return await fast.read_array(async_array.store_path.store, async_array.store_path.path, metadata, rows=rows)
+    if selection is Ellipsis:
+        check_whole_read(array_nbytes(array), f"array {array.path!r}")  # before zarr allocates it
     return await async_array.getitem(selection)
 
 
@@ -775,9 +777,10 @@ async def read_whole(array: Array, metadata: dict[str, Any] | None = None) -> np
         metadata = array.metadata.to_dict()
     try:
         value = await read_stored(array, metadata)
-    except (ValueError, RuntimeError) as exc:
-        # raised by the codec chain (the whole array is selected): a crc32c mismatch or undecodable bytes
-        raise_read_error(exc, f"array {array.path!r}", codec_failure=True)
+    except (ValueError, RuntimeError, MemoryError) as exc:
+        # raised by the codec chain (the whole array is selected): a crc32c mismatch, undecodable bytes,
+        # or a chunk declaring more than it holds (the array itself fits: read_stored checked)
+        raise_read_error(exc, f"array {array.path!r}", codec_failure=True, array_bytes=array_nbytes(array))
     return restore_dtype(np.asarray(value), metadata)
 
 
