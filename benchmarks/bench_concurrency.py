@@ -88,7 +88,7 @@ def commit_cost(url: str, options: dict | None, count: int, server: Any = None) 
     from zarr.codecs import BloscCodec, Crc32cCodec
 
     from spikestore import open_workspace
-    from spikestore.backend import Backend
+    from spikestore.workspace_root import WorkspaceRoot
 
     items = [np.random.default_rng(i).gamma(2.0, 2.0, size=(64, 512)) for i in range(count)]
     rows = []
@@ -100,7 +100,7 @@ def commit_cost(url: str, options: dict | None, count: int, server: Any = None) 
                 server.reset_counts()
             t0 = time.perf_counter()
             if name == "plain zarr":
-                store = Backend(target, options).zarr_store
+                store = WorkspaceRoot(target, options).zarr_store
                 root = zarr.open_group(store, mode="w", zarr_format=3)
                 for i, arr in enumerate(items):
                     group = root.create_group(f"item{i}")

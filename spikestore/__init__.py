@@ -3,6 +3,21 @@
 Switch from spikelab by changing one import::
 
     from spikestore import AnalysisWorkspace
+
+Words used in the code (one meaning each):
+
+* *workspace root* (:class:`~spikestore.workspace_root.WorkspaceRoot`): the
+  folder or prefix a workspace lives in, and the gatekeeper of every key in it;
+* *workspace store* (:class:`~spikestore.store.WorkspaceStore`): one opened
+  workspace: its index and the commit protocols over a root;
+* *zarr store*: zarr-python's key-value interface (``zarr.abc.store.Store``),
+  which zarr reaches only through the root's ``GuardedStore`` (and, for
+  reads, ``StrictStore``: a missing chunk raises);
+* *container*: a format a record is written to (``containers.zarr_group``,
+  ``containers.hdf5_file``); *codec*: a type's mapping to a record
+  (``codecs``); *chunk codec*: a Zarr codec in an array's chain
+  (``containers.zarr_array``);
+* ``store(ns, key, obj)``: spikelab's verb, to put an item in a workspace.
 """
 
 from .errors import (

@@ -38,7 +38,7 @@ import click
 import numpy as np
 
 from . import __version__
-from .backend import Backend
+from .workspace_root import WorkspaceRoot
 from .containers.skeleton import ARRAY_KINDS, INLINE_CHUNKS, Skeleton
 from .containers.zarr_group import array_location, stores_objects
 from .entries import skeleton_segment
@@ -145,7 +145,7 @@ def open_store(url: str, settings: Settings) -> WorkspaceStore:
         If ``url`` holds ``__spikestore__/`` but no root ``zarr.json`` with
         spikestore attributes: a save, import or copy that never finished.
     """
-    backend = Backend(url, settings.storage_options, read_only=True)
+    backend = WorkspaceRoot(url, settings.storage_options, read_only=True)
     if WorkspaceStore.read_attrs(backend) is None and backend.exists(INTERNAL_DIR):
         raise UnfinishedWorkspaceError(
             f"{backend.url} holds an unfinished workspace: a save, import or copy was interrupted "

@@ -20,7 +20,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from .backend import Backend
+from .workspace_root import WorkspaceRoot
 from .errors import InvalidValueError
 from .workspace import AnalysisWorkspace
 
@@ -75,7 +75,7 @@ def same(a: Any, b: Any) -> bool:
 
 
 def _stored_bytes(url: str, storage_options: Optional[dict]) -> int:
-    return sum(Backend(url, storage_options, read_only=True).object_sizes().values())
+    return sum(WorkspaceRoot(url, storage_options, read_only=True).object_sizes().values())
 
 
 def _first_spike_item(ws: AnalysisWorkspace) -> Optional[tuple[str, str]]:

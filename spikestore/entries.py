@@ -15,7 +15,7 @@ import math
 import re
 from typing import Any, TypedDict, cast
 
-from .containers.encoding import WRITTEN_CODECS, check_codec_configuration
+from .containers.zarr_array import WRITTEN_CODECS, check_codec_configuration
 from .containers.packing import check_packed
 from .containers.skeleton import ARRAY_KINDS, IN_INDEX, INLINE_ARRAY_BYTES, INLINE_CHUNKS, MAX_INLINE_CHARS, Skeleton, skeleton_segment
 from .errors import FormatError

@@ -45,7 +45,7 @@ import h5py
 import numpy as np
 
 from . import codecs
-from .backend import Backend
+from .workspace_root import WorkspaceRoot
 from .codecs.base import metadata_from_json
 from .codecs.registry import ITEM_TYPE_NAMES, codec_named
 from .containers.hdf5_file import item_info, read_record
@@ -816,7 +816,7 @@ def spikelab_base(url: Any) -> str | None:
         return hdf5_base_path(text) if os.path.isfile(text) else None
     if not os.path.isfile(text + H5_SUFFIX):
         return None
-    if WorkspaceStore.read_attrs(Backend(text, read_only=True)) is None:
+    if WorkspaceStore.read_attrs(WorkspaceRoot(text, read_only=True)) is None:
         return text
     key = os.path.abspath(text)
     if key not in _WARNED_STALE_H5:

@@ -45,7 +45,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal, Required, TypedDict, cast
 
-from .backend import Backend
+from .workspace_root import WorkspaceRoot
 from .codecs import restore_summary
 from .entries import IndexEntry, check_entry, check_name
 from .errors import CorruptDataError, FormatError
@@ -248,7 +248,7 @@ class IndexState:
         """Data paths of every live item."""
         return {e["path"] for space in self.items.values() for e in space.values()}
 
-    def refresh(self, backend: Backend, attempts: int = 8, *, listing: list[str] | None = None) -> "IndexState":
+    def refresh(self, backend: WorkspaceRoot, attempts: int = 8, *, listing: list[str] | None = None) -> "IndexState":
         """Bring the view up to date: one listing plus the new objects.
 
         Raises
@@ -276,11 +276,11 @@ class IndexState:
                 time.sleep(min(0.05 * 2**attempt, 1.0))
         raise FormatError(f"the index of {backend.url} kept changing while being read; try again")
 
-    def _decode(self, backend: Backend, raw: bytes, kind: str, name: str, *, lenient: bool = False) -> tuple[dict[str, Any], str]:
+    def _decode(self, backend: WorkspaceRoot, raw: bytes, kind: str, name: str, *, lenient: bool = False) -> tuple[dict[str, Any], str]:
         where = f"index {kind} {name} of {backend.url}"
         return decode_index_object(raw, kind, where, legacy=lenient or self.legacy or self.upgrading)
 
-    def _refresh_once(self, backend: Backend, listing: list[str] | None = None) -> None:
+    def _refresh_once(self, backend: WorkspaceRoot, listing: list[str] | None = None) -> None:
         names = backend.list_names(INDEX_DIR) if listing is None else listing
         snapshots = sorted(n for n in names if _is_snapshot_name(n))
         journal = sorted(n for n in names if _is_journal_name(n))
@@ -341,7 +341,7 @@ class IndexState:
             if name not in pending:
                 del self._records[name]
 
-    def append(self, backend: Backend, ops: list[JournalOp]) -> str:
+    def append(self, backend: WorkspaceRoot, ops: list[JournalOp]) -> str:
         """Commit ``ops`` as one journal record and apply them to this view.
 
         The write of the record is the commit point: readers that list the
@@ -364,7 +364,7 @@ class IndexState:
         return name
 
     def compact(
-        self, backend: Backend, items: Items | None = None, workspace: dict[str, Any] | None = None
+        self, backend: WorkspaceRoot, items: Items | None = None, workspace: dict[str, Any] | None = None
     ) -> bool:
         """Fold the journal into a new snapshot (``items`` replaces the state).
 
@@ -453,7 +453,7 @@ def _is_journal_name(name: str) -> bool:
     return name.startswith(JOURNAL_PREFIX) and name.endswith(".json")
 
 
-def _check_generations(backend: Backend, names: set[str], newest: int) -> None:
+def _check_generations(backend: WorkspaceRoot, names: set[str], newest: int) -> None:
     """A version-2 index always holds its newest snapshot and, from generation 2 on, the one before."""
     if newest == 0:
         raise CorruptDataError(
@@ -474,7 +474,7 @@ def _check_generations(backend: Backend, names: set[str], newest: int) -> None:
         )
 
 
-def index_problems(backend: Backend, state: IndexState, attempts: int = 6) -> list[str]:
+def index_problems(backend: WorkspaceRoot, state: IndexState, attempts: int = 6) -> list[str]:
     """Damage to the index that a reader does not notice: vanished journal
     records (gaps in a writer's sequence) and a broken snapshot chain.
 
@@ -493,7 +493,7 @@ def index_problems(backend: Backend, state: IndexState, attempts: int = 6) -> li
     return problems
 
 
-def _index_problems_once(backend: Backend, state: IndexState) -> tuple[list[str], bool]:
+def _index_problems_once(backend: WorkspaceRoot, state: IndexState) -> tuple[list[str], bool]:
     """One listing's problems, and whether every listed object could be read."""
     problems: list[str] = []
     names = backend.list_names(INDEX_DIR)

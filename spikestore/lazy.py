@@ -30,7 +30,7 @@ import weakref
 from typing import Any, Optional
 
 from . import codecs
-from .backend import Backend
+from .workspace_root import WorkspaceRoot
 from .errors import InvalidModeError, InvalidValueError, ItemNotFoundError, ReadOnlyError, SpikestoreError
 from .hdf5_reading import spikelab_base
 from .locations import URL
@@ -117,7 +117,7 @@ class LazyAnalysisWorkspace(AnalysisWorkspace):
     def _connect(self, url: URL, mode: str, storage_options: Optional[dict], name: Optional[str]) -> None:
         if mode not in MODES:
             raise InvalidModeError(f"mode {mode!r} is not one of {', '.join(map(repr, MODES))} (r: read, r+: read/write, a: create if missing, w: replace).")
-        backend = Backend(url, storage_options, read_only=mode == "r")
+        backend = WorkspaceRoot(url, storage_options, read_only=mode == "r")
         if mode in ("r", "r+"):
             store = WorkspaceStore.open(backend)
         elif mode == "a":
@@ -371,7 +371,7 @@ class LazyAnalysisWorkspace(AnalysisWorkspace):
         """
         store = self._require_open()
         checked = codecs.check_precision(precision)
-        dest = Backend(url, storage_options)
+        dest = WorkspaceRoot(url, storage_options)
         if dest.url == store.backend.url and dest.storage_options == store.backend.storage_options:
             if checked:
                 raise InvalidValueError("precision applies to a copy: save to another location (a workspace is not rounded in place).")

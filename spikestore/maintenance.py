@@ -21,7 +21,7 @@ import numpy as np
 from zarr.core.buffer import default_buffer_prototype
 from zarr.storage import MemoryStore
 
-from .backend import Backend
+from .workspace_root import WorkspaceRoot
 from .containers.zarr_group import CONSOLIDATED, chunk_digest, chunk_fingerprint, inline_chunk_bytes, open_array, skeleton_arrays, stores_objects
 from .errors import CorruptDataError, FormatError, InvalidValueError
 from .entries import IndexEntry
@@ -89,14 +89,14 @@ def _open_store_of(target: Any) -> WorkspaceStore | None:
 def _store(target: Any, storage_options: dict | None, read_only: bool) -> WorkspaceStore:
     store = _open_store_of(target)
     if store is None:
-        return WorkspaceStore.open(Backend(target, storage_options, read_only=read_only))
+        return WorkspaceStore.at(target, storage_options, read_only=read_only)
     store.refresh()
     return store
 
 
-def _backend_of(target: Any, storage_options: dict | None) -> Backend:
+def _backend_of(target: Any, storage_options: dict | None) -> WorkspaceRoot:
     store = _open_store_of(target)
-    return store.backend if store is not None else Backend(target, storage_options)
+    return store.backend if store is not None else WorkspaceRoot(target, storage_options)
 
 
 def gc(target: Any, *, storage_options: dict | None = None, grace_seconds: float = DEFAULT_GRACE_SECONDS) -> GcReport:
@@ -153,7 +153,7 @@ def gc(target: Any, *, storage_options: dict | None = None, grace_seconds: float
     return report
 
 
-def _unreferenced_versions(backend: Backend, live: set[str], grace_seconds: float, report: GcReport) -> list[str]:
+def _unreferenced_versions(backend: WorkspaceRoot, live: set[str], grace_seconds: float, report: GcReport) -> list[str]:
     """Version folders not in ``live`` and older than the grace period (younger ones go to the report)."""
     candidates = []
     for namespace in backend.list_names(""):
@@ -174,7 +174,7 @@ def _unreferenced_versions(backend: Backend, live: set[str], grace_seconds: floa
     return candidates
 
 
-def _remove_empty_groups(backend: Backend, items: Items, grace_seconds: float) -> None:
+def _remove_empty_groups(backend: WorkspaceRoot, items: Items, grace_seconds: float) -> None:
     live_folders = {e["path"].rsplit("/", 1)[0] for space in items.values() for e in space.values()}
     live_namespaces = {folder.split("/")[0] for folder in live_folders}
     for namespace in backend.list_names(""):
@@ -187,7 +187,7 @@ def _remove_empty_groups(backend: Backend, items: Items, grace_seconds: float) -
             backend.remove_group_if_empty(namespace, older_than=grace_seconds)
 
 
-def _gc_unfinished(backend: Backend, grace_seconds: float) -> GcReport:
+def _gc_unfinished(backend: WorkspaceRoot, grace_seconds: float) -> GcReport:
     """Clean a location where creating a workspace was interrupted (no root document yet).
 
     Versions a readable snapshot references are kept (the creator may be

@@ -1,8 +1,8 @@
 """The rules of the object boundary: which root-relative keys spikestore may
 touch, and how a user's name becomes one path segment.
 
-Everything here is pure (no I/O).  :class:`spikestore.backend.Backend` and
-:class:`spikestore.backend.GuardedStore` apply :func:`check_key` to every key
+Everything here is pure (no I/O).  :class:`spikestore.workspace_root.WorkspaceRoot` and
+:class:`spikestore.workspace_root.GuardedStore` apply :func:`check_key` to every key
 before any request; the index applies :func:`check_item_path` to every path
 it reads, so a snapshot, journal record, skeleton or ``.h5`` file cannot make
 spikestore read, write or delete anything outside the workspace root or

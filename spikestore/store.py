@@ -28,12 +28,13 @@ from typing import Any, Iterable, Iterator, Optional
 from zarr.abc.store import Store
 
 from . import codecs
-from .backend import Backend
+from .workspace_root import WorkspaceRoot
 from .containers.zarr_group import group_document, lazy_record, read_record, read_records, stored_packed, stores_objects, write_records
 from .errors import CorruptDataError, FormatError, InvalidNameError, ItemNotFoundError, StoreWriteError, WorkspaceNotFoundError
 from .containers.skeleton import Skeleton
 from .entries import IndexEntry
 from .index import AUTO_COMPACT_RECORDS, INDEX_DIR, IndexState, Items, JournalOp
+from .locations import URL
 from .paths import INTERNAL_DIR, item_folder, storage_segment
 from .record import Record
 from .strict_store import MissingChunkError, StrictStore
@@ -72,7 +73,7 @@ class WorkspaceStore:
         The workspace attributes (``workspace_id``, ``name``, ``created_at``).
     """
 
-    def __init__(self, backend: Backend, attrs: dict[str, Any]) -> None:
+    def __init__(self, backend: WorkspaceRoot, attrs: dict[str, Any]) -> None:
         self.backend = backend
         self.attrs = attrs
         self.index = IndexState(legacy=int(attrs.get("format_version", 1)) < 2)
@@ -81,7 +82,7 @@ class WorkspaceStore:
     # -- opening and creating -----------------------------------------------
 
     @staticmethod
-    def read_attrs(backend: Backend) -> dict[str, Any] | None:
+    def read_attrs(backend: WorkspaceRoot) -> dict[str, Any] | None:
         """The workspace attributes stored at ``backend``'s root, or ``None``."""
         raw = backend.read_bytes("zarr.json")
         if raw is None:
@@ -102,7 +103,7 @@ class WorkspaceStore:
         return attrs
 
     @classmethod
-    def open(cls, backend: Backend) -> "WorkspaceStore":
+    def open(cls, backend: WorkspaceRoot) -> "WorkspaceStore":
         """Open an existing workspace (reads the root and the index)."""
         refuse_file_location(backend)
         # the root document and the index listing are independent: one round trip for both
@@ -126,6 +127,11 @@ class WorkspaceStore:
         store.attrs = {**attrs, **(store.index.workspace or {})}
         return store
 
+    @classmethod
+    def at(cls, url: URL, storage_options: dict[str, Any] | None = None, *, read_only: bool = False) -> "WorkspaceStore":
+        """Open the existing workspace at ``url`` (:meth:`open` of a :class:`WorkspaceRoot` made from it)."""
+        return cls.open(WorkspaceRoot(url, storage_options, read_only=read_only))
+
     @staticmethod
     def _root_attrs(workspace_id: str, name: str | None, created_at: float) -> dict[str, Any]:
         return {
@@ -137,7 +143,7 @@ class WorkspaceStore:
         }
 
     @classmethod
-    def write_root(cls, backend: Backend, workspace_id: str, name: str | None, created_at: float) -> dict[str, Any]:
+    def write_root(cls, backend: WorkspaceRoot, workspace_id: str, name: str | None, created_at: float) -> dict[str, Any]:
         """Write the root group documents; return the workspace attributes."""
         attrs = cls._root_attrs(workspace_id, name, created_at)
         claim_location(backend)
@@ -145,7 +151,7 @@ class WorkspaceStore:
         return attrs
 
     @classmethod
-    def open_or_create(cls, backend: Backend, name: str | None = None) -> "WorkspaceStore":
+    def open_or_create(cls, backend: WorkspaceRoot, name: str | None = None) -> "WorkspaceStore":
         """Open the workspace at ``backend``, creating it if there is none.
 
         Safe when many processes do it at once: the root is created with an
@@ -294,7 +300,7 @@ class WorkspaceStore:
         """Drop the group documents of keys (and the namespace) that no longer hold anything.
 
         Never deletes a folder wholesale: a version another writer is writing
-        there right now stays untouched (see Backend.remove_group_if_empty).
+        there right now stays untouched (see WorkspaceRoot.remove_group_if_empty).
         """
         try:
             for key in keys:
@@ -415,7 +421,7 @@ class WorkspaceStore:
 
 
 def save_records(
-    backend: Backend,
+    backend: WorkspaceRoot,
     encoded: Iterable[tuple[str, str, Record, dict]],
     workspace_id: str,
     name: Optional[str],
@@ -494,7 +500,7 @@ def save_records(
     return store
 
 
-def _remove_replaced(backend: Backend, old: WorkspaceStore, new: WorkspaceStore, items: Items) -> None:
+def _remove_replaced(backend: WorkspaceRoot, old: WorkspaceStore, new: WorkspaceStore, items: Items) -> None:
     keep = new.index.referenced_paths()
     for namespace, keys in old.index.items.items():
         for entry in keys.values():
@@ -503,7 +509,7 @@ def _remove_replaced(backend: Backend, old: WorkspaceStore, new: WorkspaceStore,
         new.remove_empty_groups(namespace, keys)
 
 
-def holds_foreign_data(backend: Backend) -> bool:
+def holds_foreign_data(backend: WorkspaceRoot) -> bool:
     """Whether the location holds something other than (the start of) a workspace.
 
     ``__spikestore__/`` is written first by every writer that creates a
@@ -513,7 +519,7 @@ def holds_foreign_data(backend: Backend) -> bool:
     return not backend.is_empty() and not backend.exists("zarr.json") and not backend.exists("__spikestore__")
 
 
-def refuse_file_location(backend: Backend) -> None:
+def refuse_file_location(backend: WorkspaceRoot) -> None:
     """Refuse a local location that is a file: a spikelab ``.h5`` save, or anything else.
 
     Raises
@@ -533,7 +539,7 @@ def refuse_file_location(backend: Backend) -> None:
     raise FormatError(f"{backend.root} is a file, not a workspace folder; choose a folder path or an fsspec URL.")
 
 
-def claim_location(backend: Backend) -> None:
+def claim_location(backend: WorkspaceRoot) -> None:
     """Mark a location as (the start of) a workspace: ``__spikestore__/zarr.json``."""
     backend.write_bytes(f"{INTERNAL_DIR}/zarr.json", group_document({ROOT_ATTR: "internal: the item index, see docs/format.md"}))
 
@@ -545,7 +551,7 @@ class _StillCommitted:
     the location, and opens the workspace there when first asked.
     """
 
-    def __init__(self, store: WorkspaceStore | None, namespace: str, key: str, path: str, backend: Backend | None = None) -> None:
+    def __init__(self, store: WorkspaceStore | None, namespace: str, key: str, path: str, backend: WorkspaceRoot | None = None) -> None:
         self.store, self.namespace, self.key, self.path = store, namespace, key, path
         self.backend = backend if store is None else store.backend
 
@@ -583,7 +589,7 @@ def add_derived(record: Record, *, root: bool = True) -> Record:
     return record
 
 
-def check_key_lengths(backend: Backend, folder: str, record: Record, where: str) -> None:
+def check_key_lengths(backend: WorkspaceRoot, folder: str, record: Record, where: str) -> None:
     """Refuse a record whose longest key (with chunk keys) would not fit the location.
 
     Raises

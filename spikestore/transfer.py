@@ -33,7 +33,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 import h5py
 
 from . import codecs, hdf5_reading
-from .backend import Backend, normalize_url
+from .workspace_root import WorkspaceRoot, normalize_url
 from .containers.hdf5_file import check_compression, read_record, write_record
 from .containers.zarr_group import block_readable
 from .errors import CorruptDataError, FormatError, InvalidURLError, StoreWriteError
@@ -160,7 +160,7 @@ def _open_source(src: Any, storage_options: Optional[dict]) -> Iterator[_Source]
             yield _memory_source(src)
         return
     if isinstance(src, (str, os.PathLike)):
-        yield _store_source(WorkspaceStore.open(Backend(src, storage_options, read_only=True)))
+        yield _store_source(WorkspaceStore.at(src, storage_options, read_only=True))
         return
     raise InvalidURLError(
         f"cannot export a {type(src).__name__}; pass an AnalysisWorkspace, a "
@@ -344,7 +344,7 @@ def export_hdf5(
 
 
 def _save_streaming(
-    backend: Backend,
+    backend: WorkspaceRoot,
     entries: Iterable[tuple[str, str, Record, dict]],
     workspace_id: str,
     name: Optional[str],
@@ -420,7 +420,7 @@ def import_hdf5(
         content = hdf5_reading.read_index(json_path, h5_path)
         items = hdf5_reading.checked_pair(h5_path, json_path, f, content)
         workspace_id, name, created_at = hdf5_reading.root_attrs(h5_path, f)
-        backend = Backend(url, storage_options)
+        backend = WorkspaceRoot(url, storage_options)
         total = sum(int(ds.nbytes) for _, _, g, _ in items for ds in _datasets(g)) if progress else 0
         bar = _Progress(progress, total, f"import {os.path.basename(h5_path)}")
 
@@ -481,8 +481,8 @@ def copy_workspace(
     InvalidURLError
         If source and destination are the same location.
     """
-    src_backend = Backend(src_url, src_storage_options, read_only=True)
-    dst_backend = Backend(dst_url, dst_storage_options)
+    src_backend = WorkspaceRoot(src_url, src_storage_options, read_only=True)
+    dst_backend = WorkspaceRoot(dst_url, dst_storage_options)
     if normalize_url(src_url) == normalize_url(dst_url):
         raise InvalidURLError(f"source and destination are both {src_backend.url}; choose another destination.")
     src = WorkspaceStore.open(src_backend)

@@ -19,7 +19,7 @@ import warnings
 from typing import Any, Iterator, Optional
 
 from . import codecs, hdf5_reading
-from .backend import Backend
+from .workspace_root import WorkspaceRoot
 from .codecs import make_summary
 from .locations import URL
 from .names import validate_item_address
@@ -218,7 +218,7 @@ class AnalysisWorkspace:
             (before anything is written).
         """
         encoded = self._encoded_items(codecs.check_precision(precision))
-        backend = Backend(url, storage_options)
+        backend = WorkspaceRoot(url, storage_options)
         save_records(backend, encoded, self.workspace_id, self.name, self.created_at)
 
     @classmethod
@@ -227,7 +227,7 @@ class AnalysisWorkspace:
         base = hdf5_reading.spikelab_base(url)
         if base is not None:
             return load_hdf5_workspace(base, cls)
-        store = WorkspaceStore.open(Backend(url, storage_options, read_only=True))
+        store = WorkspaceStore.at(url, storage_options, read_only=True)
         ws = cls.__new__(cls)
         AnalysisWorkspace.__init__(ws)
         ws.workspace_id = store.attrs["workspace_id"]
@@ -247,7 +247,7 @@ class AnalysisWorkspace:
         base = hdf5_reading.spikelab_base(url)
         if base is not None:
             return hdf5_reading.load_hdf5_item(base, namespace, key)
-        store = WorkspaceStore.open(Backend(url, storage_options, read_only=True))
+        store = WorkspaceStore.at(url, storage_options, read_only=True)
         return store.get(namespace, key)
 
     # -- helpers ---------------------------------------------------------------

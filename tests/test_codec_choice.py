@@ -13,7 +13,7 @@ from zarr.storage import MemoryStore
 
 from spikestore import AnalysisWorkspace
 from spikestore.containers import codec_choice, fast_chunks
-from spikestore.containers.encoding import WRITTEN_CODECS, array_metadata, check_codec_configuration
+from spikestore.containers.zarr_array import WRITTEN_CODECS, array_metadata, check_codec_configuration
 from spikestore.entries import check_array_metadata
 from spikestore.errors import FormatError
 from spikestore.testing.compare import stored_array_documents

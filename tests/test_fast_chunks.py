@@ -11,7 +11,7 @@ from zarr.core.metadata.v3 import ArrayV3Metadata
 from zarr.storage import MemoryStore, StorePath
 
 from spikestore.containers import fast_chunks
-from spikestore.containers.encoding import array_metadata
+from spikestore.containers.zarr_array import array_metadata
 
 
 @pytest.mark.parametrize(

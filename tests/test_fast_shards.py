@@ -12,7 +12,7 @@ from zarr.core.sync import sync
 from zarr.storage import LocalStore
 
 from spikestore.containers import fast_shards
-from spikestore.containers.encoding import array_metadata
+from spikestore.containers.zarr_array import array_metadata
 from spikestore.containers.layout import apply_layout
 from spikestore.errors import CorruptDataError
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from spikestore import AnalysisWorkspace, StoreWriteError, gc, verify
-from spikestore.backend import Backend
+from spikestore.workspace_root import WorkspaceRoot
 from spikestore.store import WorkspaceStore, encode_info
 from spikestore import codecs
 
@@ -44,7 +44,7 @@ def test_a_store_that_fails_at_any_write_leaves_the_workspace_unchanged(faulty_u
     item = all_items()["spikedata_full"]
 
     def put(key: str, url: str = faulty_url) -> None:
-        store = WorkspaceStore.open(Backend(url))
+        store = WorkspaceStore.open(WorkspaceRoot(url))
         record = codecs.encode_item(item, "test")
         store.put("rec", key, record, encode_info(item, 1.0, None))
 

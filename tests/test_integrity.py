@@ -7,7 +7,7 @@ import pytest
 
 import spikestore
 from spikestore import AnalysisWorkspace, CorruptDataError, gc, verify
-from spikestore.backend import Backend
+from spikestore.workspace_root import WorkspaceRoot
 from spikestore.store import WorkspaceStore
 
 from .objects import assert_same
@@ -15,7 +15,7 @@ from .objects import assert_same
 
 def _damage(location, flip: bool) -> str:
     """Flip a byte in (or delete) one chunk of ('rec', 'rates'); return its path."""
-    store = WorkspaceStore.open(Backend(location.url, location.storage_options))
+    store = WorkspaceStore.open(WorkspaceRoot(location.url, location.storage_options))
     entry = store.index.entry("rec", "rates")
     fs = store.backend.fs
     chunks = sorted(p for p in fs.find(store.backend.abspath(entry["path"] + "/data")) if "/c/" in p)

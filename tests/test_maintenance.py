@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 
 from spikestore import AnalysisWorkspace, gc, open_workspace, verify
-from spikestore.backend import Backend
+from spikestore.workspace_root import WorkspaceRoot
 from spikestore.index import INDEX_DIR, IndexState, index_problems
 from spikestore.errors import InvalidValueError, ItemNotFoundError, WorkspaceNotFoundError
 from spikestore.store import WorkspaceStore, claim_location
 
 
-def _interrupted_import(location) -> Backend:
+def _interrupted_import(location) -> WorkspaceRoot:
     """What an import or copy leaves when it is killed before publishing: a claim and item data."""
-    backend = Backend(location.url, location.storage_options)
+    backend = WorkspaceRoot(location.url, location.storage_options)
     claim_location(backend)
     store = WorkspaceStore(backend, WorkspaceStore._root_attrs("x", None, 0.0))
     store.index.creating = True
@@ -56,7 +56,7 @@ def test_a_missing_key_names_close_matches(tmp_path) -> None:
         AnalysisWorkspace.load_item(tmp_path / "ws", "rec1", "zzz")
 
 
-class _LaggingListing(Backend):
+class _LaggingListing(WorkspaceRoot):
     """A real folder whose index listings are a moment old, as an S3 listing
     taken just before a compactor ran: ``stale`` is returned once, ``hidden``
     names are left out of every listing."""
@@ -78,7 +78,7 @@ def test_a_listing_taken_before_a_compaction_is_no_vanished_record(tmp_path) -> 
     and 2: the gap is the listing's age, not damage, so gc and verify list again."""
     url = str(tmp_path / "ws")
     AnalysisWorkspace().save(url)
-    backend = Backend(url)
+    backend = WorkspaceRoot(url)
     writer = IndexState().refresh(backend)
     writer.append(backend, [{"op": "delete", "ns": "rec", "key": "none"}])
     first = next(n for n in backend.list_names(INDEX_DIR) if n.startswith("log-"))

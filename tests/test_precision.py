@@ -12,7 +12,7 @@ from numcodecs.bitround import BitRound
 
 from spikestore import AnalysisWorkspace, open_workspace
 from spikestore.codecs.precision import ROUNDED_TYPES, check_precision
-from spikestore.containers.encoding import MANTISSA_BITS, check_codec_configuration, keep_bits, round_mantissa
+from spikestore.containers.zarr_array import MANTISSA_BITS, check_codec_configuration, keep_bits, round_mantissa
 from spikestore.errors import FormatError, InvalidValueError
 from spikestore.testing.compare import assert_same, stored_array_documents
 from spikestore.testing.samples import all_items

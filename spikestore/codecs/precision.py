@@ -4,7 +4,7 @@
 of every ``RateData`` (its ``inst_Frate_data``) be kept to a relative error
 of 1e-6 instead of exactly; the container then rounds them (the Zarr
 container with ``numcodecs.bitround``, see
-:func:`spikestore.containers.encoding.keep_bits`), which makes smoothed
+:func:`spikestore.containers.zarr_array.keep_bits`), which makes smoothed
 rates compress several times better.  Nothing is rounded unless asked.
 
 Which datasets hold such values is the codec's to say (its ``values``):

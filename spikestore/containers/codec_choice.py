@@ -9,7 +9,7 @@ with each candidate chain and keeps one by a fixed rule.
 
 **Which arrays.**  Numeric arrays (integers, floats, complex) of at least
 ``MIN_TRIAL_BYTES`` (1 MiB, one default chunk).  Smaller arrays, bools and
-strings keep the defaults of :mod:`~spikestore.containers.encoding`.
+strings keep the defaults of :mod:`~spikestore.containers.zarr_array`.
 
 **The sample.**  The chunk at the start of the array and the chunk in the
 middle of the chunk grid (the middle index on every axis), each cut to at
@@ -27,7 +27,7 @@ spike times, time-ordered times, a correlation matrix; 2026-11-26, a shared
 ==============  ========================================================  ==============
 name            chain                                                     cost
 ==============  ========================================================  ==============
-``default``     the default of :mod:`~spikestore.containers.encoding`     0.4-2.6
+``default``     the default of :mod:`~spikestore.containers.zarr_array`     0.4-2.6
                 (1-D: Blosc zstd1 bit-shuffle; n-D: zstd 1)
 ``zstd``        ``bytes`` → zstd 1 (the n-D default, tried on 1-D)         1
 ``bitshuffle``  ``bytes`` → Blosc zstd1 bit-shuffle (the 1-D default)      0.4-2.6
@@ -57,14 +57,14 @@ stores numbers, not bytes, and reads back native order; a big-endian array
 keeps a ``bytes`` codec that records its order).
 
 An array stored with a stated precision (opt-in, see
-:func:`~spikestore.containers.encoding.bitround_codec`) keeps its
+:func:`~spikestore.containers.zarr_array.bitround_codec`) keeps its
 ``numcodecs.bitround`` at the head of every candidate: the trial compares
 codecs on the rounded values that will be stored.
 
 Every chain is registered in zarr-python 3.1 (the two ``numcodecs.*`` names
 when numcodecs, and for PCodec the ``pcodec`` package, are installed), so
 plain ``zarr.open_array`` reads the result;
-:data:`~spikestore.containers.encoding.WRITTEN_CODECS` lists the names a
+:data:`~spikestore.containers.zarr_array.WRITTEN_CODECS` lists the names a
 store may hold.
 """
 
@@ -80,7 +80,7 @@ from typing import Any, Callable
 import numpy as np
 from zarr.core.dtype import parse_data_type
 
-from .encoding import PCODEC_LEVEL, STRING_KINDS, ChunkChain, as_stored_byte_order, blosc_codec, bytes_codec, default_codecs, zstd_codec
+from .zarr_array import PCODEC_LEVEL, STRING_KINDS, ChunkChain, as_stored_byte_order, blosc_codec, bytes_codec, default_codecs, zstd_codec
 
 MIN_TRIAL_BYTES = 1 << 20
 SAMPLE_CHUNK_BYTES = 512 << 10
@@ -293,7 +293,7 @@ def choose(meta: dict[str, Any], blocks: list[np.ndarray]) -> dict[str, Any]:
     Parameters
     ----------
     meta : dict
-        The array's document as :func:`~spikestore.containers.encoding.array_metadata`
+        The array's document as :func:`~spikestore.containers.zarr_array.array_metadata`
         (and the layout) made it, holding the default chain.
     blocks : list of numpy.ndarray
         The sample (:func:`read_sample`).

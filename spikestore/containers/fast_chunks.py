@@ -5,7 +5,7 @@ themselves (several buffer copies per chunk, one codec call per
 ``asyncio.to_thread``), which made saving rate matrices the slowest part of a
 save and decompression the slowest part of a load or an HDF5 export.  For the
 common case -- a regular chunk grid with one of the codec chains spikestore
-writes (:class:`~spikestore.containers.encoding.ChunkChain`):
+writes (:class:`~spikestore.containers.zarr_array.ChunkChain`):
 
 * ``bytes -> zstd|blosc -> crc32c`` (the defaults and the shuffle candidates),
 * ``numcodecs.delta -> bytes -> zstd|blosc -> crc32c`` (sorted integers),
@@ -39,7 +39,7 @@ from ..strict_store import MissingChunkError
 from .read_errors import check_whole_read, raise_read_error
 from zarr.core.buffer import default_buffer_prototype
 from .codec_choice import choose_for_source
-from .encoding import ChunkChain
+from .zarr_array import ChunkChain
 
 _POOL = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="spikestore-encode")
 IN_FLIGHT = 16

@@ -5,7 +5,7 @@ chunks in one object per shard: few objects, and still small reads (a range
 of a shard).  zarr-python writes and reads shards at about twice the CPU of
 the codecs themselves, which matters for the largest arrays of a workspace
 (rate matrices).  For the shards spikestore writes -- inner chunks coded by
-one :class:`~spikestore.containers.encoding.ChunkChain`, the index at the
+one :class:`~spikestore.containers.zarr_array.ChunkChain`, the index at the
 start, coded ``bytes`` (little endian) then ``crc32c`` -- this module builds
 and parses shards itself, as the Zarr v3 sharding specification lays them
 out:
@@ -36,7 +36,7 @@ from zarr.storage import WrapperStore
 
 from ..errors import CorruptDataError
 from ..strict_store import MissingChunkError
-from .encoding import ChunkChain
+from .zarr_array import ChunkChain
 from .fast_chunks import _POOL, CHECK_FIRST_BYTES, ChunkEncoder, _run_all, decode_into  # one coding pool for chunks and shards
 from .read_errors import check_whole_read
 

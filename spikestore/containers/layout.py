@@ -1,6 +1,6 @@
 """Per-dataset physical layouts for partial reads: sharding with small inner chunks.
 
-:func:`~spikestore.containers.encoding.array_metadata` gives every array
+:func:`~spikestore.containers.zarr_array.array_metadata` gives every array
 regular chunks of about 1 MiB.  A few datasets are read in small pieces by
 the lazy views (:mod:`spikestore.views`).  Each codec declares how its
 datasets are read (``Codec.access``: dataset name → access pattern; the names

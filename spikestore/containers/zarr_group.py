@@ -41,7 +41,7 @@ from . import fast_chunks, fast_shards
 from ..malloc_trim import release_free_memory
 from ..strict_store import StrictStore
 from .blocks import block_selections
-from .encoding import array_metadata, as_stored_byte_order, restore_dtype, round_mantissa, without_bitround
+from .zarr_array import array_metadata, as_stored_byte_order, restore_dtype, round_mantissa, without_bitround
 from .packing import PackedSlice, pack, packable, unpack
 from .layout import apply_layout
 from .read_errors import array_nbytes, check_whole_read, raise_read_error, source_errors

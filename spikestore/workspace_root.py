@@ -1,11 +1,11 @@
 """The gatekeeper: the one layer that reads, writes, lists and deletes objects.
 
-A :class:`Backend` is a workspace root on some filesystem (any fsspec URL or
+A :class:`WorkspaceRoot` is the folder or prefix a workspace lives in (any fsspec URL or
 a plain path).  Every method takes a key *relative to the root* and checks it
 with :func:`spikestore.paths.check_key` before any request, so no path read
 from an index, a skeleton or a ``.h5`` file can address anything outside the
-root.  Deletes are confined further: :meth:`Backend.delete_version` removes
-only item version folders, :meth:`Backend.remove_group_if_empty` only the
+root.  Deletes are confined further: :meth:`WorkspaceRoot.delete_version` removes
+only item version folders, :meth:`WorkspaceRoot.remove_group_if_empty` only the
 group document of a namespace or key folder.  Zarr reaches the same bytes
 only through :class:`GuardedStore`, which applies the same check to every
 key zarr asks for.
@@ -99,7 +99,7 @@ def _access_error(url: str, problem: str) -> StoreAccessError:
     )
 
 
-class Backend:
+class WorkspaceRoot:
     """A workspace root on some filesystem: the only code that touches it.
 
     Parameters
@@ -535,4 +535,4 @@ class GuardedStore(WrapperStore[Store]):
         return self._store.list_dir(prefix)
 
     async def delete_dir(self, prefix: str) -> None:
-        raise PermissionError("spikestore never deletes through zarr; use Backend.delete_version")
+        raise PermissionError("spikestore never deletes through zarr; use WorkspaceRoot.delete_version")
