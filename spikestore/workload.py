@@ -336,8 +336,10 @@ def make_workspace(
         metadata={"method": "pearson", "recordings": list(RECORDINGS)},
     )
     ws.store(AnalysisWorkspace.comparison_namespace(*RECORDINGS), "correlation_stack", stack)
-    for keys in ws._index.values():  # deterministic index timestamps
-        for entry in keys.values():
+    for namespace, keys in ws.describe().items():  # deterministic index timestamps
+        for key in keys:
+            entry = ws.get_info(namespace, key)  # the entry itself
+            assert entry is not None
             entry["created_at"] = ws.created_at
     return ws
 

@@ -57,8 +57,8 @@ class WorkspaceManager:
                     "workspace_id": ws.workspace_id,
                     "name": ws.name,
                     "created_at": ws.created_at,
-                    "namespace_count": len(ws._index),
-                    "item_count": sum(len(v) for v in ws._index.values()),
+                    "namespace_count": len(ws.list_namespaces()),
+                    "item_count": sum(len(keys) for keys in ws.describe().values()),
                 }
                 for ws in self._workspaces.values()
             ]
