@@ -139,9 +139,7 @@ def _memory_source(ws: AnalysisWorkspace) -> _Source:
     index = ws.describe()
     for ns, keys in index.items():
         for key in keys:
-            record = codecs.encode_item(ws.get(ns, key), f"item ({ns!r}, {key!r})")
-            record.derived = {}  # Zarr-only; free it now
-            records[(ns, key)] = record
+            records[(ns, key)] = codecs.encode_item(ws.get(ns, key), f"item ({ns!r}, {key!r})")
     return _Source(
         ws.workspace_id, ws.name, float(ws.created_at), index,
         record=lambda ns, key: records.pop((ns, key)),
