@@ -43,6 +43,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator
 
 import numpy as np
+from zarr.core.dtype import VariableLengthUTF8
 from zarr.core.array import Array, AsyncArray
 from zarr.core.sync import sync
 from zarr.storage import StorePath
@@ -147,13 +148,15 @@ class LazyArray(Array):
         super().__init__(_read_only(async_array))
         self._attrs = dict(attrs or {})
         self._where = where
-        meta: dict[str, Any] = self.metadata.to_dict()
-        self._string = meta.get("data_type") == "string"
+        # from the parsed metadata's fields: its to_dict() costs ~1.5 ms, as much as a chunk read
+        metadata = self._async_array.metadata
+        self._string = isinstance(metadata.data_type, VariableLengthUTF8)
         native = np.dtype(self._async_array.dtype)
         if self._string:
-            self._numpy_dtype = np.dtype(meta.get("attributes", {}).get(NUMPY_DTYPE_ATTR) or self._attrs.get(NUMPY_DTYPE_ATTR, "<U0"))
+            self._numpy_dtype = np.dtype(metadata.attributes.get(NUMPY_DTYPE_ATTR) or self._attrs.get(NUMPY_DTYPE_ATTR, "<U0"))
         else:
-            self._numpy_dtype = as_stored_byte_order(native, meta)
+            endian = _stored_endian(getattr(metadata, "codecs", ()))
+            self._numpy_dtype = as_stored_byte_order(native, {"codecs": [{"name": "bytes", "configuration": {"endian": endian}}]} if endian else {})
 
     # -- description ------------------------------------------------------------
 
@@ -285,6 +288,18 @@ def _is_basic(selection: Any) -> bool:
         s is Ellipsis or isinstance(s, slice) or (isinstance(s, (int, np.integer)) and not isinstance(s, (bool, np.bool_)))
         for s in parts
     )
+
+
+def _stored_endian(codecs: Any) -> str | None:
+    """The byte order (``"big"``/``"little"``) the ``bytes`` codec of a parsed chain stores, sharded or not."""
+    for codec in codecs:
+        endian = getattr(codec, "endian", None)
+        if endian is not None:
+            return str(getattr(endian, "value", endian))
+        inner = getattr(codec, "codecs", None)
+        if inner:
+            return _stored_endian(inner)
+    return None
 
 
 def _has_ellipsis(selection: Any) -> bool:
