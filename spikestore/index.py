@@ -139,15 +139,17 @@ def _generation(name: str) -> int:
     return int(name[len(SNAPSHOT_PREFIX) : -len(".json")])
 
 
-def check_items(items: object, where: str) -> Items:
-    """``items`` of a snapshot, every entry checked (:func:`spikestore.entries.check_entry`)."""
+def check_items(items: object, where: str, *, checked: bool = False) -> Items:
+    """``items`` of a snapshot, every entry checked (:func:`spikestore.entries.check_entry`)
+    unless ``checked`` (the same bytes passed before), summaries given spikelab's types."""
     if not isinstance(items, dict):
         raise FormatError(f"{where}: 'items' is not a mapping.")
     for ns, keys in items.items():
         if not isinstance(keys, dict):
             raise FormatError(f"{where}: namespace {ns!r} is not a mapping.")
         for key, entry in keys.items():
-            check_entry(ns, key, entry, where)
+            if not checked:
+                check_entry(ns, key, entry, where)
             entry["info"] = restore_summary(entry["info"])  # JSON has no tuples
     return cast(Items, items)
 
@@ -302,7 +304,8 @@ class IndexState:
             where = f"index snapshot {snapshots[-1]} of {backend.url}"
             if snapshot.get("generation") != newest or not isinstance(snapshot.get("absorbed", []), list):
                 raise CorruptDataError(f"{where} does not hold generation {newest}; the index is damaged.")
-            check_items(snapshot.get("items"), where)
+            check_items(snapshot.get("items"), where, checked=digest in _CHECKED_SNAPSHOTS)  # same bytes: checked before
+            _remember_checked(digest)
         absorbed = set(snapshot.get("absorbed", [])) if snapshot is not None else self.absorbed
         pending = [n for n in journal if n not in absorbed]
         missing = [n for n in pending if n not in self._records]
@@ -438,6 +441,20 @@ class IndexState:
     def pending_records(self) -> int:
         """Journal records not yet folded into a snapshot."""
         return len(self.applied)
+
+
+# SHA-256 digests of snapshot bodies whose entries passed check_items in this process:
+# opening the same unchanged snapshot again (a notebook re-opening a workspace, a
+# reader per request) skips re-checking identical bytes; the digest is the one
+# decode_index_object verified against the object's header
+_CHECKED_SNAPSHOTS: dict[str, None] = {}
+_CHECKED_SNAPSHOTS_KEPT = 256
+
+
+def _remember_checked(digest: str) -> None:
+    _CHECKED_SNAPSHOTS[digest] = None
+    while len(_CHECKED_SNAPSHOTS) > _CHECKED_SNAPSHOTS_KEPT:
+        del _CHECKED_SNAPSHOTS[next(iter(_CHECKED_SNAPSHOTS))]
 
 
 def _is_snapshot_name(name: str) -> bool:

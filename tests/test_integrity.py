@@ -86,3 +86,34 @@ def test_workspace_handles_verify_and_gc(location) -> None:
     with open_workspace(location.url, "r", storage_options=location.storage_options) as ws:
         with pytest.raises(spikestore.ReadOnlyError):
             ws.gc()
+
+
+def test_an_unchanged_snapshot_is_checked_once_per_process_and_a_changed_one_again(tmp_path, monkeypatch) -> None:
+    """Re-opening the same snapshot bytes skips re-checking them; different bytes (a hostile
+    edit with a valid checksum) are checked, and refused."""
+    import spikestore.index as index_module
+    from spikestore import AnalysisWorkspace, open_workspace
+    from spikestore.errors import FormatError
+    from spikestore.index import INDEX_DIR, decode_index_object, encode_index_object
+
+    from spikestore.testing.samples import uneven_slice_stack
+
+    ws = AnalysisWorkspace()
+    ws.store("ns", "x", np.arange(10.0))
+    ws.store("ns", "stack", uneven_slice_stack())  # its summary's length_ms is a tuple
+    ws.save(tmp_path / "ws")
+    calls = []
+    real = index_module.check_entry
+    monkeypatch.setattr(index_module, "check_entry", lambda ns, key, entry, where: calls.append(where) or real(ns, key, entry, where))
+    index_module._CHECKED_SNAPSHOTS.clear()
+    for _ in range(2):
+        with open_workspace(tmp_path / "ws") as lazy:
+            assert isinstance(lazy.get_info("ns", "stack")["length_ms"], tuple)  # summaries restored on every open
+    assert len(set(calls)) == 1 and len(calls) == 2  # two entries, checked on the first open only
+    path = next((tmp_path / "ws" / INDEX_DIR).glob("snap-*.json"))
+    doc = decode_index_object(path.read_bytes(), "snapshot", "test", legacy=False)[0]
+    doc["items"]["ns"]["x"]["path"] = "../elsewhere"
+    path.write_bytes(encode_index_object("snapshot", doc))
+    with pytest.raises(FormatError):
+        open_workspace(tmp_path / "ws")
+    assert len(calls) > 2
