@@ -249,3 +249,17 @@ def test_verify_accepts_digests_recorded_before_crc32_fingerprints(tmp_path) -> 
     first = sorted((version / "data").rglob("*"))[-1]
     first.write_bytes(first.read_bytes()[:-1] + bytes([first.read_bytes()[-1] ^ 1]))
     assert not verify(tmp_path / "ws").ok
+
+
+def test_kept_columns_shown_to_plain_readers_are_strict_json(tmp_path) -> None:
+    """A column with a missing unit (NaN) is repeated in the group's attributes with null, never NaN."""
+    import json
+
+    from spikestore.testing.samples import spike_data
+
+    sd = spike_data(4, neuron_attributes=[{"snr": 1.0, "channel": 0}, {"channel": 1}, {"snr": 3.0, "channel": 2}, {"snr": 4.0, "channel": 3}])
+    version = _one_item_folder(tmp_path, sd)
+    text = (version / "neuron_attributes" / "zarr.json").read_text()
+    shown = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c} in zarr.json"))
+    assert shown["attributes"]["spikestore:inline_arrays"]["snr"]["values"] == [1.0, None, 3.0, 4.0]
+    assert_same(sd, AnalysisWorkspace.load(tmp_path / "ws").get("rec", "item"))

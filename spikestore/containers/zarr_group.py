@@ -363,7 +363,7 @@ async def _write_tree(store: Store, path: str, record: Record, sem: asyncio.Sema
     if not plan.in_index:
         attributes = _group_attributes(record, inline)
         kept = {name: plan.loaded.get(id(ds), ds.data) for name, ds in record.datasets.items() if name in inline_chunks}
-        shown = {name: to_json(np.asarray(value)) for name, value in kept.items() if np.asarray(value).dtype.kind in "biufU"}
+        shown = {name: _json_values(np.asarray(value)) for name, value in kept.items() if np.asarray(value).dtype.kind in "biufU"}
         if shown:  # values kept in the index, for plain-zarr readers
             attributes[INLINE_ARRAYS_ATTR] = shown
         await _write_group_document(store, path, rel, attributes, plan)
@@ -381,6 +381,16 @@ async def _write_tree(store: Store, path: str, record: Record, sem: asyncio.Sema
     # keep the record's order of children (inline ones were filled in first)
     skeleton["children"] = {name: skeleton["children"][name] for name in record.children}
     return skeleton
+
+
+def _json_values(values: np.ndarray) -> dict[str, Any]:
+    """``values`` as the ``__ndarray__`` JSON form, with ``null`` for NaN and infinities (strict JSON has neither)."""
+    doc = to_json(values)
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        listed = values.astype(object)
+        listed[~np.isfinite(values)] = None
+        doc["values"] = listed.tolist()
+    return doc
 
 
 async def _write_group_document(store: Store, path: str, rel: str, attributes: dict[str, Any], plan: _Plan) -> None:
