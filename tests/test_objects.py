@@ -263,3 +263,28 @@ def test_kept_columns_shown_to_plain_readers_are_strict_json(tmp_path) -> None:
     shown = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c} in zarr.json"))
     assert shown["attributes"]["spikestore:inline_arrays"]["snr"]["values"] == [1.0, None, 3.0, 4.0]
     assert_same(sd, AnalysisWorkspace.load(tmp_path / "ws").get("rec", "item"))
+
+
+def test_an_item_kept_in_the_index_is_decoded_without_zarr(tmp_path, monkeypatch) -> None:
+    """Its chunks are in memory already: get() decodes them in the calling thread (no event loop,
+    no zarr read), and a kept chunk that fails its checksum is still CorruptDataError."""
+    from spikestore.containers import zarr_group
+    from spikestore.errors import CorruptDataError
+
+    result = {"curve": np.linspace(0, 1, 64), "counts": np.arange(12, dtype=np.int32).reshape(3, 4), "n": 3}
+    ws = AnalysisWorkspace()
+    ws.store("runs", "r", result)
+    ws.save(tmp_path / "ws")
+    monkeypatch.setattr(zarr_group, "read_whole", lambda *a, **k: pytest.fail("a kept array was read through zarr"))
+    assert_same(result, AnalysisWorkspace.load_item(tmp_path / "ws", "runs", "r"), in_user_dict=True)
+    path = next((tmp_path / "ws" / INDEX_DIR).glob("snap-*.json"))
+    doc = decode_index_object(path.read_bytes(), "snapshot", "test", legacy=False)[0]
+    import base64
+
+    chunks = doc["items"]["runs"]["r"]["tree"]["children"]["curve"]["inline_chunks"]["data"]
+    raw = bytearray(base64.b64decode(chunks["c/0"]))
+    raw[5] ^= 0xFF
+    chunks["c/0"] = base64.b64encode(bytes(raw)).decode()
+    path.write_bytes(encode_index_object("snapshot", doc))
+    with pytest.raises(CorruptDataError, match="crc32c"):
+        AnalysisWorkspace.load_item(tmp_path / "ws", "runs", "r")

@@ -133,6 +133,28 @@ async def write_array(store: Store, path: str, meta: dict[str, Any], data: np.nd
     await _run_all(one(index) for index in itertools.product(*grid))
 
 
+def decode_stored(meta: dict[str, Any], stored: dict[str, bytes], what: str) -> np.ndarray:
+    """All of an array from its stored chunks held in memory (``{"c/0/1": bytes}``), decoded in this thread.
+
+    For arrays kept in the index: no store, no event loop, no thread.
+
+    Raises
+    ------
+    CorruptDataError
+        If a chunk is missing, fails its crc32c check or does not decode.
+    """
+    chunks, chain = _decoder(meta)
+    shape = tuple(meta["shape"])
+    out = np.empty(shape, dtype=chain.dtype.newbyteorder("="))
+    for index in itertools.product(*(range(math.ceil(s / c)) for s, c in zip(shape, chunks))):
+        key = "/".join(["c", *map(str, index)])
+        payload = stored.get(key)
+        if payload is None:
+            raise CorruptDataError(f"{what}: chunk {key} is missing")
+        decode_into(out, (0, shape[0]), chain, payload, index, chunks, shape, f"{what} chunk {key}")
+    return out
+
+
 def _decoder(meta: dict[str, Any]) -> tuple[tuple[int, ...], ChunkChain]:
     from zarr.core.dtype import parse_data_type
 

@@ -805,6 +805,8 @@ def read_records(store: Store, items: list[tuple[str, Skeleton]], *, max_arrays:
     records = [lazy_record(store, path, skeleton) for path, skeleton in items]
     # (array, its zarr.json, where the values go)
     jobs: list[tuple[Array, dict[str, Any], Callable[[np.ndarray], None]]] = []
+    # arrays kept in the index: (zarr.json, base64 chunks, name, where the values go), decoded here
+    kept: list[tuple[dict[str, Any], dict[str, str], str, Callable[[np.ndarray], None]]] = []
 
     def collect(rec: Record, sk: Skeleton) -> None:
         rec.derived = {}
@@ -814,9 +816,14 @@ def read_records(store: Store, items: list[tuple[str, Skeleton]], *, max_arrays:
                 assert isinstance(slices[0].data, PackedSlice)  # lazy_record unpacks packed arrays into slices
                 jobs.append((slices[0].data.base, meta, partial(_fill_packed, slices)))
             return
+        inline = sk.get(INLINE_CHUNKS, {})
         for name, ds in rec.datasets.items():
             assert isinstance(ds.data, Array)  # as lazy_record opens it
-            jobs.append((ds.data, sk["datasets"][name], partial(setattr, ds, "data")))
+            meta = sk["datasets"][name]
+            if name in inline and fast_chunks.supports(meta):
+                kept.append((meta, inline[name], name, partial(setattr, ds, "data")))
+            else:
+                jobs.append((ds.data, meta, partial(setattr, ds, "data")))
         for name, child in rec.children.items():
             collect(child, sk["children"][name])
 
@@ -832,8 +839,11 @@ def read_records(store: Store, items: list[tuple[str, Skeleton]], *, max_arrays:
 
         return await asyncio.gather(*(one(array, meta) for array, meta, _ in jobs))
 
-    for (_, _, put), value in zip(jobs, sync(run())):
-        put(value)
+    for meta, chunks, name, put in kept:  # in memory already: no request, no event loop
+        put(restore_dtype(fast_chunks.decode_stored(meta, inline_chunk_bytes(chunks, name), f"array {name!r} kept in the index"), meta))
+    if jobs:
+        for (_, _, put), value in zip(jobs, sync(run())):
+            put(value)
     return records
 
 
