@@ -27,7 +27,7 @@ import posixpath
 import time
 import uuid
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterable, Iterator
+from typing import Any, AsyncIterator, Callable, Iterable, Iterator
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
@@ -240,18 +240,22 @@ class WorkspaceRoot:
             fh.write(data)
         return tmp
 
+    def _place(self, path: str, data: bytes, place: Callable[[str, str], None]) -> None:
+        """Write ``data`` to a complete temporary file, then ``place(temporary, path)`` it in one step
+        (``os.replace``: old or new bytes, never a mix; ``os.link``: only if none is there)."""
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = self._temporary(data)
+        try:
+            place(tmp, path)
+        finally:
+            _unlink(tmp)  # already gone after os.replace
+
     def write_bytes(self, rel: str, data: bytes) -> None:
         """Write an object so that readers see the old or the new bytes, never a mix."""
         path = self.abspath(rel)
         with self.access():
             if self.is_local:
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                tmp = self._temporary(data)
-                try:
-                    os.replace(tmp, path)
-                except BaseException:
-                    _unlink(tmp)
-                    raise
+                self._place(path, data, os.replace)
             else:
                 self.fs.pipe_file(path, data)
 
@@ -264,15 +268,11 @@ class WorkspaceRoot:
         path = self.abspath(rel)
         with self.access():
             if self.is_local:
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                tmp = self._temporary(data)
                 try:
-                    os.link(tmp, path)
+                    self._place(path, data, os.link)
                     return True
                 except FileExistsError:
                     return False
-                finally:
-                    _unlink(tmp)
             try:
                 self.fs.pipe_file(path, data, mode="create")
                 return True
@@ -281,18 +281,10 @@ class WorkspaceRoot:
 
     def list_names(self, rel: str) -> list[str]:
         """Names directly under ``rel`` (fresh listing, no cache)."""
-        path = self.abspath(rel)
-        try:
-            with self.access():
-                self.fs.invalidate_cache(path)
-                entries = self.fs.ls(path, detail=False)
-        except (FileNotFoundError, NotADirectoryError):
-            return []
-        names = [posixpath.basename(str(e).rstrip("/")) for e in entries]
-        return [n for n in names if n]
+        return list(self.list_details(rel))
 
     def list_details(self, rel: str) -> dict[str, float | None]:
-        """Names directly under ``rel`` with their modification time (POSIX seconds, ``None`` if unknown)."""
+        """Names directly under ``rel`` with their modification time (POSIX seconds, ``None`` if unknown); fresh listing, no cache."""
         path = self.abspath(rel)
         try:
             with self.access():
