@@ -80,7 +80,9 @@ from typing import Any, Callable
 import numpy as np
 from zarr.core.dtype import parse_data_type
 
-from .zarr_array import PCODEC_LEVEL, STRING_KINDS, ChunkChain, as_stored_byte_order, blosc_codec, bytes_codec, default_codecs, zstd_codec
+from .zarr_array import (
+    PCODEC_LEVEL, STRING_KINDS, ChunkChain, as_stored_byte_order, blosc_codec, bytes_codec, chain_holder, default_codecs, with_chain, zstd_codec,
+)
 
 MIN_TRIAL_BYTES = 1 << 20
 SAMPLE_CHUNK_BYTES = 512 << 10
@@ -158,17 +160,9 @@ CANDIDATES: tuple[Candidate, ...] = (
 # -- where the chain and the chunk shape live in an array's zarr.json -----------
 
 
-def _chain_holder(meta: dict[str, Any]) -> dict[str, Any]:
-    """The mapping whose ``codecs`` are applied to each chunk: ``meta``, or its sharding configuration."""
-    codecs = meta.get("codecs", [])
-    if len(codecs) == 1 and codecs[0].get("name") == "sharding_indexed":
-        return codecs[0]["configuration"]
-    return meta
-
-
 def _encoded_chunk_shape(meta: dict[str, Any]) -> tuple[int, ...]:
     """The shape of the chunks the chain encodes (inner chunks of a sharded array)."""
-    holder = _chain_holder(meta)
+    holder = chain_holder(meta)
     if holder is meta:
         return tuple(meta["chunk_grid"]["configuration"]["chunk_shape"])
     return tuple(holder["chunk_shape"])
@@ -306,17 +300,14 @@ def choose(meta: dict[str, Any], blocks: list[np.ndarray]) -> dict[str, Any]:
     """
     dtype = stored_dtype(meta)
     assert dtype is not None
-    holder = _chain_holder(meta)
+    holder = chain_holder(meta)
     blocks = [np.asarray(b, dtype=dtype) for b in blocks if b.size]
     if not blocks:
         return meta
     best = pick(run_trials(blocks, dtype, holder["codecs"]))
     if best.candidate.name == "default":
         return meta
-    if holder is meta:
-        return {**meta, "codecs": best.codecs}
-    sharding = meta["codecs"][0]
-    return {**meta, "codecs": [{**sharding, "configuration": {**holder, "codecs": best.codecs}}]}
+    return with_chain(meta, best.codecs)
 
 
 async def choose_for_source(meta: dict[str, Any], source: Any, executor: Executor | None = None) -> dict[str, Any]:

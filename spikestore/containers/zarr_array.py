@@ -311,6 +311,22 @@ class ChunkChain:
         return values
 
 
+def chain_holder(meta: dict[str, Any]) -> dict[str, Any]:
+    """The mapping whose ``codecs`` are applied to each chunk: ``meta``, or its sharding configuration."""
+    codecs = meta.get("codecs", [])
+    if len(codecs) == 1 and codecs[0].get("name") == "sharding_indexed":
+        return codecs[0]["configuration"]
+    return meta
+
+
+def with_chain(meta: dict[str, Any], codecs: list[dict[str, Any]]) -> dict[str, Any]:
+    """A copy of ``meta`` whose chunks are coded by ``codecs`` (inside the sharding codec of a sharded array)."""
+    holder = chain_holder(meta)
+    if holder is meta:
+        return {**meta, "codecs": codecs}
+    return {**meta, "codecs": [{**meta["codecs"][0], "configuration": {**holder, "codecs": codecs}}]}
+
+
 def without_bitround(metadata: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
     """``metadata`` without its ``numcodecs.bitround`` (sharded or not), and the bits it keeps.
 
@@ -321,14 +337,10 @@ def without_bitround(metadata: dict[str, Any]) -> tuple[dict[str, Any], int | No
     ``zarr.json`` keeps the ``numcodecs.bitround`` (decoding it is the
     identity, so the chunks are exactly those of the full chain).
     """
-    codecs = metadata.get("codecs", [])
-    if codecs and codecs[0].get("name") == "numcodecs.bitround":
-        return {**metadata, "codecs": codecs[1:]}, int(codecs[0]["configuration"]["keepbits"])
-    if len(codecs) == 1 and codecs[0].get("name") == "sharding_indexed":
-        inner, keep = without_bitround(codecs[0]["configuration"])
-        if keep is not None:
-            return {**metadata, "codecs": [{**codecs[0], "configuration": inner}]}, keep
-    return metadata, None
+    codecs = chain_holder(metadata).get("codecs", [])
+    if not codecs or codecs[0].get("name") != "numcodecs.bitround":
+        return metadata, None
+    return with_chain(metadata, codecs[1:]), int(codecs[0]["configuration"]["keepbits"])
 
 
 def round_mantissa(values: np.ndarray, keepbits: int) -> np.ndarray:
