@@ -244,7 +244,9 @@ async def _make_plan(record: Record) -> _Plan:
     ``INLINE_ARRAY_BYTES`` and all of them at most ``INLINE_ITEM_BYTES``.
 
     Items with arrays of their own (data classes, ndarrays) always stay Zarr
-    groups, so plain zarr-python and ``xarray.open_zarr`` read every one.
+    groups, so plain zarr-python and ``xarray.open_zarr`` read every one; of
+    those, only small helper-group columns are kept in the index
+    (:func:`_keep_small_columns`).
     """
     plan = _Plan()
     walked = list(_walk(record))
