@@ -407,3 +407,20 @@ def test_constructor_with_a_url_creates_or_reopens(location) -> None:
     assert_same(np.arange(3), again.get("a", "x"))
     again.close()
     assert_same(np.arange(3), _open(location).get("a", "x")), "closing a URL-backed workspace keeps its data"
+
+
+def test_a_view_pickles_to_the_same_data_and_shares_one_client_per_root(location) -> None:
+    """Our requests and zarr's share one filesystem (one S3 session); a pickled
+    view reopens the root by URL, since that filesystem holds an event loop."""
+    ws = _open(location, "w")
+    values = np.arange(5000.0).reshape(50, 100)
+    ws.store("a", "m", values)
+    root = ws._require_open().backend
+    inner = root.zarr_store._store
+    if not root.is_local and getattr(root.fs, "async_impl", False):
+        assert inner.fs is root.fs
+    view = ws.get_lazy("a", "m")
+    clone = pickle.loads(pickle.dumps(view))
+    assert_same(values[7:9], np.asarray(clone[7:9]))
+    assert_same(values, np.asarray(clone[:]))
+    assert type(pickle.loads(pickle.dumps(inner))) is type(inner)

@@ -27,6 +27,8 @@ error instead of a ``MemoryError``.
 
 from __future__ import annotations
 
+import asyncio
+
 import os
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, NoReturn
@@ -67,8 +69,10 @@ class ItemVersionStore(WrapperStore[Store]):
     def _with_store(self, store: Store) -> "ItemVersionStore":
         return type(self)(store, self.is_committed)
 
-    def _missing(self, exc: MissingChunkError) -> MissingChunkError:
-        if isinstance(exc, ReplacedVersionError) or self.is_committed():
+    async def _missing(self, exc: MissingChunkError) -> MissingChunkError:
+        # is_committed makes blocking requests, possibly through this event loop's own
+        # filesystem (WorkspaceRoot shares zarr's loop): it runs in a thread
+        if isinstance(exc, ReplacedVersionError) or await asyncio.to_thread(self.is_committed):
             return exc
         return ReplacedVersionError(*exc.args)
 
@@ -76,13 +80,13 @@ class ItemVersionStore(WrapperStore[Store]):
         try:
             return await self._store.get(key, prototype, byte_range)
         except MissingChunkError as exc:
-            raise self._missing(exc) from None
+            raise await self._missing(exc) from None
 
     async def get_partial_values(self, prototype: BufferPrototype, key_ranges: Any) -> list[Buffer | None]:
         try:
             return await self._store.get_partial_values(prototype, key_ranges)
         except MissingChunkError as exc:
-            raise self._missing(exc) from None
+            raise await self._missing(exc) from None
 
 
 def physical_memory() -> int:
