@@ -241,6 +241,8 @@ class IndexState:
     _snapshot_raw: bytes = b""
     _fresh_items: Items | None = None
     _records: dict[str, tuple[list[JournalOp], dict[str, Any]]] = field(default_factory=dict)
+    # the index folder's names as the last refresh listed them (compact deletes from these)
+    _listed: list[str] | None = None
 
     def entry(self, namespace: str, key: str) -> IndexEntry | None:
         """The entry of an item, or ``None``."""
@@ -284,6 +286,7 @@ class IndexState:
 
     def _refresh_once(self, backend: WorkspaceRoot, listing: list[str] | None = None) -> None:
         names = backend.list_names(INDEX_DIR) if listing is None else listing
+        self._listed = names
         snapshots = sorted(n for n in names if _is_snapshot_name(n))
         journal = sorted(n for n in names if _is_journal_name(n))
         newest = _generation(snapshots[-1]) if snapshots else 0
@@ -379,11 +382,17 @@ class IndexState:
         Returns False when another writer created that snapshot generation
         first; nothing is lost then, the other snapshot holds everything.
         """
-        self.refresh(backend)
+        if self.creating and self.generation == 0 and not self.applied and self._listed is None:
+            # a workspace being created has no index yet: generation 1 is tried without a
+            # listing (its write is exclusive); if another creator won, list and go on
+            listed: set[str] = set()
+        else:
+            self.refresh(backend)
+            listed = set(self._listed or ())
+        self._listed = None
         if items is None:
             items = self.items
         absorbed = sorted(self.absorbed.union(self.applied))
-        listed = set(backend.list_names(INDEX_DIR))
         absorbed = [n for n in absorbed if n in listed]
         generation = self.generation + 1
         workspace = workspace if workspace is not None else self.workspace
@@ -400,6 +409,8 @@ class IndexState:
             payload = encode_index_object("snapshot", doc)
             digest = hashlib.sha256(payload.partition(b"\n")[2]).hexdigest()
         if not backend.create_bytes(f"{INDEX_DIR}/{_snapshot_name(generation)}", payload):
+            if not listed and self.creating:  # the next attempt lists the index another creator wrote
+                self._listed = []
             return False
         if not self.legacy:
             backend.write_bytes(f"{INDEX_DIR}/{HEAD_PREFIX}{generation:012d}", b"")

@@ -35,7 +35,7 @@ from .containers.skeleton import Skeleton
 from .entries import IndexEntry
 from .index import AUTO_COMPACT_RECORDS, INDEX_DIR, IndexState, Items, JournalOp
 from .locations import URL
-from .paths import INTERNAL_DIR, item_folder, storage_segment
+from .paths import GROUP_DOCUMENT, INTERNAL_DIR, item_folder, storage_segment
 from .record import Record
 from .strict_store import MissingChunkError, StrictStore
 from .containers.read_errors import ItemVersionStore, raise_read_error
@@ -103,14 +103,18 @@ class WorkspaceStore:
         return attrs
 
     @classmethod
+    def read_attrs_listing(cls, backend: WorkspaceRoot, folder: str) -> tuple[dict[str, Any] | None, list[str]]:
+        """:meth:`read_attrs` and the names under ``folder``: independent, so fetched in one round trip."""
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            listing = pool.submit(backend.list_names, folder)
+            attrs = cls.read_attrs(backend)
+            return attrs, listing.result()
+
+    @classmethod
     def open(cls, backend: WorkspaceRoot) -> "WorkspaceStore":
         """Open an existing workspace (reads the root and the index)."""
         refuse_file_location(backend)
-        # the root document and the index listing are independent: one round trip for both
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            listing = pool.submit(backend.list_names, INDEX_DIR)
-            attrs = cls.read_attrs(backend)
-            names = listing.result()
+        attrs, names = cls.read_attrs_listing(backend, INDEX_DIR)
         if attrs is None:
             hint = backend.missing_location_hint()
             if not hint and backend.exists(INTERNAL_DIR):
@@ -144,9 +148,8 @@ class WorkspaceStore:
 
     @classmethod
     def write_root(cls, backend: WorkspaceRoot, workspace_id: str, name: str | None, created_at: float) -> dict[str, Any]:
-        """Write the root group documents; return the workspace attributes."""
+        """Write the root group document (the location is claimed already); return the workspace attributes."""
         attrs = cls._root_attrs(workspace_id, name, created_at)
-        claim_location(backend)
         backend.write_bytes("zarr.json", group_document({ROOT_ATTR: attrs}))
         return attrs
 
@@ -159,8 +162,9 @@ class WorkspaceStore:
         every process ends up with that one.
         """
         refuse_file_location(backend)
-        if cls.read_attrs(backend) is None:
-            if holds_foreign_data(backend):
+        attrs, names = cls.read_attrs_listing(backend, "")
+        if attrs is None:
+            if holds_foreign_data(backend, names):
                 raise FormatError(
                     f"{backend.url} already holds data that is not a spikestore workspace; choose an empty location."
                 )
@@ -438,8 +442,8 @@ def save_records(
 
     ``encoded`` may be a generator, so items can be streamed one at a time.
     """
-    previous = WorkspaceStore.read_attrs(backend)
-    if previous is None and holds_foreign_data(backend):
+    previous, names = WorkspaceStore.read_attrs_listing(backend, "")
+    if previous is None and holds_foreign_data(backend, names):
         raise FormatError(
             f"{backend.url} already holds data that is not a spikestore workspace; refusing to "
             f"overwrite it. Choose an empty location."
@@ -509,14 +513,14 @@ def _remove_replaced(backend: WorkspaceRoot, old: WorkspaceStore, new: Workspace
         new.remove_empty_groups(namespace, keys)
 
 
-def holds_foreign_data(backend: WorkspaceRoot) -> bool:
-    """Whether the location holds something other than (the start of) a workspace.
+def holds_foreign_data(backend: WorkspaceRoot, names: list[str]) -> bool:
+    """Whether the location, whose root holds ``names``, holds something other than (the start of) a workspace.
 
     ``__spikestore__/`` is written first by every writer that creates a
     workspace, so a location holding it is ours even before its root exists
     (another process is creating it, or a save was interrupted).
     """
-    return not backend.is_empty() and not backend.exists("zarr.json") and not backend.exists("__spikestore__")
+    return bool(names) and GROUP_DOCUMENT not in names and INTERNAL_DIR not in names
 
 
 def refuse_file_location(backend: WorkspaceRoot) -> None:

@@ -159,3 +159,23 @@ def test_whole_items_read_one_request_per_shard(big, s3_server) -> None:
     rss, counts = _counted(s3_server, lambda: lazy.get("rec", "burst_rates"))
     assert_same(items["burst_rates"], rss)
     assert counts.total <= 1 + EVENTS // 2, counts
+
+
+def test_saving_a_new_workspace_is_its_objects_plus_two_requests(s3_server) -> None:
+    """A save to a new S3 location writes each object once and asks only two
+    questions first (the root document, one listing): no second listing of an
+    empty prefix, no listing before the first snapshot, no object written twice."""
+    rng = np.random.default_rng(3)
+    ws = AnalysisWorkspace()
+    ws.store("rec", "spikes", _spike_data(np.random.default_rng(4)))
+    ws.store("rec", "matrix", rng.random((300, 40)))
+    for i in range(20):
+        ws.store("results", f"r{i}", {"score": float(i), "curve": rng.random(64), "label": "x"})
+    url = f"s3://{BUCKET}/{uuid.uuid4().hex}"
+    _, counts = _counted(s3_server, lambda: ws.save(url, storage_options=s3_server.storage_options))
+    fs, root = fsspec.core.url_to_fs(url, **s3_server.storage_options)
+    fs.invalidate_cache()
+    objects = fs.find(root)
+    assert counts.requests["PUT"] == len(objects), (counts, len(objects))
+    assert counts.total == len(objects) + 2, (counts, len(objects))
+    assert_same(ws.get("rec", "matrix"), AnalysisWorkspace.load_item(url, "rec", "matrix", storage_options=s3_server.storage_options))
