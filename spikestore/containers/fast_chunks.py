@@ -27,7 +27,6 @@ import asyncio
 import itertools
 import math
 import os
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import google_crc32c
@@ -39,9 +38,10 @@ from ..strict_store import MissingChunkError
 from .read_errors import check_whole_read, raise_read_error
 from zarr.core.buffer import default_buffer_prototype
 from .codec_choice import choose_for_source
+from .coding_pool import CodingPool
 from .zarr_array import ChunkChain
 
-_POOL = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="spikestore-encode")
+_POOL = CodingPool(max(2, os.cpu_count() or 2), "spikestore-encode")
 IN_FLIGHT = 16
 # arrays larger than this fetch their last chunk before allocating (one more round trip)
 CHECK_FIRST_BYTES = 256 << 20

@@ -38,6 +38,7 @@ from ..paths import storage_segment
 from ..jsonvalue import from_json, to_json
 from ..record import Dataset, Record
 from . import fast_chunks, fast_shards
+from .coding_pool import ITEM_ORDER
 from ..malloc_trim import release_free_memory
 from ..strict_store import StrictStore
 from .blocks import block_selections
@@ -54,9 +55,12 @@ STREAM_BLOCK_BYTES = 8 << 20
 STREAMING_ARRAYS = 8
 # object writes in flight over all records of one write_records call
 MAX_REQUESTS_IN_FLIGHT = 64
-# records written at once; of those, records above SMALL_RECORD_BYTES
+# records written at once; records above SMALL_RECORD_BYTES only while those
+# in flight hold at most LARGE_BYTES_IN_FLIGHT (one is always let through): a
+# record's bytes bound what writing it may hold in memory (a packed stack is
+# read whole, a streamed array two blocks at a time)
 ITEMS_IN_FLIGHT = 64
-LARGE_ITEMS_IN_FLIGHT = 2
+LARGE_BYTES_IN_FLIGHT = 64 << 20
 SMALL_RECORD_BYTES = 1 << 20
 # A small dict of results is kept wholly in the index (each array's chunk,
 # encoded as usual, base64 in the skeleton's ``inline_chunks``) instead of in
@@ -196,6 +200,9 @@ class _Plan:
         self.inline: set[int] = set()
         # the item's sub-group and array documents by path below the item, for its consolidated metadata
         self.documents: dict[str, dict[str, Any]] = {}
+        # objects written together with the item's own group document, once its data is written
+        # (the group documents of its key and namespace folders)
+        self.beside_document: list[tuple[str, bytes]] = []
 
 
 def _index_bytes(data: Any) -> int | None:
@@ -404,7 +411,11 @@ async def _write_group_document(store: Store, path: str, rel: str, attributes: d
     """
     prefix = f"{rel}/" if rel else ""
     below = {key[len(prefix):]: doc for key, doc in plan.documents.items() if key.startswith(prefix)}
-    await store.set(f"{path}/zarr.json", _buffer(consolidated_group_document(attributes, below)))
+    beside = [] if rel else plan.beside_document
+    await asyncio.gather(
+        store.set(f"{path}/zarr.json", _buffer(consolidated_group_document(attributes, below))),
+        *(store.set(key, _buffer(doc)) for key, doc in beside),
+    )
     if rel:
         plan.documents[rel] = _group_metadata(attributes)
 
@@ -571,8 +582,8 @@ def write_records(
     ----------
     jobs
         ``(tag, path, record, extra)``: ``extra`` are small objects (``key``,
-        bytes) written once the record's data is complete (parent group
-        documents), each key once per call, and not at all for a record
+        bytes) written once the record's data is complete, together with
+        its own group document (parent group documents), each key once per call, and not at all for a record
         kept wholly in the index.  May be a generator: records are pulled as the write goes.
         Each record's ``derived`` arrays are stored as they are (the caller
         computes them, see :func:`stored_packed`).
@@ -587,8 +598,8 @@ def write_records(
     Notes
     -----
     Memory stays bounded: up to ``ITEMS_IN_FLIGHT`` records are written at
-    once, but only ``LARGE_ITEMS_IN_FLIGHT`` of those larger than
-    ``SMALL_RECORD_BYTES``; arrays that are not in memory (h5py, another
+    once, but records larger than ``SMALL_RECORD_BYTES`` only up to
+    ``LARGE_BYTES_IN_FLIGHT`` in all (or one alone); arrays that are not in memory (h5py, another
     store) are copied block by block, ``STREAMING_ARRAYS`` at a time.  Names
     that would collide with a group document are stored under an escaped
     segment (:func:`spikestore.paths.storage_segment`), listed in the
@@ -599,28 +610,29 @@ def write_records(
     results: list[tuple[Any, str, Skeleton]] = []
     documents_written: set[str] = set()
 
-    async def one(tag: Any, path: str, record: Record, extra: list[tuple[str, bytes]], sem: asyncio.Semaphore) -> tuple[Any, str, Skeleton]:
+    async def one(order: int, tag: Any, path: str, record: Record, extra: list[tuple[str, bytes]], sem: asyncio.Semaphore) -> tuple[Any, str, Skeleton]:
+        ITEM_ORDER.set(order)  # this item's coding work goes before that of later items
         plan = await _make_plan(record)
-        skeleton = await _write_tree(ledger, path, record, sem, plan)
         if not plan.in_index:  # an item kept in the index needs no parent group documents
-            new = [(key, doc) for key, doc in extra if key not in documents_written]
-            documents_written.update(key for key, _ in new)
-            await asyncio.gather(*(ledger.set(key, _buffer(doc)) for key, doc in new))
+            plan.beside_document = [(key, doc) for key, doc in extra if key not in documents_written]
+            documents_written.update(key for key, _ in plan.beside_document)
+        skeleton = await _write_tree(ledger, path, record, sem, plan)
         return tag, path, skeleton
 
     async def run() -> None:
         sem = asyncio.Semaphore(STREAMING_ARRAYS)
-        running: dict[asyncio.Task, bool] = {}
+        running: dict[asyncio.Task, int] = {}  # task -> bytes counted against LARGE_BYTES_IN_FLIGHT
         order: list[asyncio.Task] = []
         try:
             for tag, path, record, extra in jobs:
-                large = _record_bytes(record) > SMALL_RECORD_BYTES
-                while running and (len(running) >= ITEMS_IN_FLIGHT or (large and sum(running.values()) >= LARGE_ITEMS_IN_FLIGHT)):
+                size = _record_bytes(record)
+                large = size if size > SMALL_RECORD_BYTES else 0
+                while running and (len(running) >= ITEMS_IN_FLIGHT or (large and 0 < sum(running.values()) and sum(running.values()) + large > LARGE_BYTES_IN_FLIGHT)):
                     done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                     for task in done:
                         del running[task]
                         task.result()  # raise the first failure now
-                task = asyncio.ensure_future(one(tag, path, record, extra, sem))
+                task = asyncio.ensure_future(one(len(order), tag, path, record, extra, sem))
                 running[task] = large
                 order.append(task)
             await asyncio.gather(*running)

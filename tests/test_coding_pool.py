@@ -1,0 +1,46 @@
+"""The coding pool serves the jobs of earlier items first, and hands back results and errors."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+
+import pytest
+
+from spikestore.containers.coding_pool import ITEM_ORDER, CodingPool
+
+
+def test_queued_jobs_of_earlier_items_run_first() -> None:
+    pool = CodingPool(1, "test-pool")
+    gate, ran = threading.Event(), []
+    blocker = pool.submit(gate.wait)  # holds the only thread while the others queue up
+
+    def submit(order: int, name: str):
+        def job() -> str:
+            ran.append(name)
+            return name
+
+        return contextvars.copy_context().run(lambda: (ITEM_ORDER.set(order), pool.submit(job))[1])
+
+    futures = [submit(5, "late-a"), submit(1, "early-a"), submit(5, "late-b"), submit(1, "early-b")]
+    gate.set()
+    assert blocker.result(timeout=10) is True
+    assert [f.result(timeout=10) for f in futures] == ["late-a", "early-a", "late-b", "early-b"]
+    assert ran == ["early-a", "early-b", "late-a", "late-b"]  # by item, then in submission order
+
+
+def test_errors_and_results_reach_the_awaiting_coroutine() -> None:
+    pool = CodingPool(2, "test-pool")
+
+    def fail() -> None:
+        raise ValueError("bad chunk")
+
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        with pytest.raises(ValueError, match="bad chunk"):
+            await loop.run_in_executor(pool, fail)
+        ITEM_ORDER.set(3)
+        return await loop.run_in_executor(pool, sum, [1, 2, 3])
+
+    assert asyncio.run(main()) == 6
