@@ -49,6 +49,7 @@ from .workspace_root import WorkspaceRoot
 from .codecs import restore_summary
 from .entries import IndexEntry, check_entry, check_name
 from .errors import CorruptDataError, FormatError
+from .gc_pause import gc_paused
 
 INDEX_DIR = "__spikestore__/index"
 SNAPSHOT_PREFIX = "snap-"
@@ -301,13 +302,14 @@ class IndexState:
             raw = backend.read_bytes(f"{INDEX_DIR}/{snapshots[-1]}")
             if raw is None:
                 raise FileNotFoundError(snapshots[-1])
-            snapshot, digest = self._decode(backend, raw, "snapshot", snapshots[-1])
-            if int(snapshot.get("format_version", 1)) > INDEX_FORMAT_VERSION:
-                raise FormatError(f"index snapshot of {backend.url} has format {snapshot['format_version']}; upgrade spikestore")
-            where = f"index snapshot {snapshots[-1]} of {backend.url}"
-            if snapshot.get("generation") != newest or not isinstance(snapshot.get("absorbed", []), list):
-                raise CorruptDataError(f"{where} does not hold generation {newest}; the index is damaged.")
-            check_items(snapshot.get("items"), where, checked=digest in _CHECKED_SNAPSHOTS)  # same bytes: checked before
+            with gc_paused():  # 10^4 acyclic objects: a full collection mid-parse cost up to 100x the parse
+                snapshot, digest = self._decode(backend, raw, "snapshot", snapshots[-1])
+                if int(snapshot.get("format_version", 1)) > INDEX_FORMAT_VERSION:
+                    raise FormatError(f"index snapshot of {backend.url} has format {snapshot['format_version']}; upgrade spikestore")
+                where = f"index snapshot {snapshots[-1]} of {backend.url}"
+                if snapshot.get("generation") != newest or not isinstance(snapshot.get("absorbed", []), list):
+                    raise CorruptDataError(f"{where} does not hold generation {newest}; the index is damaged.")
+                check_items(snapshot.get("items"), where, checked=digest in _CHECKED_SNAPSHOTS)  # same bytes: checked before
             _remember_checked(digest)
         absorbed = set(snapshot.get("absorbed", [])) if snapshot is not None else self.absorbed
         pending = [n for n in journal if n not in absorbed]

@@ -10,13 +10,11 @@ through :mod:`spikestore.hdf5_reading`).  The store-backed subclass lives in
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import os
 import time
 import uuid
 import warnings
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 from . import codecs, hdf5_reading
 from .workspace_root import WorkspaceRoot
@@ -25,18 +23,7 @@ from .locations import URL
 from .names import validate_item_address
 from .record import Record
 from .store import WorkspaceStore, save_records
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector inside the block (restored after)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+from .gc_pause import gc_paused
 
 
 class AnalysisWorkspace:
@@ -233,7 +220,7 @@ class AnalysisWorkspace:
         ws.workspace_id = store.attrs["workspace_id"]
         ws.name = store.attrs.get("name")
         ws.created_at = float(store.attrs["created_at"])
-        with _gc_paused():  # decoding builds ~10^5 acyclic objects: full GC passes cost ~30 % of a load
+        with gc_paused():  # decoding builds ~10^5 acyclic objects: full GC passes cost ~30 % of a load
             addresses = [(ns, key) for ns, keys in store.index.items.items() for key in keys]
             infos = {(ns, key): dict(store.index.items[ns][key]["info"]) for ns, key in addresses}
             for (namespace, key), obj in store.get_many(addresses):
