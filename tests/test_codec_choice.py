@@ -57,7 +57,9 @@ def test_sorted_spike_times_get_pcodec_when_it_is_smaller() -> None:
     default = array_metadata(times.shape, times.dtype, {})
     sample = sync(codec_choice.read_sample(times, default))
     trials = {t.candidate.name: t.size for t in codec_choice.run_trials(sample, times.dtype, default["codecs"])}
-    assert trials["pcodec"] * 100 <= min(v for k, v in trials.items() if k != "pcodec") * (100 - codec_choice.SLOW_GAIN_PERCENT)
+    fast = min(v for k, v in trials.items() if k != "pcodec")
+    assert trials["pcodec"] * 100 <= fast * (100 - codec_choice.SLOW_GAIN_PERCENT)
+    assert (fast - trials["pcodec"]) * 100 >= sum(b.nbytes for b in sample) * codec_choice.SLOW_RAW_PERCENT
 
 
 def test_sorted_spike_times_in_a_shard_get_the_chain_inside_the_sharding_codec() -> None:
@@ -222,3 +224,62 @@ def test_the_sample_is_read_from_h5py_and_zarr_sources_alike(tmp_path: Path) -> 
     with h5py.File(tmp_path / "t.h5", "r") as f:
         assert sync(codec_choice.choose_for_source(default, f["times"])) == expected
     assert sync(codec_choice.choose_for_source(default, zarr.open_array(str(tmp_path / "z"), mode="r"))) == expected
+
+
+# -- PCodec must save a share of the raw bytes, not only of the fast chain's -----------
+
+
+def _trial(name: str, size: int, raw: int) -> codec_choice.Trial:
+    candidate = next(c for c in codec_choice.CANDIDATES if c.name == name)
+    return codec_choice.Trial(candidate, [{"name": name}], size, raw)
+
+
+@pytest.mark.parametrize(
+    ("pcodec_size", "raw", "expected"),
+    [
+        (425, 1500, "pcodec"),  # 15 % below shuffle's 500, and 75 bytes saved = 5 % of raw
+        (425, 1501, "shuffle"),  # the same gain, just under 5 % of a larger raw sample
+        (426, 1000, "shuffle"),  # 14.8 % below shuffle: not enough however small the raw sample
+        (100, 100_000, "shuffle"),  # 80 % below shuffle but 0.4 % of raw: the fast chain already got the gain
+    ],
+)
+def test_pcodec_needs_both_its_relative_gain_and_a_share_of_the_raw_bytes(pcodec_size: int, raw: int, expected: str) -> None:
+    trials = [_trial("default", 1000, raw), _trial("shuffle", 500, raw), _trial("pcodec", pcodec_size, raw)]
+    assert codec_choice.pick(trials).candidate.name == expected
+    assert codec_choice.pick(list(trials)).candidate.name == expected  # sizes decide: the same every time
+
+
+@pytest.fixture(scope="module")
+def sigma50_rates() -> np.ndarray:
+    """ISI rates smoothed with sigma 50 ms (100 units x 2 min at 10 ms bins, 9.6 MB), as the benchmark's."""
+    from spikestore.workload import make_workspace
+
+    return make_workspace("small", sigma_ms=50.0, seed=0).get("rec1", "rates").inst_Frate_data
+
+
+def test_rounded_rates_keep_the_fast_chain_when_pcodec_saves_little_of_the_raw_bytes(sigma50_rates: np.ndarray, tmp_path: Path) -> None:
+    from spikestore.containers.layout import apply_layout
+    from spikestore.containers.zarr_array import keep_bits, round_mantissa
+
+    rates = sigma50_rates
+    meta = apply_layout(array_metadata(rates.shape, rates.dtype, {}, precision=1e-6), "tiles")
+    sample = sync(codec_choice.read_sample(rates, meta))
+    sizes = {t.candidate.name: t.size for t in codec_choice.run_trials(sample, rates.dtype, codec_choice.chain_holder(meta)["codecs"])}
+    raw = sum(b.nbytes for b in sample)
+    fast = min(v for k, v in sizes.items() if k != "pcodec")
+    # the case the raw-bytes share decides: PCodec clears the 15 % but the rounded values are already small
+    assert sizes["pcodec"] * 100 <= fast * (100 - codec_choice.SLOW_GAIN_PERCENT)
+    assert (fast - sizes["pcodec"]) * 100 < raw * codec_choice.SLOW_RAW_PERCENT
+    chosen = sync(codec_choice.choose_for_source(meta, rates))
+    assert _names(chosen) == ["numcodecs.bitround", "bytes", "blosc", "crc32c"]
+    assert sync(codec_choice.choose_for_source(meta, rates.copy())) == chosen
+
+    ws = AnalysisWorkspace()
+    ws.store("ns", "rates", rates)
+    ws.save(str(tmp_path / "ws"), precision={"ndarray": 1e-6})
+    ((array_folder, document),) = stored_array_documents(tmp_path / "ws" / "ns" / "rates").items()
+    assert _names(document) == ["numcodecs.bitround", "bytes", "blosc", "crc32c"]
+    item_group, array_name = array_folder.rsplit("/", 1)
+    expected = round_mantissa(rates, keep_bits(rates.dtype, 1e-6))
+    np.testing.assert_array_equal(zarr.open_group(item_group, mode="r")[array_name][...], expected)
+    np.testing.assert_array_equal(AnalysisWorkspace.load_item(str(tmp_path / "ws"), "ns", "rates"), expected)
