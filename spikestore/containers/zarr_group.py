@@ -55,11 +55,12 @@ STREAM_BLOCK_BYTES = 8 << 20
 STREAMING_ARRAYS = 8
 # object writes in flight over all records of one write_records call
 MAX_REQUESTS_IN_FLIGHT = 64
-# records written at once; records above SMALL_RECORD_BYTES only while those
-# in flight hold at most LARGE_BYTES_IN_FLIGHT (one is always let through): a
-# record's bytes bound what writing it may hold in memory (a packed stack is
+# records written at once; of those above SMALL_RECORD_BYTES, LARGE_ITEMS_IN_FLIGHT
+# whatever their size, and more while all of them hold at most LARGE_BYTES_IN_FLIGHT:
+# a record's bytes bound what writing it may hold in memory (a packed stack is
 # read whole, a streamed array two blocks at a time)
 ITEMS_IN_FLIGHT = 64
+LARGE_ITEMS_IN_FLIGHT = 2
 LARGE_BYTES_IN_FLIGHT = 64 << 20
 SMALL_RECORD_BYTES = 1 << 20
 # A small dict of results is kept wholly in the index (each array's chunk,
@@ -598,8 +599,9 @@ def write_records(
     Notes
     -----
     Memory stays bounded: up to ``ITEMS_IN_FLIGHT`` records are written at
-    once, but records larger than ``SMALL_RECORD_BYTES`` only up to
-    ``LARGE_BYTES_IN_FLIGHT`` in all (or one alone); arrays that are not in memory (h5py, another
+    once, but of those larger than ``SMALL_RECORD_BYTES`` only
+    ``LARGE_ITEMS_IN_FLIGHT``, or more while they hold at most
+    ``LARGE_BYTES_IN_FLIGHT`` in all; arrays that are not in memory (h5py, another
     store) are copied block by block, ``STREAMING_ARRAYS`` at a time.  Names
     that would collide with a group document are stored under an escaped
     segment (:func:`spikestore.paths.storage_segment`), listed in the
@@ -627,7 +629,7 @@ def write_records(
             for tag, path, record, extra in jobs:
                 size = _record_bytes(record)
                 large = size if size > SMALL_RECORD_BYTES else 0
-                while running and (len(running) >= ITEMS_IN_FLIGHT or (large and 0 < sum(running.values()) and sum(running.values()) + large > LARGE_BYTES_IN_FLIGHT)):
+                while running and (len(running) >= ITEMS_IN_FLIGHT or (large and not _room_for_large(list(running.values()), large))):
                     done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                     for task in done:
                         del running[task]
@@ -652,6 +654,13 @@ def write_records(
         _add_digests(skeleton, path, ledger.written)
         out.append((tag, skeleton))
     return out
+
+
+def _room_for_large(running: list[int], size: int) -> bool:
+    """Whether a record of ``size`` bytes (above ``SMALL_RECORD_BYTES``) may start beside
+    the records in flight (their bytes, 0 for small ones)."""
+    large = [n for n in running if n]
+    return len(large) < LARGE_ITEMS_IN_FLIGHT or sum(large) + size <= LARGE_BYTES_IN_FLIGHT
 
 
 def _record_bytes(record: Record) -> int:

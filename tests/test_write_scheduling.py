@@ -1,4 +1,4 @@
-"""The coding pool serves the jobs of earlier items first, and hands back results and errors."""
+"""How writes are scheduled: the coding pool serves earlier items first and hands back results and errors; large records in flight share a byte budget."""
 
 from __future__ import annotations
 
@@ -44,3 +44,17 @@ def test_errors_and_results_reach_the_awaiting_coroutine() -> None:
         return await loop.run_in_executor(pool, sum, [1, 2, 3])
 
     assert asyncio.run(main()) == 6
+
+
+def test_large_records_share_a_byte_budget_beyond_a_floor_of_two() -> None:
+    """Two large records are always let in flight together (a medium workspace's
+    500 MB rate matrices keep both cores busy); more only within the byte budget."""
+    from spikestore.containers.zarr_group import LARGE_BYTES_IN_FLIGHT, LARGE_ITEMS_IN_FLIGHT, _room_for_large
+
+    huge = 10 * LARGE_BYTES_IN_FLIGHT
+    assert LARGE_ITEMS_IN_FLIGHT == 2
+    assert _room_for_large([], huge) and _room_for_large([huge, 0, 0], huge)
+    assert not _room_for_large([huge, huge], 2 << 20)
+    small_large = [4 << 20] * 10  # ten 4 MiB records: 40 MiB in flight
+    assert _room_for_large(small_large, 4 << 20)
+    assert not _room_for_large(small_large, LARGE_BYTES_IN_FLIGHT)
