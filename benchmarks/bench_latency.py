@@ -14,7 +14,8 @@ For each workload (``results200``: 200 small dict results; the ``small`` and
 * full load: ``AnalysisWorkspace.load("s3://…")`` vs download + spikelab ``load``.
 
 The server runs in this process and every client in a fresh child process,
-so the two do not share a GIL.  Run::
+so the two do not share a GIL.  Each operation runs ``--repeat`` times (3),
+the systems interleaved; seconds are medians.  Run::
 
     python -m benchmarks.bench_latency --workloads results200 small --latency 0 20 50
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
 import time
 import uuid
@@ -208,8 +210,14 @@ def _objects(server: CountingS3Server, prefix: str) -> int:
     return sum(page.get("KeyCount", 0) for page in paginator.paginate(Bucket=BUCKET, Prefix=prefix + "/"))
 
 
-def run(workloads: list[str], latencies: list[float]) -> list[list[str]]:
-    """Measure every workload at every latency; return the table rows."""
+def run(workloads: list[str], latencies: list[float], repeat: int = 3) -> list[list[str]]:
+    """Measure every workload at every latency; return the table rows.
+
+    Each operation runs ``repeat`` times, the two systems interleaved, each
+    run on a fresh location (an append or a load reads the save of its own
+    round); the seconds are medians, the request counts those of the first
+    round (they do not vary).
+    """
     server = CountingS3Server().start()
     server.create_bucket(BUCKET)
     options = server.storage_options
@@ -219,21 +227,29 @@ def run(workloads: list[str], latencies: list[float]) -> list[list[str]]:
             ns, key = small_item(build(workload))
             for latency in latencies:
                 server.latency_s = latency / 1000.0
-                run_id = uuid.uuid4().hex[:8]
-                ours = f"{BUCKET}/{run_id}/spikestore"
-                theirs = f"{BUCKET}/{run_id}/spikelab"
-                url = f"s3://{ours}"
-                cases = [
-                    ("save", (spikestore_save, workload, url, options), (spikelab_save_upload, workload, theirs, options)),
-                    ("open + 1 small item", (spikestore_open_one, url, options, ns, key), (spikelab_download_one, theirs, options, ns, key)),
-                    ("append 1 item", (spikestore_append, url, options), (spikelab_append, theirs, options)),
-                    ("full load", (spikestore_load, url, options), (spikelab_download_load, theirs, options)),
-                ]
-                for name, mine, other in cases:
-                    s_sec, s_req = _counted(server, *mine)
-                    l_sec, l_req = _counted(server, *other)
-                    objects = str(_objects(server, f"{run_id}/spikestore")) if name == "save" else ""
-                    rows.append([workload, f"{latency:g} ms", name, fmt(s_sec), str(s_req), objects, fmt(l_sec), str(l_req), ratio(s_sec, l_sec)])
+                measured: dict[str, list[tuple[float, int, float, int]]] = {}
+                objects = ""
+                for round_ in range(repeat):
+                    run_id = uuid.uuid4().hex[:8]
+                    ours = f"{BUCKET}/{run_id}/spikestore"
+                    theirs = f"{BUCKET}/{run_id}/spikelab"
+                    url = f"s3://{ours}"
+                    cases = [
+                        ("save", (spikestore_save, workload, url, options), (spikelab_save_upload, workload, theirs, options)),
+                        ("open + 1 small item", (spikestore_open_one, url, options, ns, key), (spikelab_download_one, theirs, options, ns, key)),
+                        ("append 1 item", (spikestore_append, url, options), (spikelab_append, theirs, options)),
+                        ("full load", (spikestore_load, url, options), (spikelab_download_load, theirs, options)),
+                    ]
+                    for name, mine, other in cases:
+                        s_sec, s_req = _counted(server, *mine)
+                        l_sec, l_req = _counted(server, *other)
+                        measured.setdefault(name, []).append((s_sec, s_req, l_sec, l_req))
+                        if name == "save" and not round_:
+                            objects = str(_objects(server, f"{run_id}/spikestore"))
+                for name, runs in measured.items():
+                    s_sec, l_sec = statistics.median(r[0] for r in runs), statistics.median(r[2] for r in runs)
+                    s_req, l_req = runs[0][1], runs[0][3]
+                    rows.append([workload, f"{latency:g} ms", name, fmt(s_sec), str(s_req), objects if name == "save" else "", fmt(l_sec), str(l_req), ratio(s_sec, l_sec)])
                     print("  ".join(rows[-1]), flush=True)
     finally:
         server.stop()
@@ -247,8 +263,9 @@ def main(argv: list[str] | str | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workloads", nargs="+", default=["results200", "small"], choices=["results200", "tiny", "small", "medium"])
     parser.add_argument("--latency", nargs="+", type=float, default=[0.0, 20.0, 50.0], help="ms added to every request")
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds per operation; medians are reported (default 3)")
     args = parser.parse_args(argv)
-    rows = run(args.workloads, args.latency)
+    rows = run(args.workloads, args.latency, args.repeat)
     print()
     print(table(["workload", "latency", "operation", "spikestore s", "requests", "objects", "spikelab s", "requests", "ratio"], rows))
 

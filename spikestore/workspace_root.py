@@ -476,8 +476,10 @@ class _SharedLoopStore(FsspecStore):
     (:meth:`WorkspaceRoot._client_options`).
 
     zarr warns about any filesystem not made with ``asynchronous=True``, as
-    its sync methods would run on another loop; this one's run on zarr's, and
-    only spikestore calls them (never from inside the loop).
+    its sync methods would run on another loop; this one's sync methods run
+    on zarr's loop, and only spikestore calls them (never from inside that
+    loop: a blocking call made there runs in a thread, see
+    :class:`~spikestore.containers.read_errors.ItemVersionStore`).
     """
 
     origin: tuple[str, dict[str, Any]]  # (url, storage_options) of the workspace root: how to open it again

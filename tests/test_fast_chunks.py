@@ -128,3 +128,22 @@ def test_a_flipped_byte_is_a_corrupt_data_error() -> None:
     store._store_dict[key] = zarr.core.buffer.default_buffer_prototype().buffer.from_bytes(bytes(raw))
     with pytest.raises(CorruptDataError, match="crc32c"):
         sync(fast_chunks.read_array(store, "a", meta))
+
+
+def test_small_chunks_are_coded_in_the_loop_thread(monkeypatch) -> None:
+    """Handing a chunk of a few kB to the coding pool costs more than coding it (and,
+    first in a process, starting the pool's threads): small chunks skip the pool."""
+    data = np.random.default_rng(5).random(1000)
+    meta = array_metadata(data.shape, data.dtype, {})
+    assert np.prod(meta["chunk_grid"]["configuration"]["chunk_shape"]) * 8 <= fast_chunks.SMALL_CHUNK_BYTES
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a small chunk went to the coding pool")
+
+    monkeypatch.setattr(fast_chunks._POOL, "submit", refuse)
+    store = MemoryStore()
+    sync(fast_chunks.write_array(store, "a", meta, data))
+    np.testing.assert_array_equal(sync(fast_chunks.read_array(store, "a", meta)), data)
+    large = np.random.default_rng(6).random((600, 900))
+    with pytest.raises(AssertionError, match="coding pool"):
+        sync(fast_chunks.write_array(store, "b", array_metadata(large.shape, large.dtype, {}), large))

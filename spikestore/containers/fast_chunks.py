@@ -43,6 +43,11 @@ from .zarr_array import ChunkChain
 
 _POOL = CodingPool(max(2, os.cpu_count() or 2), "spikestore-encode")
 IN_FLIGHT = 16
+# chunks of at most this many raw bytes are coded in the event loop's own thread:
+# handing tens of microseconds of work to the pool cost more (and, in a fresh
+# process, starting the pool's threads cost milliseconds before a small item's
+# first value)
+SMALL_CHUNK_BYTES = 64 << 10
 # arrays larger than this fetch their last chunk before allocating (one more round trip)
 CHECK_FIRST_BYTES = 256 << 20
 
@@ -124,9 +129,11 @@ async def write_array(store: Store, path: str, meta: dict[str, Any], data: np.nd
     prototype = default_buffer_prototype()
     limit = asyncio.Semaphore(IN_FLIGHT)
 
+    small = math.prod(encode.chunks) * data.dtype.itemsize <= SMALL_CHUNK_BYTES
+
     async def one(index: tuple[int, ...]) -> None:
         async with limit:
-            payload = await loop.run_in_executor(_POOL, encode, index)
+            payload = encode(index) if small else await loop.run_in_executor(_POOL, encode, index)
             stored_at = tuple(i + o for i, o in zip(index, offset))
             await store.set(_chunk_key(path, stored_at), prototype.buffer.from_bytes(payload))
 
@@ -226,10 +233,15 @@ async def read_array(store: Store, path: str, meta: dict[str, Any], rows: slice 
     def decode(index: tuple[int, ...], payload: bytes) -> None:
         decode_into(out, (start, stop), chain, payload, index, chunks, shape, f"chunk {_chunk_key(path, index)}")
 
+    small = math.prod(chunks) * stored_dtype.itemsize <= SMALL_CHUNK_BYTES
+
     async def one(index: tuple[int, ...]) -> None:
         async with limit:
             payload = held.pop(index) if index in held else await fetch(index)
-            await loop.run_in_executor(_POOL, decode, index, payload)
+            if small:
+                decode(index, payload)
+            else:
+                await loop.run_in_executor(_POOL, decode, index, payload)
 
     await _run_all(one(index) for index in itertools.product(*grid))
     return out
