@@ -164,7 +164,7 @@ class WorkspaceStore:
         refuse_file_location(backend)
         attrs, names = cls.read_attrs_listing(backend, "")
         if attrs is None:
-            if holds_foreign_data(backend, names):
+            if holds_foreign_data(names):
                 raise FormatError(
                     f"{backend.url} already holds data that is not a spikestore workspace; choose an empty location."
                 )
@@ -443,7 +443,7 @@ def save_records(
     ``encoded`` may be a generator, so items can be streamed one at a time.
     """
     previous, names = WorkspaceStore.read_attrs_listing(backend, "")
-    if previous is None and holds_foreign_data(backend, names):
+    if previous is None and holds_foreign_data(names):
         raise FormatError(
             f"{backend.url} already holds data that is not a spikestore workspace; refusing to "
             f"overwrite it. Choose an empty location."
@@ -513,8 +513,8 @@ def _remove_replaced(backend: WorkspaceRoot, old: WorkspaceStore, new: Workspace
         new.remove_empty_groups(namespace, keys)
 
 
-def holds_foreign_data(backend: WorkspaceRoot, names: list[str]) -> bool:
-    """Whether the location, whose root holds ``names``, holds something other than (the start of) a workspace.
+def holds_foreign_data(names: list[str]) -> bool:
+    """Whether a location whose root holds ``names`` holds something other than (the start of) a workspace.
 
     ``__spikestore__/`` is written first by every writer that creates a
     workspace, so a location holding it is ours even before its root exists
