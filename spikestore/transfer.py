@@ -214,24 +214,48 @@ class _Terminated(BaseException):
     """SIGTERM arrived during an export (raised so that the temporary file is removed)."""
 
 
+class _TerminationLatch:
+    """Remembers that SIGTERM arrived, so the signal cannot be lost.
+
+    The handler raises :class:`_Terminated` at whatever bytecode runs when the
+    signal arrives; if that is a ``__del__``, a weakref callback or code that
+    catches ``BaseException``, Python prints and drops the exception and the
+    export would go on.  :meth:`check`, called between items and before the
+    file is renamed into place, raises it again.
+    """
+
+    def __init__(self) -> None:
+        self.arrived = False
+
+    def check(self) -> None:
+        """Raise :class:`_Terminated` if SIGTERM arrived."""
+        if self.arrived:
+            raise _Terminated()
+
+
 @contextmanager
-def _sigterm_as_exception() -> Iterator[None]:
+def _sigterm_as_exception() -> Iterator[_TerminationLatch]:
     """Inside the block, SIGTERM raises :class:`_Terminated`; afterwards the signal is re-delivered.
 
     Only in the main thread (where Python runs signal handlers) and only when
     SIGTERM is not ignored; the previous handler is restored on exit, then
-    receives the signal as if the export had not intercepted it.
+    receives the signal as if the export had not intercepted it.  The block
+    gets a :class:`_TerminationLatch` to check at safe points; leaving the
+    block checks it once more.
     """
+    latch = _TerminationLatch()
     if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
-        yield
+        yield latch
         return
 
     def handler(signum: int, frame: Any) -> None:
+        latch.arrived = True
         raise _Terminated()
 
     previous = signal.signal(signal.SIGTERM, handler)
     try:
-        yield
+        yield latch
+        latch.check()  # the exception was swallowed where the signal landed: deliver it now
     except _Terminated:
         signal.signal(signal.SIGTERM, previous)
         signal.raise_signal(signal.SIGTERM)
@@ -241,8 +265,12 @@ def _sigterm_as_exception() -> Iterator[None]:
             signal.signal(signal.SIGTERM, previous)
 
 
-def _write_h5(h5_path: str, source: _Source, compression: Optional[str], bar: _Progress) -> None:
-    """Write every item to a temporary file renamed to ``h5_path``; removed on any error or signal."""
+def _write_h5(h5_path: str, source: _Source, compression: Optional[str], bar: _Progress, latch: _TerminationLatch) -> None:
+    """Write every item to a temporary file renamed to ``h5_path``; removed on any error or signal.
+
+    ``latch`` is checked after every item and before the rename, so a
+    termination is never followed by a complete-looking file.
+    """
     tmp = f"{h5_path}.tmp-{uuid.uuid4().hex}"
     try:
         with h5py.File(tmp, "w") as f:
@@ -265,6 +293,8 @@ def _write_h5(h5_path: str, source: _Source, compression: Optional[str], bar: _P
                     del record
                     bar.item(f"{ns}/{key}", nbytes)
                     release_free_memory()
+                    latch.check()
+        latch.check()
         os.replace(tmp, h5_path)
     except BaseException:
         _remove(tmp)
@@ -325,8 +355,8 @@ def export_hdf5(
     with _open_source(src, storage_options) as source:
         bar = _Progress(progress, source.total() if progress else 0, f"export {os.path.basename(h5_path)}")
         try:
-            with _sigterm_as_exception():
-                _write_h5(h5_path, source, compression, bar)
+            with _sigterm_as_exception() as latch:
+                _write_h5(h5_path, source, compression, bar, latch)
         finally:
             bar.close()
         _write_json(

@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import tracemalloc
+from contextlib import contextmanager
 from typing import Any
 
 import h5py
@@ -628,7 +629,8 @@ def test_export_into_a_path_whose_parent_is_a_file(tmp_path) -> None:
 
 
 _SLOW_EXPORT = """
-import sys, time
+import faulthandler, signal, sys, time
+faulthandler.register(signal.SIGUSR1, all_threads=True)  # the test asks for stacks if this hangs
 import numpy as np
 import spikestore.transfer as transfer
 from spikestore import AnalysisWorkspace, export_hdf5
@@ -666,7 +668,12 @@ def test_sigterm_during_export_removes_the_temporary_file(tmp_path) -> None:
             assert time.monotonic() < deadline, "the temporary file never appeared"
             time.sleep(0.05)
         child.send_signal(signal.SIGTERM)
-        child.wait(timeout=60)
+        try:
+            child.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            child.send_signal(signal.SIGUSR1)  # every thread's stack to stderr, shown with the failure
+            time.sleep(2)
+            raise
     finally:
         if child.poll() is None:
             child.kill()
@@ -727,3 +734,58 @@ def test_importing_a_spikelab_file_and_exporting_it_again_gives_the_same_file(tm
         for name in want:
             assert ours[name] == want[name], (again, name)
         assert _values(again + ".h5") == _values(expected + ".h5"), again
+
+
+def test_a_sigterm_swallowed_where_it_landed_is_delivered_when_the_export_block_ends() -> None:
+    """A signal handler's exception raised inside a ``__del__`` (or any code catching
+    ``BaseException``) is dropped by Python; the latch delivers it anyway."""
+    import signal
+
+    from spikestore import transfer
+
+    delivered: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: delivered.append(signum))
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            with transfer._sigterm_as_exception() as latch:
+                try:
+                    signal.raise_signal(signal.SIGTERM)
+                except BaseException:
+                    pass  # swallowed, as a __del__ or a weakref callback would
+                assert latch.arrived
+                after_signal = True
+        assert after_signal and delivered == [signal.SIGTERM]
+        assert exit_info.value.code == 128 + signal.SIGTERM
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_an_export_stops_between_items_once_sigterm_arrived(tmp_path, monkeypatch) -> None:
+    """The latch is checked after every item: no file is renamed into place after a signal."""
+    from spikestore import transfer
+
+    ws = AnalysisWorkspace()
+    for i in range(3):
+        ws.store("ns", f"k{i}", np.arange(10.0))
+    written: list[str] = []
+    real_write_record = transfer.write_record
+
+    def write_then_signal(group, record, **kwargs):  # type: ignore[no-untyped-def]
+        real_write_record(group, record, **kwargs)
+        written.append(group.name)
+        latch_holder[0].arrived = True  # as if SIGTERM had been dropped inside this item's write
+
+    latch_holder: list[Any] = []
+
+    @contextmanager
+    def capturing():  # type: ignore[no-untyped-def]
+        latch = transfer._TerminationLatch()
+        latch_holder.append(latch)
+        yield latch  # no handler: the test checks only that _write_h5 honours the latch
+
+    monkeypatch.setattr(transfer, "write_record", write_then_signal)
+    monkeypatch.setattr(transfer, "_sigterm_as_exception", capturing)
+    with pytest.raises(transfer._Terminated):
+        export_hdf5(ws, str(tmp_path / "out"))
+    assert written == ["/ns/k0"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
