@@ -414,7 +414,9 @@ class IndexState:
             if not listed and self.creating:  # the next attempt lists the index another creator wrote
                 self._listed = []
             return False
-        if not self.legacy:
+        if not self.legacy and generation > 1:
+            # generation 1 needs no head: an index without any snapshot is refused as damaged
+            # already, so a new workspace is visible one round trip sooner
             backend.write_bytes(f"{INDEX_DIR}/{HEAD_PREFIX}{generation:012d}", b"")
         for name in absorbed:
             backend.delete(f"{INDEX_DIR}/{name}")

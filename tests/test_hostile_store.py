@@ -430,6 +430,24 @@ def test_a_deleted_snapshot_is_detected_and_gc_deletes_nothing(site, which) -> N
     assert not verify(site["url"], storage_options=site["opts"]).ok
 
 
+def test_a_new_workspace_has_no_head_marker_and_losing_its_only_snapshot_is_detected(site) -> None:
+    """Generation 1 is written without a head (nothing for it to guard): deleting
+    snapshot 1 leaves an index with no snapshot, which is refused all the same."""
+    _saved(site)
+    fs = site["fs"]
+    root = fsspec.core.url_to_fs(site["url"], **site["opts"])[1]
+    names = sorted(p.rsplit("/", 1)[1] for p in fs.ls(f"{root}/{INDEX_DIR}", detail=False))
+    assert names == ["snap-000000000001.json"], names
+    fs.rm_file(f"{root}/{INDEX_DIR}/snap-000000000001.json")
+    before = sorted(fs.find(root))
+    with pytest.raises(CorruptDataError, match="holds no snapshot"):
+        AnalysisWorkspace.load(site["url"], storage_options=site["opts"])
+    with pytest.raises(CorruptDataError):
+        gc(site["url"], storage_options=site["opts"], grace_seconds=0)
+    fs.invalidate_cache()
+    assert sorted(fs.find(root)) == before
+
+
 def test_a_stray_newer_snapshot_is_reported_and_gc_deletes_nothing(site) -> None:
     _saved(site)
     fs = site["fs"]
