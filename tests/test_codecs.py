@@ -86,3 +86,30 @@ def test_uneven_slice_stack_summary_is_spikelabs() -> None:
 
     sss = uneven_slice_stack()
     assert codecs.summary(sss) == _make_summary(sss) and type(codecs.summary(sss)["length_ms"]) is tuple
+
+
+def test_neuron_attribute_columns_decode_missing_units_of_every_kind() -> None:
+    """Missing units: listed in ``__missing_unit_indices__``, an all-NaN row of a legacy
+    file (no list), NaN in a number column; partly-NaN rows and other values are kept."""
+    from spikestore.codecs.neuron_attributes import GROUP, decode_neuron_attributes
+    from spikestore.record import Dataset, Record
+
+    listed = np.arange(12.0).reshape(4, 3)
+    legacy = np.array([[1.0, 2.0], [np.nan, np.nan], [np.nan, 5.0], [6.0, 7.0]])
+    group = Record(
+        datasets={
+            "listed": Dataset(listed, {"__missing_unit_indices__": np.array([0, 2])}),
+            "legacy": Dataset(legacy),
+            "count": Dataset(np.array([1.0, np.nan, 3.0, 4.0]), {"__scalar_kind__": "int"}),
+            "label": Dataset(np.array(["a", "", "c", "d"])),
+        }
+    )
+    units = decode_neuron_attributes(Record("SpikeData", children={GROUP: group}))
+    assert units is not None and len(units) == 4
+    assert sorted(units[0]) == ["count", "label", "legacy"]
+    assert sorted(units[1]) == ["listed"]
+    np.testing.assert_array_equal(units[1]["listed"], listed[1])
+    np.testing.assert_array_equal(units[2]["legacy"], legacy[2])  # partly NaN: a value
+    assert units[3]["count"] == 4 and type(units[3]["count"]) is int and units[2]["label"] == "c"
+    units[3]["listed"][0] = -1.0  # each unit's array is its own copy
+    assert listed[3, 0] == 9.0

@@ -123,22 +123,20 @@ def decode_neuron_attributes(record: Record) -> list[dict] | None:
         elif raw.ndim > 1:
             missing = ds.attrs.get("__missing_unit_indices__")
             skip = {int(i) for i in np.asarray(missing).ravel()} if missing is not None else set()
-            for i in range(n):
-                if i in skip:
-                    continue
-                row = raw[i]
-                if missing is None and np.issubdtype(row.dtype, np.floating) and np.all(np.isnan(row)):
-                    continue  # legacy files: an all-NaN row marked a missing unit
-                units[i][key] = row.copy()
+            if missing is None and np.issubdtype(raw.dtype, np.floating):
+                # legacy files: an all-NaN row marked a missing unit
+                skip = set(np.flatnonzero(np.isnan(raw).all(axis=tuple(range(1, raw.ndim)))).tolist())
+            for i, row in enumerate(raw):
+                if i not in skip:
+                    units[i][key] = row.copy()
         else:
             kind = ds.attrs.get("__scalar_kind__")
             if isinstance(kind, bytes):
                 kind = kind.decode("utf-8")
             cast = {"int": int, "bool": bool}.get(kind or "", float)
             for i, v in enumerate(raw.tolist()):
-                if isinstance(v, float) and np.isnan(v):
-                    continue
-                units[i][key] = cast(v)
+                if v == v:  # NaN (a missing unit) is the only value unequal to itself
+                    units[i][key] = cast(v)
     if all(not u for u in units):
         return None
     return units
