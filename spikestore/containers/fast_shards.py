@@ -234,14 +234,15 @@ async def read_array(store: Store, path: str, meta: dict[str, Any], rows: slice 
         async with limit:
             payload = held.pop(key) if key in held else await fetch(key)
             places = _places(geometry, payload, key, shard, (start, stop))
-            await asyncio.gather(
-                *(
-                    loop.run_in_executor(
-                        _POOL, decode_into, out, (start, stop), chain, payload[offset : offset + size], chunk, geometry.inner, shape, f"shard {key}: inner chunk {chunk}"
-                    )
-                    for chunk, (offset, size) in places
-                )
-            )
+
+            def decode_run(run: list[tuple[tuple[int, ...], tuple[int, int]]]) -> None:
+                for chunk, (offset, size) in run:
+                    decode_into(out, (start, stop), chain, payload[offset : offset + size], chunk, geometry.inner, shape, f"shard {key}: inner chunk {chunk}")
+
+            # a few runs of inner chunks per shard, not one task each: a task costs the
+            # event loop a wake-up, which for thousands of 1 MiB chunks was more than their decoding
+            runs = [places[i :: _POOL.workers] for i in range(min(_POOL.workers, len(places)))]
+            await asyncio.gather(*(loop.run_in_executor(_POOL, decode_run, run) for run in runs))
 
     await _run_all(one(shard) for shard in wanted)
     return out
