@@ -30,6 +30,19 @@ from spikestore.workload import to_spikelab
 SYSTEMS = ("spikestore", "spikelab", "raw")
 SIGMAS_MS = (10.0, 50.0)
 SMALL_ITEMS = (("rec1", "results"), ("rec2", "correlation"))
+# Items stored alike into the workspace of every scale for the scaling table:
+# ``rec1/results`` holds one rate per unit, so it is itself 10x larger on
+# ``medium`` (and leaves the index for objects of its own); these do not change.
+PROBE_NAMESPACE = "probe"
+
+
+def probe_items() -> dict[str, Any]:
+    """Small items, identical on every scale: a result kept in the index and one with an 8 kB array in objects."""
+    rng = np.random.default_rng(7)
+    return {
+        "result": {"n_bursts": 12, "mean_ibi_ms": 2500.0, "label": "probe", "values": np.linspace(0.0, 1.0, 64)},
+        "per_unit": {"n_units": 1000, "mean_rate_hz": rng.lognormal(1.0, 1.0, 1000)},
+    }
 # opt-in lossy precision (save(..., precision=...)): relative errors shown beside the exact store
 PRECISIONS = (1e-6, 1e-4)
 ROUNDED = ("RateData", "RateSliceStack")
@@ -238,11 +251,21 @@ def item_scaling_section(scales: list[str], tmp: str, repeat: int, saved: dict[s
         os.makedirs(dests["spikelab"])
         to_spikelab(ws).save(_location("spikelab", dests["spikelab"]))
         saved[scale] = dests
+    from spikestore import open_workspace
+
+    for scale in scales:  # after every other figure of that store was measured
+        with open_workspace(saved[scale]["spikestore"], "r+") as ws:
+            for key, value in probe_items().items():
+                ws.store(PROBE_NAMESPACE, key, value)
     cases = {}
     for item in SMALL_ITEMS:
         for scale in scales:
             for system in ("spikestore", "spikelab"):
                 cases[(system, scale, item)] = (lambda s=system, d=saved[scale][system], i=item: run_isolated(child_load, s, d, i))
+    for key in probe_items():
+        for scale in scales:
+            item = (PROBE_NAMESPACE, key)
+            cases[("spikestore", scale, item)] = (lambda d=saved[scale]["spikestore"], i=item: run_isolated(child_load, "spikestore", d, i))
     named = {f"{k[0]}|{k[1]}|{'/'.join(k[2])}": v for k, v in cases.items()}
     return interleaved(named, repeat)
 
@@ -251,12 +274,25 @@ def print_item_scaling(res: dict[str, Any], scales: list[str]) -> None:
     """load_item time by workspace size."""
     print(f"\n== load_item time (ms) vs workspace size ({' vs '.join(scales)}), median of fresh processes ==")
     rows = []
-    for item in SMALL_ITEMS:
+    for item in [*SMALL_ITEMS, *((PROBE_NAMESPACE, key) for key in probe_items())]:
         name = "/".join(item)
         for system in ("spikestore", "spikelab"):
+            if f"{system}|{scales[0]}|{name}" not in res:
+                continue
             t = [res[f"{system}|{s}|{name}"]["seconds"] * 1e3 for s in scales]
             rows.append([f"{system} {name}", *(fmt(x, 1) for x in t), ratio(t[-1], t[0])])
     print(table(["item", *scales, f"{scales[-1]}/{scales[0]}"], rows))
+    print(f"  ({PROBE_NAMESPACE}/* are the same items on every scale; rec1/results holds one rate per unit, so it grows with the units)")
+
+
+def scaling_figures(res: dict[str, Any], scales: list[str]) -> dict[str, float]:
+    """``load_item_scaling.<item>``: spikestore's load_item time on the largest scale over the smallest."""
+    figures = {}
+    for item in [SMALL_ITEMS[0], *((PROBE_NAMESPACE, key) for key in probe_items())]:
+        name = "/".join(item)
+        t = [res[f"spikestore|{s}|{name}"]["seconds"] for s in (scales[0], scales[-1])]
+        figures[f"load_item_scaling.{name}"] = t[1] / t[0]
+    return figures
 
 
 def s3_section(tmp: str) -> dict[str, Any]:
@@ -352,7 +388,10 @@ def main(scale: str = "small", repeat: int = 3, sigmas: tuple[float, ...] = SIGM
         s3 = s3_section(tmp)
         print_s3(s3)
         local["s3"] = s3
-    record_figures("bench_store", scale, headline_figures(runs), f"make_workspace({scale!r}, sigma_ms in {list(sigmas)})")
+    figures = headline_figures(runs)
+    if "item_scaling" in local:
+        figures.update(scaling_figures(local["item_scaling"], scales))
+    record_figures("bench_store", scale, figures, f"make_workspace({scale!r}, sigma_ms in {list(sigmas)})")
     return local
 
 
