@@ -133,7 +133,9 @@ async def write_array(store: Store, path: str, meta: dict[str, Any], data: np.nd
             slots = geometry.inner_chunks(shard)
             chunks = [c for c in slots if c is not None]
             bodies = await asyncio.gather(*(loop.run_in_executor(_POOL, encode, c) for c in chunks))
-            await store.set(_shard_key(path, shard), prototype.buffer.from_bytes(_assemble(geometry, slots, list(bodies))))
+            shard_bytes = await loop.run_in_executor(_POOL, _assemble, geometry, slots, list(bodies))  # a copy of tens of MB: not in the loop's thread
+            del bodies
+            await store.set(_shard_key(path, shard), prototype.buffer.from_bytes(shard_bytes))
 
     await _run_all(one(shard) for shard in geometry.shards())
 
