@@ -58,3 +58,28 @@ def test_large_records_share_a_byte_budget_beyond_a_floor_of_two() -> None:
     small_large = [4 << 20] * 10  # ten 4 MiB records: 40 MiB in flight
     assert _room_for_large(small_large, 4 << 20)
     assert not _room_for_large(small_large, LARGE_BYTES_IN_FLIGHT)
+
+
+def test_write_jobs_are_made_off_the_event_loop_thread_and_their_errors_surface() -> None:
+    """A caller's job generator (derived arrays, reading a source) runs in a thread of
+    its own, so it cannot stall the writes in flight; what it raises reaches the caller."""
+    import numpy as np
+    from zarr.storage import MemoryStore
+
+    from spikestore.containers.zarr_group import write_records
+    from spikestore.record import Dataset, Record
+
+    made_in: list[str] = []
+
+    def jobs(fail_at: int | None = None):  # type: ignore[no-untyped-def]
+        for i in range(3):
+            made_in.append(threading.current_thread().name)
+            if i == fail_at:
+                raise LookupError("the source lost item 1")
+            yield i, f"ns/k{i}/v1", Record("ndarray", datasets={"data": Dataset(np.arange(10.0 + i))}), []
+
+    written = write_records(MemoryStore(), jobs())
+    assert [tag for tag, _ in written] == [0, 1, 2]
+    assert made_in and all(name.startswith("spikestore-jobs") for name in made_in), made_in
+    with pytest.raises(LookupError, match="lost item 1"):
+        write_records(MemoryStore(), jobs(fail_at=1))

@@ -38,7 +38,7 @@ from ..paths import storage_segment
 from ..jsonvalue import from_json, to_json
 from ..record import Dataset, Record
 from . import fast_chunks, fast_shards
-from .coding_pool import ITEM_ORDER
+from .coding_pool import ITEM_ORDER, CodingPool
 from ..malloc_trim import release_free_memory
 from ..strict_store import StrictStore
 from .blocks import block_selections
@@ -55,6 +55,8 @@ STREAM_BLOCK_BYTES = 8 << 20
 STREAMING_ARRAYS = 8
 # object writes in flight over all records of one write_records call
 MAX_REQUESTS_IN_FLIGHT = 64
+# pulls write jobs from the caller's iterator, one at a time, off the event loop's thread
+_JOB_MAKER = CodingPool(1, "spikestore-jobs")  # fork-safe, daemon thread
 # objects at least this large are fingerprinted in a thread while they are written
 FINGERPRINT_IN_THREAD_BYTES = 1 << 20
 # records written at once; of those above SMALL_RECORD_BYTES, LARGE_ITEMS_IN_FLIGHT
@@ -639,8 +641,16 @@ def write_records(
         sem = asyncio.Semaphore(STREAMING_ARRAYS)
         running: dict[asyncio.Task, int] = {}  # task -> bytes counted against LARGE_BYTES_IN_FLIGHT
         order: list[asyncio.Task] = []
+        loop = asyncio.get_running_loop()
+        pending = iter(jobs)
         try:
-            for tag, path, record, extra in jobs:
+            while True:
+                # the next job is made in a thread: a caller's generator may compute derived
+                # arrays (a sort of every spike) or read a source, which would stall the loop
+                job = await loop.run_in_executor(_JOB_MAKER, next, pending, None)
+                if job is None:
+                    break
+                tag, path, record, extra = job
                 size = _record_bytes(record)
                 large = size if size > SMALL_RECORD_BYTES else 0
                 while running and (len(running) >= ITEMS_IN_FLIGHT or (large and not _room_for_large(list(running.values()), large))):
