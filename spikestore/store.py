@@ -228,7 +228,6 @@ class WorkspaceStore:
             for tag, record in items:
                 namespace, key = tag[0], tag[1]
                 codecs.fill_hints(record)  # axis names and access hints; records read from HDF5 or older stores have none
-                add_derived(record)
                 folder = item_folder(namespace, key)
                 check_key_lengths(self.backend, folder, record, f"({namespace!r}, {key!r})")
                 # written after the item's data, once per folder, and only if the item has objects
@@ -236,7 +235,7 @@ class WorkspaceStore:
                 path = f"{folder}/{new_version_id()}"
                 yield (tag, path), path, record, extra
 
-        written = write_records(self.backend.zarr_store, jobs())
+        written = write_records(self.backend.zarr_store, jobs(), prepare=add_derived)
         return [(tag, path, tree) for (tag, path), tree in written]
 
     def commit(self, ops: list[JournalOp], superseded: Iterable[str] = ()) -> None:

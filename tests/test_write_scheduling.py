@@ -60,26 +60,30 @@ def test_large_records_share_a_byte_budget_beyond_a_floor_of_two() -> None:
     assert not _room_for_large(small_large, LARGE_BYTES_IN_FLIGHT)
 
 
-def test_write_jobs_are_made_off_the_event_loop_thread_and_their_errors_surface() -> None:
-    """A caller's job generator (derived arrays, reading a source) runs in a thread of
-    its own, so it cannot stall the writes in flight; what it raises reaches the caller."""
+def test_records_are_prepared_in_the_coding_pool_and_errors_surface() -> None:
+    """``prepare`` (the store adds derived arrays with it: a sort of every spike) runs
+    in the coding pool, beside other items' writes, not in the event loop's thread;
+    what it or the job generator raises reaches the caller."""
     import numpy as np
     from zarr.storage import MemoryStore
 
     from spikestore.containers.zarr_group import write_records
     from spikestore.record import Dataset, Record
 
-    made_in: list[str] = []
+    prepared_in: list[str] = []
 
-    def jobs(fail_at: int | None = None):  # type: ignore[no-untyped-def]
+    def prepare(record: Record) -> None:
+        prepared_in.append(threading.current_thread().name)
+        if record.attrs.get("broken"):
+            raise LookupError("cannot derive from item 1")
+
+    def jobs(broken: int | None = None):  # type: ignore[no-untyped-def]
         for i in range(3):
-            made_in.append(threading.current_thread().name)
-            if i == fail_at:
-                raise LookupError("the source lost item 1")
-            yield i, f"ns/k{i}/v1", Record("ndarray", datasets={"data": Dataset(np.arange(10.0 + i))}), []
+            attrs = {"broken": True} if i == broken else {}
+            yield i, f"ns/k{i}/v1", Record("ndarray", attrs=attrs, datasets={"data": Dataset(np.arange(10.0 + i))}), []
 
-    written = write_records(MemoryStore(), jobs())
+    written = write_records(MemoryStore(), jobs(), prepare=prepare)
     assert [tag for tag, _ in written] == [0, 1, 2]
-    assert made_in and all(name.startswith("spikestore-jobs") for name in made_in), made_in
-    with pytest.raises(LookupError, match="lost item 1"):
-        write_records(MemoryStore(), jobs(fail_at=1))
+    assert len(prepared_in) == 3 and all(name.startswith("spikestore-encode") for name in prepared_in), prepared_in
+    with pytest.raises(LookupError, match="item 1"):
+        write_records(MemoryStore(), jobs(broken=1), prepare=prepare)

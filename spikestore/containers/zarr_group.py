@@ -38,7 +38,7 @@ from ..paths import storage_segment
 from ..jsonvalue import from_json, to_json
 from ..record import Dataset, Record
 from . import fast_chunks, fast_shards
-from .coding_pool import ITEM_ORDER, CodingPool
+from .coding_pool import ITEM_ORDER
 from ..malloc_trim import release_free_memory
 from ..strict_store import StrictStore
 from .blocks import block_selections
@@ -55,8 +55,6 @@ STREAM_BLOCK_BYTES = 8 << 20
 STREAMING_ARRAYS = 8
 # object writes in flight over all records of one write_records call
 MAX_REQUESTS_IN_FLIGHT = 64
-# pulls write jobs from the caller's iterator, one at a time, off the event loop's thread
-_JOB_MAKER = CodingPool(1, "spikestore-jobs")  # fork-safe, daemon thread
 # objects at least this large are fingerprinted in a thread while they are written
 FINGERPRINT_IN_THREAD_BYTES = 1 << 20
 # records written at once; of those above SMALL_RECORD_BYTES, LARGE_ITEMS_IN_FLIGHT
@@ -592,6 +590,7 @@ def write_records(
     jobs: Iterable[WriteJob],
     *,
     max_requests: int = MAX_REQUESTS_IN_FLIGHT,
+    prepare: Callable[[Record], Any] | None = None,
 ) -> list[tuple[Any, Skeleton]]:
     """Write many records, each as a group at its path, with many requests in flight across records.
 
@@ -603,9 +602,13 @@ def write_records(
         its own group document (parent group documents), each key once per call, and not at all for a record
         kept wholly in the index.  May be a generator: records are pulled as the write goes.
         Each record's ``derived`` arrays are stored as they are (the caller
-        computes them, see :func:`stored_packed`).
+        computes them, in ``prepare`` or before; see :func:`stored_packed`).
     max_requests
         Object writes in flight at once, over all records.
+    prepare
+        Called with each record (in a worker thread, once the record's
+        write has started) before anything of it is planned or written;
+        the store uses it to add derived arrays.
 
     Returns
     -------
@@ -630,6 +633,10 @@ def write_records(
 
     async def one(order: int, tag: Any, path: str, record: Record, extra: list[tuple[str, bytes]], sem: asyncio.Semaphore) -> tuple[Any, str, Skeleton]:
         ITEM_ORDER.set(order)  # this item's coding work goes before that of later items
+        if prepare is not None:
+            # in the coding pool, beside the other items' writes: derived arrays cost a sort
+            # of every spike, which in the event loop's thread would stall every write in flight
+            await asyncio.get_running_loop().run_in_executor(fast_chunks._POOL, prepare, record)
         plan = await _make_plan(record)
         if not plan.in_index:  # an item kept in the index needs no parent group documents
             plan.beside_document = [(key, doc) for key, doc in extra if key not in documents_written]
@@ -641,16 +648,8 @@ def write_records(
         sem = asyncio.Semaphore(STREAMING_ARRAYS)
         running: dict[asyncio.Task, int] = {}  # task -> bytes counted against LARGE_BYTES_IN_FLIGHT
         order: list[asyncio.Task] = []
-        loop = asyncio.get_running_loop()
-        pending = iter(jobs)
         try:
-            while True:
-                # the next job is made in a thread: a caller's generator may compute derived
-                # arrays (a sort of every spike) or read a source, which would stall the loop
-                job = await loop.run_in_executor(_JOB_MAKER, next, pending, None)
-                if job is None:
-                    break
-                tag, path, record, extra = job
+            for tag, path, record, extra in jobs:
                 size = _record_bytes(record)
                 large = size if size > SMALL_RECORD_BYTES else 0
                 while running and (len(running) >= ITEMS_IN_FLIGHT or (large and not _room_for_large(list(running.values()), large))):
