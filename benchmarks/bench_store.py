@@ -20,7 +20,7 @@ import os
 import pickle
 import tempfile
 import time
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -43,6 +43,11 @@ def probe_items() -> dict[str, Any]:
         "result": {"n_bursts": 12, "mean_ibi_ms": 2500.0, "label": "probe", "values": np.linspace(0.0, 1.0, 64)},
         "per_unit": {"n_units": 1000, "mean_rate_hz": rng.lognormal(1.0, 1.0, 1000)},
     }
+
+
+def probe_addresses() -> list[tuple[str, str]]:
+    """``(namespace, key)`` of every probe item."""
+    return [(PROBE_NAMESPACE, key) for key in probe_items()]
 # opt-in lossy precision (save(..., precision=...)): relative errors shown beside the exact store
 PRECISIONS = (1e-6, 1e-4)
 ROUNDED = ("RateData", "RateSliceStack")
@@ -257,14 +262,13 @@ def item_scaling_section(scales: list[str], tmp: str, repeat: int, saved: dict[s
         with open_workspace(saved[scale]["spikestore"], "r+") as ws:
             for key, value in probe_items().items():
                 ws.store(PROBE_NAMESPACE, key, value)
-    cases = {}
+    cases: dict[tuple[str, str, tuple[str, str]], Callable[[], Any]] = {}
     for item in SMALL_ITEMS:
         for scale in scales:
             for system in ("spikestore", "spikelab"):
                 cases[(system, scale, item)] = (lambda s=system, d=saved[scale][system], i=item: run_isolated(child_load, s, d, i))
-    for key in probe_items():
+    for item in probe_addresses():
         for scale in scales:
-            item = (PROBE_NAMESPACE, key)
             cases[("spikestore", scale, item)] = (lambda d=saved[scale]["spikestore"], i=item: run_isolated(child_load, "spikestore", d, i))
     named = {f"{k[0]}|{k[1]}|{'/'.join(k[2])}": v for k, v in cases.items()}
     return interleaved(named, repeat)
@@ -274,7 +278,7 @@ def print_item_scaling(res: dict[str, Any], scales: list[str]) -> None:
     """load_item time by workspace size."""
     print(f"\n== load_item time (ms) vs workspace size ({' vs '.join(scales)}), median of fresh processes ==")
     rows = []
-    for item in [*SMALL_ITEMS, *((PROBE_NAMESPACE, key) for key in probe_items())]:
+    for item in [*SMALL_ITEMS, *probe_addresses()]:
         name = "/".join(item)
         for system in ("spikestore", "spikelab"):
             if f"{system}|{scales[0]}|{name}" not in res:
@@ -288,7 +292,7 @@ def print_item_scaling(res: dict[str, Any], scales: list[str]) -> None:
 def scaling_figures(res: dict[str, Any], scales: list[str]) -> dict[str, float]:
     """``load_item_scaling.<item>``: spikestore's load_item time on the largest scale over the smallest."""
     figures = {}
-    for item in [SMALL_ITEMS[0], *((PROBE_NAMESPACE, key) for key in probe_items())]:
+    for item in [SMALL_ITEMS[0], *probe_addresses()]:
         name = "/".join(item)
         t = [res[f"spikestore|{s}|{name}"]["seconds"] for s in (scales[0], scales[-1])]
         figures[f"load_item_scaling.{name}"] = t[1] / t[0]
