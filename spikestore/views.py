@@ -56,7 +56,8 @@ from .containers.zarr_array import NUMPY_DTYPE_ATTR, as_stored_byte_order
 from .errors import CorruptDataError, FormatError, InvalidValueError, ItemNotFoundError, ReadOnlyError
 from .record import Dataset, Record
 from .containers.read_errors import array_nbytes, raise_read_error
-from .containers.zarr_group import read_whole
+from .containers.region_reads import plan
+from .containers.zarr_group import StoredArray, read_whole
 
 if TYPE_CHECKING:
     from spikelab.spikedata.spikedata import SpikeData
@@ -76,7 +77,11 @@ def _restore(value: Any, attrs: dict[str, Any], string: bool) -> Any:
 
 async def _read_async(array: Array, selection: Any, where: str) -> Any:
     """``array[selection]`` with spikestore's errors for missing and damaged chunks."""
+    region = array.region if isinstance(array, StoredArray) else None
+    planned = plan(selection, array.shape) if region is not None else None
     try:
+        if planned is not None:
+            return await region.read(planned)  # type: ignore[union-attr]
         return await array.async_array.getitem(selection)
     except (OSError, ValueError, RuntimeError, MemoryError) as exc:
         raise_read_error(exc, where, array.path, array_bytes=array_nbytes(array))
@@ -148,6 +153,8 @@ class LazyArray(Array):
         super().__init__(_read_only(async_array))
         self._attrs = dict(attrs or {})
         self._where = where
+        # basic selections read by spikestore (region_reads) where the layout allows
+        self._region = array.region if isinstance(array, StoredArray) else None
         # from the parsed metadata's fields: its to_dict() costs ~1.5 ms, as much as a chunk read
         metadata = self._async_array.metadata
         self._string = isinstance(metadata.data_type, VariableLengthUTF8)
@@ -198,7 +205,17 @@ class LazyArray(Array):
         return self._restored(value)
 
     def get_basic_selection(self, selection: Any = Ellipsis, **kwargs: Any) -> Any:
-        """``zarr.Array.get_basic_selection`` with spikestore's errors and dtypes."""
+        """``zarr.Array.get_basic_selection`` with spikestore's errors and dtypes.
+
+        Integers, slices and ``...`` are read by spikestore
+        (:mod:`~spikestore.containers.region_reads`: the chunks they touch,
+        a shard's neighbouring chunks in one request) when the array's layout
+        allows; anything else, and any keyword, by zarr.
+        """
+        region = self._region
+        planned = plan(selection, self.shape) if region is not None and not kwargs else None
+        if planned is not None:
+            return self._guarded(lambda: sync(region.read(planned)))  # type: ignore[union-attr]
         return self._guarded(lambda: super(LazyArray, self).get_basic_selection(selection, **kwargs))
 
     def get_orthogonal_selection(self, selection: Any, **kwargs: Any) -> Any:

@@ -86,15 +86,16 @@ def test_one_unit_costs_few_small_requests(big, s3_server) -> None:
     assert_same(sd.train[median], train)
     assert counts.total <= 4, counts
     assert counts.total_bytes_out <= 0.02 * stored["spikes"], (counts, stored["spikes"])
-    # the index is cached: the next unit is the spike chunk(s) only (plus a shard index)
+    # the train index and the shard index are kept by the view: the next unit is one
+    # ranged read of its inner chunk(s) (neighbouring chunks of a shard are one range)
     _, counts = _counted(s3_server, lambda: view.train(int(order[UNITS // 2 + 1])))
-    assert counts.total <= 3, counts
-    # any unit, fresh view: index + shard index + at most two inner chunks (spike arrays
-    # up to 64 MB are one shard, so no unit straddles a shard edge)
+    assert counts.total == 1, counts
+    # any unit, fresh view: train index + shard index + one range (spike arrays up to
+    # 64 MB are one shard, so no unit straddles a shard edge)
     for unit in order[:: UNITS // 10]:
         fresh = lazy.get_lazy("rec", "spikes")
         _, counts = _counted(s3_server, lambda: fresh.train(int(unit)))
-        assert counts.total <= 4, (unit, counts)
+        assert counts.total <= 3, (unit, counts)
 
 
 def test_one_minute_window_reads_a_small_part(big, s3_server) -> None:
@@ -104,6 +105,8 @@ def test_one_minute_window_reads_a_small_part(big, s3_server) -> None:
     window, counts = _counted(s3_server, lambda: view.subtime(600_000.0, 660_000.0))
     assert_same(sd.subtime(600_000.0, 660_000.0), window)
     assert counts.total_bytes_out <= 0.15 * stored["spikes"], (counts, stored["spikes"])
+    # the time-ordered copy's block offsets, then per array (times, units) its shard index and one range
+    assert counts.total <= 5, counts
 
 
 def test_one_matrix_row_and_one_event_are_at_most_three_requests(big, s3_server) -> None:
@@ -111,11 +114,32 @@ def test_one_matrix_row_and_one_event_are_at_most_three_requests(big, s3_server)
     lazy = open_workspace(url, storage_options=s3_server.storage_options)
     row, counts = _counted(s3_server, lambda: lazy.get_lazy("rec", "correlation").matrix[417])
     assert_same(items["correlation"].matrix[417], row)
-    assert counts.total <= 3, counts
+    assert counts.total == 2, counts  # the shard index, the inner chunk
     event, counts = _counted(s3_server, lambda: lazy.get_lazy("rec", "burst_rates").event_stack[:, :, 17])
     assert_same(items["burst_rates"].event_stack[:, :, 17], event)
-    assert counts.total <= 3, counts
+    assert counts.total == 2, counts
     assert counts.total_bytes_out <= 0.1 * stored["burst_rates"]
+
+
+def test_one_units_rates_are_a_shard_index_and_one_range(s3_server) -> None:
+    """A unit's row of a RateData crosses every inner tile of its band along time; the
+    tiles are neighbours in the band's shard, so they are one ranged read."""
+    from spikelab.spikedata.ratedata import RateData
+
+    rng = np.random.default_rng(5)
+    rates = RateData(rng.gamma(2.0, 2.0, (70, 20_000)), times=np.arange(20_000) * 10.0)
+    url = f"s3://{BUCKET}/{uuid.uuid4().hex}"
+    ws = AnalysisWorkspace()
+    ws.store("rec", "rates", rates)
+    ws.save(url, storage_options=s3_server.storage_options)
+    view = open_workspace(url, storage_options=s3_server.storage_options).get_lazy("rec", "rates").inst_Frate_data
+    assert view.shards[1] // view.chunks[1] > 1, (view.shards, view.chunks)
+    row, counts = _counted(s3_server, lambda: view[40])
+    assert_same(rates.inst_Frate_data[40], row)
+    assert counts.total == 2, counts
+    window, counts = _counted(s3_server, lambda: view[41, 5_000:5_100])
+    assert_same(rates.inst_Frate_data[41, 5_000:5_100], window)
+    assert counts.total == 1, counts  # the band's shard index is kept by the view's array
 
 
 def test_open_sees_journal_records_and_close_compacts_them(s3_server) -> None:

@@ -16,8 +16,9 @@ uses (numcodecs' Zstd, Blosc, Delta and PCodec configured as zarr configures
 them, google-crc32c) in a thread pool and moves the bytes through the Zarr
 store.  Written bytes are exactly what zarr would write
 (``tests/test_fast_chunks.py`` compares them), so any Zarr v3 reader with
-numcodecs reads the result.  Partial reads and every other layout (sharded
-arrays) go through zarr.  :func:`choose_codecs` runs the write-time codec
+numcodecs reads the result.  Basic selections are read by
+:mod:`.region_reads`; sharded arrays by :mod:`.fast_shards`; every other
+layout goes through zarr.  :func:`choose_codecs` runs the write-time codec
 trial (:mod:`spikestore.containers.codec_choice`) on any source.
 """
 
@@ -170,6 +171,23 @@ def _decoder(meta: dict[str, Any]) -> tuple[tuple[int, ...], ChunkChain]:
     return chunks, ChunkChain(meta["codecs"], dtype)
 
 
+def decode_chunk(chain: ChunkChain, stored: bytes, chunks: tuple[int, ...], what: str) -> np.ndarray:
+    """One stored chunk's values (shape ``chunks``), its crc32c checked; ``what`` names it in errors.
+
+    Raises
+    ------
+    CorruptDataError
+        If the checksum fails or the bytes do not decode to one chunk.
+    """
+    body, stored_crc = stored[:-4], int.from_bytes(stored[-4:], "little")
+    if google_crc32c.value(body) != stored_crc:
+        raise CorruptDataError(f"{what} failed its crc32c check")
+    try:
+        return chain.decode(body, chunks)
+    except (RuntimeError, ValueError) as exc:
+        raise_read_error(exc, what, codec_failure=True)
+
+
 def decode_into(
     out: np.ndarray, rows: tuple[int, int], chain: ChunkChain, stored: bytes, index: tuple[int, ...], chunks: tuple[int, ...], shape: tuple[int, ...], what: str
 ) -> None:
@@ -184,13 +202,7 @@ def decode_into(
     CorruptDataError
         If the checksum fails or the bytes do not decode to one chunk.
     """
-    body, stored_crc = stored[:-4], int.from_bytes(stored[-4:], "little")
-    if google_crc32c.value(body) != stored_crc:
-        raise CorruptDataError(f"{what} failed its crc32c check")
-    try:
-        block = chain.decode(body, chunks)
-    except (RuntimeError, ValueError) as exc:
-        raise_read_error(exc, what, codec_failure=True)
+    block = decode_chunk(chain, stored, chunks, what)
     start, stop = rows
     target = tuple(slice(i * c, min((i + 1) * c, s)) for i, c, s in zip(index, chunks, shape))
     lo, hi = max(target[0].start, start), min(target[0].stop, stop)

@@ -68,7 +68,7 @@ def supports(meta: dict[str, Any]) -> bool:
     )
 
 
-class _Geometry:
+class ShardGeometry:
     """Shard and inner-chunk shapes of an array, and where each inner chunk lies."""
 
     def __init__(self, meta: dict[str, Any]) -> None:
@@ -103,7 +103,7 @@ def _shard_key(path: str, shard: tuple[int, ...]) -> str:
     return "/".join([path, "c", *map(str, shard)]) if path else "/".join(["c", *map(str, shard)])
 
 
-def _assemble(geometry: _Geometry, slots: list[tuple[int, ...] | None], bodies: list[bytes]) -> bytes:
+def _assemble(geometry: ShardGeometry, slots: list[tuple[int, ...] | None], bodies: list[bytes]) -> bytes:
     """A shard from its inner chunks' stored bytes (``None`` slots are empty)."""
     index = np.full((geometry.count, 2), EMPTY, dtype="<u8")
     offset = geometry.index_bytes
@@ -119,7 +119,7 @@ def _assemble(geometry: _Geometry, slots: list[tuple[int, ...] | None], bodies: 
 
 async def write_array(store: Store, path: str, meta: dict[str, Any], data: np.ndarray) -> None:
     """Write every shard of ``data`` (the whole array, in memory) to the array ``meta`` describes."""
-    geometry = _Geometry(meta)
+    geometry = ShardGeometry(meta)
     config = _sharding(meta) or {}
     # the inner chunks are coded as regular chunks of that shape would be
     inner = {"chunk_grid": {"configuration": {"chunk_shape": list(geometry.inner)}}, "fill_value": meta["fill_value"], "codecs": config["codecs"]}
@@ -140,7 +140,7 @@ async def write_array(store: Store, path: str, meta: dict[str, Any], data: np.nd
     await _run_all(one(shard) for shard in geometry.shards())
 
 
-def _places(geometry: _Geometry, payload: bytes, key: str, shard: tuple[int, ...], rows: tuple[int, int]) -> list[tuple[tuple[int, ...], tuple[int, int]]]:
+def _places(geometry: ShardGeometry, payload: bytes, key: str, shard: tuple[int, ...], rows: tuple[int, int]) -> list[tuple[tuple[int, ...], tuple[int, int]]]:
     """``(inner chunk, (offset, size))`` of every inner chunk of a shard that holds rows in ``rows``, its index checked."""
     if len(payload) < geometry.index_bytes:
         raise CorruptDataError(f"shard {key} is shorter than its index")
@@ -173,7 +173,7 @@ class ShardIndexCheck(WrapperStore[Store]):
 
     def __init__(self, store: Store, path: str, meta: dict[str, Any]) -> None:
         super().__init__(store)
-        self._geometry = _Geometry(meta)
+        self._geometry = ShardGeometry(meta)
         self._prefix = _shard_key(path, ())  # "<path>/c"
 
     def _with_store(self, store: Store) -> "ShardIndexCheck":
@@ -206,7 +206,7 @@ async def read_array(store: Store, path: str, meta: dict[str, Any], rows: slice 
     """
     from zarr.core.dtype import parse_data_type
 
-    geometry = _Geometry(meta)
+    geometry = ShardGeometry(meta)
     config = _sharding(meta) or {}
     chain = ChunkChain(config["codecs"], parse_data_type(meta["data_type"], zarr_format=3).to_native_dtype())
     shape = geometry.shape

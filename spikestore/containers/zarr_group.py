@@ -37,7 +37,7 @@ from ..errors import CorruptDataError, FormatError
 from ..paths import storage_segment
 from ..jsonvalue import from_json, to_json
 from ..record import Dataset, Record
-from . import fast_chunks, fast_shards
+from . import fast_chunks, fast_shards, region_reads
 from .coding_pool import ITEM_ORDER
 from ..malloc_trim import release_free_memory
 from ..strict_store import StrictStore
@@ -701,15 +701,39 @@ def _parsed_metadata(document: str) -> ArrayV3Metadata:
     return ArrayV3Metadata.from_dict(json.loads(document))
 
 
-def open_array(store: Store, path: str, metadata: dict[str, Any]) -> Array:
+class StoredArray(Array):
+    """A ``zarr.Array`` opened from the index's copy of its ``zarr.json``, which keeps that document.
+
+    ``region`` reads basic selections of it without zarr's selection
+    machinery (:class:`~.region_reads.RegionReader`, made on first use and
+    kept: it keeps the shard indexes it has read), or is ``None`` for a
+    layout that module does not read.
+    """
+
+    def __init__(self, async_array: AsyncArray, store: Store, metadata: dict[str, Any]) -> None:
+        super().__init__(async_array)
+        self._source = (store, async_array.store_path.path, metadata)
+        self._region: region_reads.RegionReader | None = None
+
+    @property
+    def region(self) -> region_reads.RegionReader | None:
+        """The reader of this array's basic selections, or ``None`` (read them through zarr)."""
+        if self._region is None and region_reads.supports(self._source[2]):
+            try:
+                self._region = region_reads.RegionReader(*self._source)
+            except (ValueError, TypeError, KeyError, CorruptDataError):
+                return None  # zarr's reads say what is wrong with it
+        return self._region
+
+
+def open_array(store: Store, path: str, metadata: dict[str, Any]) -> StoredArray:
     """A ``zarr.Array`` for the array at ``path`` whose ``zarr.json`` is ``metadata`` (no request)."""
     try:
         parsed = _parsed_metadata(json.dumps(metadata, sort_keys=True))
     except (ValueError, TypeError, KeyError) as exc:
         raise FormatError(f"array {path!r}: its metadata cannot be read ({exc}); the index is damaged.") from None
-    if fast_shards.supports(metadata):  # zarr would read an inner chunk marked empty as fill values
-        store = fast_shards.ShardIndexCheck(store, path, metadata)
-    return Array(AsyncArray(metadata=parsed, store_path=StorePath(store, path)))
+    checked = fast_shards.ShardIndexCheck(store, path, metadata) if fast_shards.supports(metadata) else store  # zarr would read an inner chunk marked empty as fill values
+    return StoredArray(AsyncArray(metadata=parsed, store_path=StorePath(checked, path)), store, metadata)
 
 
 def lazy_record(store: Store, path: str, skeleton: Skeleton) -> Record:
