@@ -50,6 +50,7 @@ from .codecs import restore_summary
 from .entries import IndexEntry, check_entry, check_name
 from .errors import CorruptDataError, FormatError
 from .gc_pause import gc_paused
+from .jsonvalue import parse_json
 
 INDEX_DIR = "__spikestore__/index"
 SNAPSHOT_PREFIX = "snap-"
@@ -103,10 +104,10 @@ def decode_index_object(raw: bytes, kind: str, where: str, *, legacy: bool) -> t
         if not sep:
             if not legacy:
                 raise ValueError("no header line")
-            payload = json.loads(raw)
+            payload = parse_json(raw)
             digest = hashlib.sha256(raw).hexdigest()
         else:
-            header = json.loads(head)
+            header = parse_json(head)
             if not isinstance(header, dict) or header.get("magic") != HEADER_MAGIC or header.get("kind") != kind:
                 raise ValueError("not a spikestore index header")
             if int(header.get("format_version", 0)) > INDEX_FORMAT_VERSION:
@@ -114,7 +115,7 @@ def decode_index_object(raw: bytes, kind: str, where: str, *, legacy: bool) -> t
             digest = hashlib.sha256(body).hexdigest()
             if digest != header.get("sha256"):
                 raise ValueError("its SHA-256 does not match its header")
-            payload = json.loads(body)
+            payload = parse_json(body)
         if not isinstance(payload, dict):
             raise ValueError("not a JSON object")
     except (ValueError, TypeError, UnicodeDecodeError) as exc:
@@ -450,7 +451,7 @@ class IndexState:
         fresh, self._fresh_items = self._fresh_items, None
         if fresh is not None:
             return fresh
-        return json.loads(self._snapshot_raw)["items"] if self._snapshot_raw else {}
+        return parse_json(self._snapshot_raw)["items"] if self._snapshot_raw else {}
 
     @property
     def pending_records(self) -> int:

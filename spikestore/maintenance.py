@@ -10,7 +10,6 @@ never touched.
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -29,6 +28,7 @@ from .index import INDEX_DIR, IndexState, Items, index_problems
 from .paths import GROUP_DOCUMENT, INTERNAL_DIR, is_version_id
 from .store import WorkspaceStore, version_age_seconds
 from .strict_store import MissingChunkError, StrictStore
+from .jsonvalue import parse_json
 
 DEFAULT_GRACE_SECONDS = 3600.0
 RESERVED_ROOT_NAMES = {GROUP_DOCUMENT, INTERNAL_DIR}
@@ -248,7 +248,7 @@ def _consolidated_documents(store: WorkspaceStore, entry: IndexEntry) -> dict[st
     """The array documents in an item's consolidated group document, or ``None`` when it has none (older stores)."""
     raw = store.backend.read_bytes(f"{entry['path']}/zarr.json") if stores_objects(entry["tree"]) else None
     try:
-        documents = json.loads(raw).get(CONSOLIDATED, {}).get("metadata") if raw is not None else None
+        documents = parse_json(raw).get(CONSOLIDATED, {}).get("metadata") if raw is not None else None
     except (ValueError, AttributeError):
         return None
     return documents if isinstance(documents, dict) else None
@@ -278,7 +278,7 @@ def _verify_item(store: WorkspaceStore, entry: IndexEntry, report: VerifyReport)
                 problems.append(f"array {rel}: zarr.json missing")
                 continue
             try:
-                if json.loads(stored_meta) != metadata:
+                if parse_json(stored_meta) != metadata:
                     problems.append(f"array {rel}: zarr.json differs from the index entry")
             except ValueError:
                 problems.append(f"array {rel}: zarr.json is not valid JSON")

@@ -17,7 +17,6 @@ entirely or not at all.
 from __future__ import annotations
 
 import difflib
-import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 import time
@@ -39,6 +38,7 @@ from .paths import GROUP_DOCUMENT, INTERNAL_DIR, item_folder, storage_segment
 from .record import Record
 from .strict_store import MissingChunkError, StrictStore
 from .containers.read_errors import ItemVersionStore, raise_read_error
+from .jsonvalue import parse_json
 
 FORMAT_NAME = "spikestore-workspace"
 FORMAT_VERSION = 2
@@ -88,7 +88,7 @@ class WorkspaceStore:
         if raw is None:
             return None
         try:
-            attrs = json.loads(raw).get("attributes", {}).get(ROOT_ATTR)
+            attrs = parse_json(raw).get("attributes", {}).get(ROOT_ATTR)
         except (ValueError, AttributeError):
             return None
         if not isinstance(attrs, dict) or attrs.get("format") != FORMAT_NAME:

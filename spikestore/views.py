@@ -53,7 +53,7 @@ from .codecs.base import as_str_array, decode_labels, decode_times, metadata_fro
 from .codecs.neuron_attributes import GROUP as NEURON_ATTRIBUTES, decode_neuron_attributes
 from .codecs.spikes import decode_spike_fields, train_bounds, window_positions
 from .containers.zarr_array import NUMPY_DTYPE_ATTR, as_stored_byte_order
-from .errors import CorruptDataError, FormatError, InvalidValueError, ItemNotFoundError, ReadOnlyError
+from .errors import FormatError, InvalidValueError, ItemNotFoundError, ReadOnlyError
 from .record import Dataset, Record
 from .containers.read_errors import array_nbytes, raise_read_error
 from .containers.region_reads import plan

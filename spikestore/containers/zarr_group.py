@@ -35,7 +35,7 @@ from zarr.storage import MemoryStore, StorePath, WrapperStore
 from .skeleton import ARRAY_KINDS, IN_INDEX, INLINE_ARRAY_BYTES, INLINE_CHUNKS, Skeleton, skeleton_segment
 from ..errors import CorruptDataError, FormatError
 from ..paths import storage_segment
-from ..jsonvalue import from_json, to_json
+from ..jsonvalue import from_json, parse_json, to_json
 from ..record import Dataset, Record
 from . import fast_chunks, fast_shards, region_reads
 from .coding_pool import ITEM_ORDER
@@ -698,7 +698,7 @@ def _parsed_metadata(document: str) -> ArrayV3Metadata:
     """zarr's parsed form of an array document (canonical JSON): parsing costs ~0.4 ms
     an array, and reopening a workspace meets the same documents again (an
     immutable object, shared by the arrays that have the same document)."""
-    return ArrayV3Metadata.from_dict(json.loads(document))
+    return ArrayV3Metadata.from_dict(parse_json(document))
 
 
 class StoredArray(Array):
