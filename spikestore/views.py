@@ -153,8 +153,8 @@ class LazyArray(Array):
         super().__init__(_read_only(async_array))
         self._attrs = dict(attrs or {})
         self._where = where
-        # basic selections read by spikestore (region_reads) where the layout allows
-        self._region = array.region if isinstance(array, StoredArray) else None
+        # the index's copy of its zarr.json, and basic selections read by spikestore (region_reads)
+        self._stored = array if isinstance(array, StoredArray) else None
         # from the parsed metadata's fields: its to_dict() costs ~1.5 ms, as much as a chunk read
         metadata = self._async_array.metadata
         self._string = isinstance(metadata.data_type, VariableLengthUTF8)
@@ -212,7 +212,7 @@ class LazyArray(Array):
         a shard's neighbouring chunks in one request) when the array's layout
         allows; anything else, and any keyword, by zarr.
         """
-        region = self._region
+        region = self._stored.region if self._stored is not None else None
         planned = plan(selection, self.shape) if region is not None and not kwargs else None
         if planned is not None:
             return self._guarded(lambda: sync(region.read(planned)))  # type: ignore[union-attr]
@@ -267,7 +267,8 @@ class LazyArray(Array):
             return np.zeros(self.shape, dtype=self._numpy_dtype if not self._string or self._numpy_dtype.itemsize else str)
         if self._string:
             return np.asarray(self[...])
-        return np.asarray(self._guarded(lambda: sync(read_whole(self.zarr))))
+        document = self._stored.document if self._stored is not None else None
+        return np.asarray(self._guarded(lambda: sync(read_whole(self.zarr, document))))
 
     # zarr's NDArrayLike protocol does not match numpy 2's ndarray stubs (all, reshape); a
     # later zarr or numpy may agree, hence unused-ignore

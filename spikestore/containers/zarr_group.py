@@ -716,6 +716,11 @@ class StoredArray(Array):
         self._region: region_reads.RegionReader | None = None
 
     @property
+    def document(self) -> dict[str, Any]:
+        """The array's ``zarr.json`` (the index's copy)."""
+        return self._source[2]
+
+    @property
     def region(self) -> region_reads.RegionReader | None:
         """The reader of this array's basic selections, or ``None`` (read them through zarr)."""
         if self._region is None and region_reads.supports(self._source[2]):
