@@ -104,7 +104,10 @@ class WorkspaceStore:
 
     @classmethod
     def read_attrs_listing(cls, backend: WorkspaceRoot, folder: str) -> tuple[dict[str, Any] | None, list[str]]:
-        """:meth:`read_attrs` and the names under ``folder``: independent, so fetched in one round trip."""
+        """:meth:`read_attrs` and the names under ``folder``: independent, so fetched in one round trip
+        (one after the other on a local disk, where a thread would cost more than it saves)."""
+        if backend.is_local:
+            return cls.read_attrs(backend), backend.list_names(folder)
         with ThreadPoolExecutor(max_workers=1) as pool:
             listing = pool.submit(backend.list_names, folder)
             attrs = cls.read_attrs(backend)

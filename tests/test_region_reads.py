@@ -226,3 +226,32 @@ def test_a_reader_survives_pickling_without_its_kept_indexes(tmp_path) -> None:
     copy = pickle.loads(pickle.dumps(reader))
     assert copy._indexes == {}
     np.testing.assert_array_equal(sync(copy.read(plan(4, data.shape))), data[4])
+
+
+def test_warm_fetches_the_index_of_a_single_shard_and_only_then(tmp_path) -> None:
+    data, meta, store = _written(tmp_path / "one", "spike ranges, pcodec")
+    assert fast_shards.ShardGeometry(meta).shard[0] >= data.shape[0], "one shard"
+    reader = RegionReader(store, "a", meta)
+    sync(reader.warm())
+    assert len(store.reads) == 1 and store.reads[0][1].start == 0, store.reads
+    store.reads.clear()
+    np.testing.assert_array_equal(sync(reader.read(plan(slice(1000, 1500), data.shape))), data[1000:1500])
+    assert len(store.reads) == 1, store.reads  # the range only
+    data = CASES["rates tiles"][0]
+    meta = apply_layout(array_metadata(data.shape, data.dtype, {}), "tiles", max_shard_bytes=1 << 20)
+    store = Counting(LocalStore(str(tmp_path / "many")))
+    sync(fast_shards.write_array(store, "a", meta, data))
+    assert len(fast_shards.ShardGeometry(meta).shards()) > 1
+    store.reads.clear()
+    sync(RegionReader(store, "a", meta).warm())
+    assert store.reads == [], "several shards: nothing is fetched ahead"
+
+
+def test_warm_leaves_a_damaged_index_to_the_read(tmp_path) -> None:
+    data, meta, store = _written(tmp_path, "spike ranges, pcodec")
+    shard, raw, _, _ = _shard(tmp_path, meta)
+    shard.write_bytes(bytes([raw[0] ^ 0xFF]) + raw[1:])
+    reader = RegionReader(store, "a", meta)
+    sync(reader.warm())  # no error here
+    with pytest.raises(CorruptDataError, match="index failed its crc32c"):
+        sync(reader.read(plan(7, data.shape)))

@@ -96,6 +96,12 @@ def test_one_unit_costs_few_small_requests(big, s3_server) -> None:
         fresh = lazy.get_lazy("rec", "spikes")
         _, counts = _counted(s3_server, lambda: fresh.train(int(unit)))
         assert counts.total <= 3, (unit, counts)
+    # the shard index comes with the train index (concurrently: two round trips in all, not three)
+    fresh = lazy.get_lazy("rec", "spikes")
+    _, counts = _counted(s3_server, fresh._ends)
+    assert counts.total == 2, counts
+    _, counts = _counted(s3_server, lambda: fresh.train(median))
+    assert counts.total == 1, counts
 
 
 def test_one_minute_window_reads_a_small_part(big, s3_server) -> None:

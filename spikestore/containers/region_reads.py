@@ -193,6 +193,17 @@ class RegionReader:
             await fast_chunks._run_all(shard(where, chunks) for where, chunks in wanted.items())
         return out[selection.residual]
 
+    async def warm(self) -> None:
+        """Fetch and keep the index of a sharded array's shard, when it has exactly one
+        (a 30-minute, 1,000-unit recording's spike arrays do); failures are left to the read."""
+        if self.geometry is None or any(-(-n // s) != 1 for n, s in zip(self.shape, self.geometry.shard)):
+            return
+        where = (0,) * len(self.shape)
+        try:
+            await self._index(_key(self.path, where), where)
+        except Exception:  # the read that needs the index fetches it again and raises
+            pass
+
     def _place(self, out: np.ndarray, box: tuple[tuple[int, int], ...], index: tuple[int, ...], stored: bytes, what: str) -> None:
         block = decode_chunk(self.chain, stored, self.chunks, what)
         target, source = [], []
