@@ -32,7 +32,7 @@ from typing import Any
 
 import google_crc32c
 import numpy as np
-from zarr.abc.store import Store
+from zarr.abc.store import ByteRequest, Store
 
 from ..errors import CorruptDataError
 from ..strict_store import MissingChunkError
@@ -83,6 +83,15 @@ def first_error(group: BaseExceptionGroup) -> BaseException:
 
 def _chunk_key(path: str, index: tuple[int, ...]) -> str:
     return f"{path}/c/" + "/".join(str(i) for i in index)
+
+
+async def fetch_stored(store: Store, key: str, byte_range: ByteRequest | None = None) -> bytes:
+    """The stored bytes of a chunk or shard (or a range of them); every one is written,
+    so a missing one is :class:`~spikestore.strict_store.MissingChunkError`."""
+    buffer = await store.get(key, default_buffer_prototype(), byte_range)
+    if buffer is None:  # (see spikestore.strict_store)
+        raise MissingChunkError(key)
+    return buffer.to_bytes()
 
 
 class ChunkEncoder:
@@ -225,14 +234,10 @@ async def read_array(store: Store, path: str, meta: dict[str, Any], rows: slice 
     first, last = start // chunks[0], -(-stop // chunks[0])
     grid = [range(first, last)] + [range(math.ceil(s / c)) for s, c in zip(shape[1:], chunks[1:])]
     loop = asyncio.get_running_loop()
-    prototype = default_buffer_prototype()
     limit = asyncio.Semaphore(IN_FLIGHT)
 
     async def fetch(index: tuple[int, ...]) -> bytes:
-        buffer = await store.get(_chunk_key(path, index), prototype)
-        if buffer is None:  # every chunk is written (see spikestore.strict_store)
-            raise MissingChunkError(_chunk_key(path, index))
-        return buffer.to_bytes()
+        return await fetch_stored(store, _chunk_key(path, index))
 
     # a large array's last chunk first: a shape the chunks do not back (a damaged
     # or hostile index) is a missing chunk before anything of that size is allocated

@@ -26,6 +26,7 @@ import asyncio
 import copy
 import itertools
 import math
+from functools import partial
 from typing import Any
 
 import google_crc32c
@@ -35,9 +36,8 @@ from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 from zarr.storage import WrapperStore
 
 from ..errors import CorruptDataError
-from ..strict_store import MissingChunkError
 from .zarr_array import ChunkChain
-from .fast_chunks import _POOL, CHECK_FIRST_BYTES, ChunkEncoder, _run_all, decode_into  # one coding pool for chunks and shards
+from .fast_chunks import _POOL, CHECK_FIRST_BYTES, ChunkEncoder, _run_all, decode_into, fetch_stored  # one coding pool for chunks and shards
 from .read_errors import check_whole_read
 
 EMPTY = 2**64 - 1
@@ -140,14 +140,20 @@ async def write_array(store: Store, path: str, meta: dict[str, Any], data: np.nd
     await _run_all(one(shard) for shard in geometry.shards())
 
 
-def _places(geometry: ShardGeometry, payload: bytes, key: str, shard: tuple[int, ...], rows: tuple[int, int]) -> list[tuple[tuple[int, ...], tuple[int, int]]]:
-    """``(inner chunk, (offset, size))`` of every inner chunk of a shard that holds rows in ``rows``, its index checked."""
+def parse_index(geometry: ShardGeometry, payload: bytes, key: str) -> np.ndarray:
+    """The index (``count x 2``: offset, size) at the start of ``payload`` (a shard, or its first
+    ``index_bytes``), its crc32c checked; ``key`` names the shard in errors."""
     if len(payload) < geometry.index_bytes:
         raise CorruptDataError(f"shard {key} is shorter than its index")
     raw_index = payload[: geometry.index_bytes - 4]
     if google_crc32c.value(raw_index) != int.from_bytes(payload[geometry.index_bytes - 4 : geometry.index_bytes], "little"):
         raise CorruptDataError(f"shard {key}: its index failed its crc32c check")
-    index = np.frombuffer(raw_index, dtype="<u8").reshape(geometry.count, 2)
+    return np.frombuffer(raw_index, dtype="<u8").reshape(geometry.count, 2)
+
+
+def _places(geometry: ShardGeometry, payload: bytes, key: str, shard: tuple[int, ...], rows: tuple[int, int]) -> list[tuple[tuple[int, ...], tuple[int, int]]]:
+    """``(inner chunk, (offset, size))`` of every inner chunk of a shard that holds rows in ``rows``, its index checked."""
+    index = parse_index(geometry, payload, key)
     out = []
     for slot, chunk in enumerate(geometry.inner_chunks(shard)):
         if chunk is None:
@@ -212,14 +218,9 @@ async def read_array(store: Store, path: str, meta: dict[str, Any], rows: slice 
     shape = geometry.shape
     start, stop = (0, shape[0]) if rows is None else (rows.start or 0, shape[0] if rows.stop is None else min(rows.stop, shape[0]))
     loop = asyncio.get_running_loop()
-    prototype = default_buffer_prototype()
     limit = asyncio.Semaphore(SHARDS_IN_FLIGHT * 2)
 
-    async def fetch(key: str) -> bytes:
-        buffer = await store.get(key, prototype)
-        if buffer is None:  # every shard is written (see spikestore.strict_store)
-            raise MissingChunkError(key)
-        return buffer.to_bytes()
+    fetch = partial(fetch_stored, store)
 
     # a large array's last shard first: a shape the shards do not back (a damaged
     # or hostile index) is a missing shard before anything of that size is allocated

@@ -31,15 +31,13 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import google_crc32c
 import numpy as np
 from zarr.abc.store import RangeByteRequest, Store
-from zarr.core.buffer import default_buffer_prototype
 
 from ..errors import CorruptDataError
-from ..strict_store import MissingChunkError
 from . import fast_chunks, fast_shards
-from .fast_chunks import _POOL, SMALL_CHUNK_BYTES, decode_chunk
+from .fast_chunks import _POOL, SMALL_CHUNK_BYTES, decode_chunk, fetch_stored
+from .fast_shards import _shard_key as _key
 from .read_errors import check_whole_read
 from .zarr_array import ChunkChain
 
@@ -167,7 +165,8 @@ class RegionReader:
 
             await fast_chunks._run_all(one(index) for index in itertools.product(*grid))
         else:
-            per_shard = self.geometry.per_shard
+            geometry = self.geometry
+            per_shard = geometry.per_shard
             wanted: dict[tuple[int, ...], list[tuple[int, ...]]] = {}
             for index in itertools.product(*grid):
                 wanted.setdefault(tuple(i // n for i, n in zip(index, per_shard)), []).append(index)
@@ -175,10 +174,10 @@ class RegionReader:
             async def shard(where: tuple[int, ...], chunks: list[tuple[int, ...]]) -> None:
                 key = _key(self.path, where)
                 whole: bytes | None = None
-                if len(chunks) == self._chunks_in_array(where):  # all of it: one request, its index included
+                if len(chunks) == sum(c is not None for c in geometry.inner_chunks(where)):  # all of it: one request, its index included
                     whole = await self._fetch(key, None)
                     parsed = loop.create_future()
-                    parsed.set_result(self._parse_index(key, whole))
+                    parsed.set_result(fast_shards.parse_index(geometry, whole, key))
                     self._indexes[where] = parsed
                 spans = self._spans(key, await self._index(key, where), where, chunks)
 
@@ -214,16 +213,7 @@ class RegionReader:
         out[tuple(target)] = block[tuple(source)]
 
     async def _fetch(self, key: str, span: tuple[int, int] | None) -> bytes:
-        byte_range = None if span is None else RangeByteRequest(*span)
-        buffer = await self.store.get(key, default_buffer_prototype(), byte_range)
-        if buffer is None:  # every chunk and shard is written (see spikestore.strict_store)
-            raise MissingChunkError(key)
-        return buffer.to_bytes()
-
-    def _chunks_in_array(self, where: tuple[int, ...]) -> int:
-        """How many inner chunks of shard ``where`` lie inside the array."""
-        assert self.geometry is not None
-        return math.prod(min(n, -(-(size - w * n * c) // c)) for w, n, c, size in zip(where, self.geometry.per_shard, self.chunks, self.shape))
+        return await fetch_stored(self.store, key, None if span is None else RangeByteRequest(*span))
 
     async def _index(self, key: str, where: tuple[int, ...]) -> np.ndarray:
         """A shard's index (``count x 2``: offset, size), checked; fetched once per reader, by one read at a time."""
@@ -239,16 +229,7 @@ class RegionReader:
 
     async def _load_index(self, key: str) -> np.ndarray:
         assert self.geometry is not None
-        return self._parse_index(key, await self._fetch(key, (0, self.geometry.index_bytes)))
-
-    def _parse_index(self, key: str, raw: bytes) -> np.ndarray:
-        assert self.geometry is not None
-        size = self.geometry.index_bytes
-        if len(raw) < size:
-            raise CorruptDataError(f"shard {key} is shorter than its index")
-        if google_crc32c.value(raw[: size - 4]) != int.from_bytes(raw[size - 4 : size], "little"):
-            raise CorruptDataError(f"shard {key}: its index failed its crc32c check")
-        return np.frombuffer(raw[: size - 4], dtype="<u8").reshape(self.geometry.count, 2)
+        return fast_shards.parse_index(self.geometry, await self._fetch(key, (0, self.geometry.index_bytes)), key)
 
     def __getstate__(self) -> dict[str, Any]:
         # the kept indexes are futures of one event loop: a copy (a dask task in another process) starts without them
@@ -278,7 +259,3 @@ class RegionReader:
             else:
                 spans.append((start, stop, [(chunk, start, stop)]))
         return spans
-
-
-def _key(path: str, index: tuple[int, ...]) -> str:
-    return "/".join([path, "c", *map(str, index)]) if path else "/".join(["c", *map(str, index)])

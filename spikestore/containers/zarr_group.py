@@ -714,6 +714,7 @@ class StoredArray(Array):
         super().__init__(async_array)
         self._source = (store, async_array.store_path.path, metadata)
         self._region: region_reads.RegionReader | None = None
+        self._readable: bool | None = None  # by a RegionReader (else zarr reads it); decided on first use
 
     @property
     def document(self) -> dict[str, Any]:
@@ -723,11 +724,13 @@ class StoredArray(Array):
     @property
     def region(self) -> region_reads.RegionReader | None:
         """The reader of this array's basic selections, or ``None`` (read them through zarr)."""
-        if self._region is None and region_reads.supports(self._source[2]):
+        if self._readable is None:
+            self._readable = region_reads.supports(self._source[2])
+        if self._region is None and self._readable:
             try:
                 self._region = region_reads.RegionReader(*self._source)
             except (ValueError, TypeError, KeyError, CorruptDataError):
-                return None  # zarr's reads say what is wrong with it
+                self._readable = False  # zarr's reads say what is wrong with it
         return self._region
 
 
