@@ -255,3 +255,21 @@ def test_warm_leaves_a_damaged_index_to_the_read(tmp_path) -> None:
     sync(reader.warm())  # no error here
     with pytest.raises(CorruptDataError, match="index failed its crc32c"):
         sync(reader.read(plan(7, data.shape)))
+
+
+@pytest.mark.parametrize("name", [n for n in CASES if CASES[n][1] is not None])
+def test_chunks_in_counts_the_slots_inner_chunks_lists(name) -> None:
+    """The whole-shard test counts a shard's chunks inside the array by arithmetic; it must
+    agree with the listing of slots, edge shards (cut by the array's end) included."""
+    data, access, _ = CASES[name]
+    meta = apply_layout(array_metadata(data.shape, data.dtype, {}), access)
+    inner = fast_shards.ShardGeometry(meta).inner
+    edges = 0
+    for cut in (0, 1, 7, max(inner) + 3):  # the same chunk grid over arrays cut short of its edges
+        shape = [max(1, s - cut) for s in data.shape]
+        geometry = fast_shards.ShardGeometry({**meta, "shape": shape})
+        for shard in geometry.shards():
+            listed = sum(c is not None for c in geometry.inner_chunks(shard))
+            assert geometry.chunks_in(shard) == listed, (shape, shard)
+            edges += listed < geometry.count
+    assert edges  # some shards had slots past the array's end

@@ -94,6 +94,14 @@ class ShardGeometry:
             out.append(index if all(i * c < size for i, c, size in zip(index, self.inner, self.shape)) else None)
         return out
 
+    def chunks_in(self, shard: tuple[int, ...]) -> int:
+        """How many of ``shard``'s slots hold an inner chunk inside the array (those
+        :meth:`inner_chunks` does not give as ``None``), counted without listing them."""
+        count = 1
+        for s, n, c, size in zip(shard, self.per_shard, self.inner, self.shape):
+            count *= max(0, min(n, -(-size // c) - s * n))
+        return count
+
     def region(self, index: tuple[int, ...]) -> tuple[slice, ...]:
         """The part of the array an inner chunk covers (cut at the array's end)."""
         return tuple(slice(i * c, min((i + 1) * c, s)) for i, c, s in zip(index, self.inner, self.shape))

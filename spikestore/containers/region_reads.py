@@ -174,7 +174,7 @@ class RegionReader:
             async def shard(where: tuple[int, ...], chunks: list[tuple[int, ...]]) -> None:
                 key = _key(self.path, where)
                 whole: bytes | None = None
-                if len(chunks) == sum(c is not None for c in geometry.inner_chunks(where)):  # all of it: one request, its index included
+                if len(chunks) == geometry.chunks_in(where):  # all of it: one request, its index included
                     whole = await self._fetch(key, None)
                     parsed = loop.create_future()
                     parsed.set_result(fast_shards.parse_index(geometry, whole, key))
