@@ -20,6 +20,7 @@ missing bucket, access denied) become :class:`~spikestore.errors.StoreAccessErro
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import inspect
@@ -36,7 +37,7 @@ import fsspec.asyn
 from fsspec.implementations.local import LocalFileSystem
 import zarr.core.sync as zarr_sync
 from zarr.abc.store import ByteRequest, Store
-from zarr.core.buffer import Buffer, BufferPrototype
+from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 from zarr.storage import FsspecStore, LocalStore, WrapperStore
 
 from .errors import InvalidURLError, StoreAccessError
@@ -527,6 +528,20 @@ def _mtime(info: dict[str, Any]) -> float | None:
     return None
 
 
+def _write_parts(path: Path, parts: list[bytes]) -> None:
+    """Write the concatenation of ``parts`` to ``path``: a temporary file beside it, renamed
+    (``BufferedWriter.writelines`` passes parts larger than its buffer straight to the file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial_path = path.with_suffix(f".{uuid.uuid4().hex}.partial")
+    try:
+        with partial_path.open("wb") as f:
+            f.writelines(parts)
+        partial_path.replace(path)
+    except BaseException:
+        partial_path.unlink(missing_ok=True)
+        raise
+
+
 def _unlink(path: str) -> None:
     try:
         os.unlink(path)
@@ -584,6 +599,20 @@ class GuardedStore(WrapperStore[Store]):
         self._check(key)
         async with self._access():
             await self._store.set(key, value)
+
+    async def set_parts(self, key: str, parts: list[bytes]) -> None:
+        """``set`` of the concatenation of ``parts``.  A local folder gets the parts written
+        one after another (a shard of tens of MB is not copied once more to be joined), as
+        zarr's ``LocalStore`` writes: to a temporary file in the same folder, then renamed;
+        any other store gets them joined."""
+        self._check(key)
+        async with self._access():
+            inner = self._store
+            if type(inner) is LocalStore:
+                inner._check_writable()
+                await asyncio.to_thread(_write_parts, inner.root / key, parts)
+            else:
+                await inner.set(key, default_buffer_prototype().buffer.from_bytes(b"".join(parts)))
 
     async def _set_many(self, values: Iterable[tuple[str, Buffer]]) -> None:
         for key, value in values:

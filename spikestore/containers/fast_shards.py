@@ -111,8 +111,9 @@ def _shard_key(path: str, shard: tuple[int, ...]) -> str:
     return "/".join([path, "c", *map(str, shard)]) if path else "/".join(["c", *map(str, shard)])
 
 
-def _assemble(geometry: ShardGeometry, slots: list[tuple[int, ...] | None], bodies: list[bytes]) -> bytes:
-    """A shard from its inner chunks' stored bytes (``None`` slots are empty)."""
+def _assemble(geometry: ShardGeometry, slots: list[tuple[int, ...] | None], bodies: list[bytes]) -> list[bytes]:
+    """A shard from its inner chunks' stored bytes (``None`` slots are empty), as the parts
+    whose concatenation it is: its index (crc32c included), then the bodies."""
     index = np.full((geometry.count, 2), EMPTY, dtype="<u8")
     offset = geometry.index_bytes
     stored = iter(bodies)
@@ -122,7 +123,18 @@ def _assemble(geometry: ShardGeometry, slots: list[tuple[int, ...] | None], bodi
             index[slot] = (offset, size)
             offset += size
     raw_index = index.tobytes()
-    return b"".join([raw_index, google_crc32c.value(raw_index).to_bytes(4, "little"), *bodies])
+    return [raw_index + google_crc32c.value(raw_index).to_bytes(4, "little"), *bodies]
+
+
+async def set_parts(store: Store, key: str, parts: list[bytes]) -> None:
+    """Store the concatenation of ``parts`` at ``key``: by the store's ``set_parts`` when it has
+    one (a local folder writes the parts one after another: a shard of tens of MB is not
+    copied once more to be joined), else joined."""
+    write = getattr(store, "set_parts", None)
+    if write is not None:
+        await write(key, parts)
+    else:
+        await store.set(key, default_buffer_prototype().buffer.from_bytes(b"".join(parts)))
 
 
 async def write_array(store: Store, path: str, meta: dict[str, Any], data: np.ndarray) -> None:
@@ -133,7 +145,6 @@ async def write_array(store: Store, path: str, meta: dict[str, Any], data: np.nd
     inner = {"chunk_grid": {"configuration": {"chunk_shape": list(geometry.inner)}}, "fill_value": meta["fill_value"], "codecs": config["codecs"]}
     encode = ChunkEncoder(inner, data)
     loop = asyncio.get_running_loop()
-    prototype = default_buffer_prototype()
     limit = asyncio.Semaphore(SHARDS_IN_FLIGHT)
 
     async def one(shard: tuple[int, ...]) -> None:
@@ -141,9 +152,7 @@ async def write_array(store: Store, path: str, meta: dict[str, Any], data: np.nd
             slots = geometry.inner_chunks(shard)
             chunks = [c for c in slots if c is not None]
             bodies = await asyncio.gather(*(loop.run_in_executor(_POOL, encode, c) for c in chunks))
-            shard_bytes = await loop.run_in_executor(_POOL, _assemble, geometry, slots, list(bodies))  # a copy of tens of MB: not in the loop's thread
-            del bodies
-            await store.set(_shard_key(path, shard), prototype.buffer.from_bytes(shard_bytes))
+            await set_parts(store, _shard_key(path, shard), _assemble(geometry, slots, list(bodies)))
 
     await _run_all(one(shard) for shard in geometry.shards())
 

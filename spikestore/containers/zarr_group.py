@@ -22,7 +22,7 @@ import json
 import re
 import zlib
 from functools import lru_cache, partial
-from typing import Any, Callable, Coroutine, Iterable, Iterator, Literal
+from typing import Any, Awaitable, Callable, Coroutine, Iterable, Iterator, Literal
 
 import numpy as np
 from zarr.abc.store import Store
@@ -480,39 +480,52 @@ class _ChunkLedger(WrapperStore[Store]):
         self._limit: asyncio.Semaphore | None = None
 
     async def set(self, key: str, value: Any) -> None:
+        data = value.as_buffer_like()  # a view: no copy of the object
+        await self._write(key, len(data), partial(chunk_fingerprint, data), lambda: self._store.set(key, value))
+
+    async def set_parts(self, key: str, parts: list[bytes]) -> None:
+        """``set`` of the concatenation of ``parts`` (a shard: its index, then its chunks),
+        passed on as parts (:func:`.fast_shards.set_parts`)."""
+        size = sum(len(part) for part in parts)
+        await self._write(key, size, partial(chunk_fingerprint, *parts), lambda: fast_shards.set_parts(self._store, key, parts))
+
+    async def _write(self, key: str, size: int, fingerprint: Callable[[], int], write: Callable[[], Awaitable[None]]) -> None:
         if self._limit is None:  # created in the event loop that uses it
             self._limit = asyncio.Semaphore(self._limit_size)
-        data = value.as_buffer_like()  # a view: no copy of the object
-        if len(data) < FINGERPRINT_IN_THREAD_BYTES:
-            self.written[key] = (len(data), chunk_fingerprint(data))
+        if size < FINGERPRINT_IN_THREAD_BYTES:
+            self.written[key] = (size, fingerprint())
             async with self._limit:
-                await self._store.set(key, value)
+                await write()
             return
         # zlib releases the GIL on large buffers: a shard is fingerprinted in a thread while it
         # is written, not in the event loop's thread (about 0.5 s of it for a medium workspace)
-        fingerprint = asyncio.ensure_future(asyncio.to_thread(chunk_fingerprint, data))
+        pending = asyncio.ensure_future(asyncio.to_thread(fingerprint))
         try:
             async with self._limit:
-                await self._store.set(key, value)
+                await write()
         except BaseException:
-            fingerprint.cancel()
+            pending.cancel()
             raise
-        self.written[key] = (len(data), await fingerprint)
+        self.written[key] = (size, await pending)
 
     async def _set_many(self, values: Iterable[tuple[str, Any]]) -> None:
         for key, value in values:
             await self.set(key, value)
 
 
-def chunk_fingerprint(data: bytes | memoryview) -> int:
-    """The fingerprint of one stored chunk (or shard) object in its array's digest: its CRC-32 (zlib).
+def chunk_fingerprint(*parts: bytes | memoryview) -> int:
+    """The fingerprint of one stored chunk (or shard) object in its array's digest: its CRC-32 (zlib),
+    of the object given whole or as the parts it is the concatenation of.
 
     Not its crc32c: every chunk spikestore writes ends with the crc32c of
     what precedes it, and the crc32c of a message followed by its own crc32c
     is one constant (the CRC residue), so it would tell no two valid chunks
     apart.  CRC-32 uses another polynomial and differs between chunks.
     """
-    return zlib.crc32(data)
+    crc = 0
+    for part in parts:
+        crc = zlib.crc32(part, crc)
+    return crc
 
 
 def chunk_digest(entries: Iterable[tuple[str, int, int]]) -> str:
