@@ -283,3 +283,42 @@ def test_rounded_rates_keep_the_fast_chain_when_pcodec_saves_little_of_the_raw_b
     expected = round_mantissa(rates, keep_bits(rates.dtype, 1e-6))
     np.testing.assert_array_equal(zarr.open_group(item_group, mode="r")[array_name][...], expected)
     np.testing.assert_array_equal(AnalysisWorkspace.load_item(str(tmp_path / "ws"), "ns", "rates"), expected)
+
+
+def _unit_major_times(units: int = 400, seed: int = 3) -> np.ndarray:
+    """Spike trains of ``units`` units one after another (each sorted), as ``spike_times`` holds them."""
+    rng = np.random.default_rng(seed)
+    return np.concatenate([np.sort(np.round(rng.uniform(0, 600_000, n) * 20) / 20) for n in rng.poisson(600, units)])
+
+
+def _pcodec_level(meta: dict) -> int | None:
+    codecs = meta["codecs"][0]["configuration"]["codecs"] if meta["codecs"][0]["name"] == "sharding_indexed" else meta["codecs"]
+    return next((c["configuration"]["level"] for c in codecs if c["name"] == "numcodecs.pcodec"), None)
+
+
+@pytest.mark.parametrize("times", [_spike_times(), _unit_major_times()], ids=["time-ordered", "unit-major"])
+def test_pcodec_keeps_its_costlier_level_only_when_that_saves_its_share(times: np.ndarray) -> None:
+    """PCodec is tried at level 8; when it wins, level 6 (cheaper to encode) is tried and kept
+    unless level 8 is CHEAPER_LOSS_PERCENT smaller, checked here by encoding the sample at both."""
+    from spikestore.containers.zarr_array import ChunkChain
+
+    level = _pcodec_level(_chosen(times))
+    default = array_metadata(times.shape, times.dtype, {})
+    sample = sync(codec_choice.read_sample(times, default))
+    size = {
+        lv: sum(len(ChunkChain([{"name": "numcodecs.pcodec", "configuration": {"level": lv, "mode_spec": "auto", "delta_spec": "auto"}}, {"name": "crc32c"}], times.dtype).encode(b)) for b in sample)
+        for lv in (codec_choice.PCODEC_CHEAPER_LEVEL, 8)
+    }
+    costlier_pays = size[8] * 100 <= size[codec_choice.PCODEC_CHEAPER_LEVEL] * (100 - codec_choice.CHEAPER_LOSS_PERCENT)
+    assert level == (8 if costlier_pays else codec_choice.PCODEC_CHEAPER_LEVEL), size
+
+
+def test_a_cheaper_setting_is_tried_only_after_its_candidate_won(monkeypatch) -> None:
+    tried: list[str] = []
+    trial = codec_choice._trial
+    monkeypatch.setattr(codec_choice, "_trial", lambda candidate, *args: tried.append(candidate.name) or trial(candidate, *args))
+    assert _pcodec_level(_chosen(_smooth_rates())) is None  # the fast chain wins on smooth rates
+    assert "pcodec" in tried and "pcodec-6" not in tried
+    tried.clear()
+    assert _pcodec_level(_chosen(_unit_major_times())) == codec_choice.PCODEC_CHEAPER_LEVEL
+    assert tried[-1] == "pcodec-6"
