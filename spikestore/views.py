@@ -162,8 +162,8 @@ class LazyArray(Array):
         if self._string:
             self._numpy_dtype = np.dtype(metadata.attributes.get(NUMPY_DTYPE_ATTR) or self._attrs.get(NUMPY_DTYPE_ATTR, "<U0"))
         else:
-            endian = _stored_endian(getattr(metadata, "codecs", ()))
-            self._numpy_dtype = as_stored_byte_order(native, {"codecs": [{"name": "bytes", "configuration": {"endian": endian}}]} if endian else {})
+            document = self._stored.document if self._stored is not None else metadata.to_dict()
+            self._numpy_dtype = as_stored_byte_order(native, document)
 
     # -- description ------------------------------------------------------------
 
@@ -324,18 +324,6 @@ def _is_basic(selection: Any) -> bool:
         s is Ellipsis or isinstance(s, slice) or (isinstance(s, (int, np.integer)) and not isinstance(s, (bool, np.bool_)))
         for s in parts
     )
-
-
-def _stored_endian(codecs: Any) -> str | None:
-    """The byte order (``"big"``/``"little"``) the ``bytes`` codec of a parsed chain stores, sharded or not."""
-    for codec in codecs:
-        endian = getattr(codec, "endian", None)
-        if endian is not None:
-            return str(getattr(endian, "value", endian))
-        inner = getattr(codec, "codecs", None)
-        if inner:
-            return _stored_endian(inner)
-    return None
 
 
 def _has_ellipsis(selection: Any) -> bool:

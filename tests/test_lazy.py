@@ -424,3 +424,19 @@ def test_a_view_pickles_to_the_same_data_and_shares_one_client_per_root(location
     assert_same(values[7:9], np.asarray(clone[7:9]))
     assert_same(values, np.asarray(clone[:]))
     assert type(pickle.loads(pickle.dumps(inner))) is type(inner)
+
+
+@pytest.mark.parametrize("dtype", [">f8", "<f8", ">i4", "<u2"])
+def test_a_lazy_array_keeps_the_stored_byte_order(tmp_path, dtype) -> None:
+    """A view gives what the loaded item gives: the dtype as stored, byte order included."""
+    values = (np.arange(5000) % 251).astype(dtype).reshape(50, 100)
+    ws = AnalysisWorkspace()
+    ws.store("ns", "a", values)
+    ws.save(str(tmp_path / "ws"))
+    view = open_workspace(str(tmp_path / "ws")).get_lazy("ns", "a")
+    loaded = AnalysisWorkspace.load(str(tmp_path / "ws")).get("ns", "a")
+    assert loaded.dtype == np.dtype(dtype)
+    for got in (view.load(), view[...], view[3:7, ::3], np.asarray(view)):
+        assert got.dtype == np.dtype(dtype), got.dtype
+    np.testing.assert_array_equal(view[3:7, ::3], values[3:7, ::3])
+    np.testing.assert_array_equal(view.load(), values)
