@@ -467,10 +467,6 @@ class WorkspaceRoot:
             self.fs.invalidate_cache(path)
             return bool(self.fs.exists(path))
 
-    def is_empty(self) -> bool:
-        """Whether the root holds nothing at all."""
-        return not self.list_names("")
-
 
 class _SharedLoopStore(FsspecStore):
     """zarr's ``FsspecStore`` on a filesystem that runs on zarr's own event loop
