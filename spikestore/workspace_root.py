@@ -41,6 +41,7 @@ from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 from zarr.storage import FsspecStore, LocalStore, WrapperStore
 
 from .errors import InvalidURLError, StoreAccessError
+from .object_store import s3_object_store
 from .paths import GROUP_DOCUMENT, INTERNAL_DIR, check_key, check_version_folder
 
 TMP_DIR = f"{INTERNAL_DIR}/tmp"
@@ -55,6 +56,8 @@ _ACCESS_ERRORS = {
     "SignatureDoesNotMatch": "the secret key does not match the access key id",
     "AccessDenied": "access was denied",
     "NoSuchBucket": "the bucket does not exist",
+    "PermissionDeniedError": "access was denied",  # obstore's (spikestore.object_store)
+    "UnauthenticatedError": "the credentials were not accepted",
 }
 
 
@@ -214,8 +217,11 @@ class WorkspaceRoot:
     def zarr_store(self) -> Store:
         """The Zarr store rooted at the workspace root, behind :class:`GuardedStore`."""
         if self._zarr_store is None:
+            fast_s3 = None if self.is_local else s3_object_store(self.url, self.storage_options, read_only=self.read_only)
             if self.is_local:
                 inner: Store = LocalStore(self.root, read_only=self.read_only)
+            elif fast_s3 is not None:
+                inner = fast_s3
             elif getattr(self.fs, "async_impl", False) and self.fs.loop is zarr_sync._get_loop():
                 inner = _SharedLoopStore(self.fs, path=self.root, read_only=self.read_only)
                 inner.origin = (self.url, self.storage_options)
