@@ -27,6 +27,7 @@ import inspect
 import os
 import posixpath
 import time
+import urllib.parse
 import uuid
 import warnings
 from pathlib import Path
@@ -56,6 +57,9 @@ _ACCESS_ERRORS = {
     "SignatureDoesNotMatch": "the secret key does not match the access key id",
     "AccessDenied": "access was denied",
     "NoSuchBucket": "the bucket does not exist",
+    "EndpointConnectionError": "the endpoint could not be reached (check endpoint_url and the network)",
+    "ConnectTimeoutError": "the endpoint did not answer in time (check endpoint_url and the network)",
+    "InvalidRegionError": "the region name is not valid (check client_kwargs={'region_name': ...})",
     "PermissionDeniedError": "access was denied",  # obstore's (spikestore.object_store)
     "UnauthenticatedError": "the credentials were not accepted",
 }
@@ -99,6 +103,25 @@ def translated(url: str, exc: Exception) -> Exception:
     return exc if problem is None else _access_error(url, problem)
 
 
+def _check_endpoints(url: str, options: dict[str, Any]) -> None:
+    """Refuse an ``endpoint_url`` (top-level or in ``client_kwargs``) that is not an http(s) URL:
+    the S3 client would fail on it only at its first request, with a bare ``ValueError``."""
+    client = options.get("client_kwargs")
+    for endpoint in (options.get("endpoint_url"), client.get("endpoint_url") if isinstance(client, dict) else None):
+        if endpoint is None:
+            continue
+        try:
+            parts = urllib.parse.urlsplit(endpoint) if isinstance(endpoint, str) else None
+            valid = parts is not None and parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+        except ValueError:  # an invalid IPv6 address or port
+            valid = False
+        if not valid:
+            raise InvalidURLError(
+                f"cannot open {url!r}: endpoint_url {endpoint!r} is not an http(s) URL; give the server's "
+                f"address, e.g. storage_options={{'endpoint_url': 'http://localhost:9000'}}."
+            )
+
+
 def _access_error(url: str, problem: str) -> StoreAccessError:
     return StoreAccessError(
         f"cannot access {url}: {problem}. For S3, set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or "
@@ -135,6 +158,7 @@ class WorkspaceRoot:
         self.root = root.rstrip("/") or "/"
         self.is_local = isinstance(self.fs, LocalFileSystem)
         self._zarr_store: Store | None = None
+        _check_endpoints(self.url, self.storage_options)
 
     @staticmethod
     def _options(url: str, options: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from spikestore import AnalysisWorkspace, open_workspace
-from spikestore.errors import FormatError, StoreAccessError, WorkspaceNotFoundError
+from spikestore.errors import FormatError, InvalidURLError, StoreAccessError, WorkspaceNotFoundError
 
 from .conftest import BUCKET
 
@@ -67,3 +67,27 @@ def test_cli_s3_without_credentials_says_what_to_set(s3_server, tmp_path) -> Non
         assert "no credentials" in lines[0] and "AWS_ACCESS_KEY_ID" in lines[0] and "-o key=" in lines[0], lines[0]
         assert "Traceback" not in out.stderr and "NoCredentialsError" not in out.stderr
     assert list(tmp_path.glob("out*")) == []
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"endpoint_url": "http://[bad"}, {"endpoint_url": "localhost:9000"}, {"client_kwargs": {"endpoint_url": "ftp://x"}}, {"endpoint_url": 9000}],
+    ids=["bad-ipv6", "no-scheme", "ftp-in-client-kwargs", "not-a-string"],
+)
+def test_an_endpoint_that_is_not_a_url_is_refused_before_any_request(options) -> None:
+    ws = AnalysisWorkspace()
+    ws.store("a", "b", np.arange(3.0))
+    with pytest.raises(InvalidURLError, match="endpoint_url"):
+        ws.save(f"s3://{BUCKET}/never", storage_options={"key": "k", "secret": "s", **options})
+
+
+@pytest.mark.parametrize(
+    "options, problem",
+    [({"endpoint_url": "http://127.0.0.1:1"}, "could not be reached"), ({"client_kwargs": {"region_name": "no such region!"}}, "region name is not valid")],
+    ids=["unreachable", "bad-region"],
+)
+def test_an_unreachable_endpoint_or_a_bad_region_is_a_store_access_error(options, problem) -> None:
+    ws = AnalysisWorkspace()
+    ws.store("a", "b", np.arange(3.0))
+    with pytest.raises(StoreAccessError, match=problem):
+        ws.save(f"s3://{BUCKET}/never", storage_options={"key": "k", "secret": "s", **options})
