@@ -10,12 +10,16 @@ group document of a namespace or key folder.  Zarr reaches the same bytes
 only through :class:`GuardedStore`, which applies the same check to every
 key zarr asks for.
 
-This is also the only module that knows how a filesystem makes a write
-atomic or exclusive: local files are written under ``__spikestore__/tmp/``
-(where no user name can reach) and moved into place with ``os.replace`` /
-``os.link``; object stores use a single ``PUT`` (``If-None-Match: *`` for
+The requests themselves are made by an object backend behind the root:
+:class:`~spikestore.fsspec_objects.LocalObjects` for a folder (atomic and
+exclusive writes through temporary files under ``__spikestore__/tmp/``, where
+no user name can reach), :class:`~spikestore.object_store.ObstoreObjects` on
+S3 when obstore can reach the bucket, and
+:class:`~spikestore.fsspec_objects.FsspecObjects` for any other fsspec URL
+(object stores write with a single ``PUT``, ``If-None-Match: *`` for
 create-only).  Storage errors that mean "no access" (missing credentials, a
-missing bucket, access denied) become :class:`~spikestore.errors.StoreAccessError`.
+missing bucket, access denied, an unreachable endpoint) become
+:class:`~spikestore.errors.StoreAccessError`.
 """
 
 from __future__ import annotations
@@ -26,15 +30,15 @@ import functools
 import inspect
 import os
 import posixpath
+import re
 import time
 import urllib.parse
 import uuid
 import warnings
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Iterable, Iterator
+from typing import Any, AsyncIterator, Iterable, Iterator
 
 import fsspec
-import fsspec.asyn
 from fsspec.implementations.local import LocalFileSystem
 import zarr.core.sync as zarr_sync
 from zarr.abc.store import ByteRequest, Store
@@ -42,10 +46,9 @@ from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 from zarr.storage import FsspecStore, LocalStore, WrapperStore
 
 from .errors import InvalidURLError, StoreAccessError
-from .object_store import s3_object_store
+from .fsspec_objects import TMP_DIR, FsspecObjects, LocalObjects
+from .object_store import ObstoreObjects, SinglePutObjectStore, s3_store
 from .paths import GROUP_DOCUMENT, INTERNAL_DIR, check_key, check_version_folder
-
-TMP_DIR = f"{INTERNAL_DIR}/tmp"
 # connections an object-store client keeps open (botocore's default is 10)
 MAX_CONNECTIONS = 64
 # object stores limit a whole key (S3: 1024 bytes); local paths are limited per segment
@@ -63,6 +66,9 @@ _ACCESS_ERRORS = {
     "PermissionDeniedError": "access was denied",  # obstore's (spikestore.object_store)
     "UnauthenticatedError": "the credentials were not accepted",
 }
+
+
+_S3_ERROR_CODE = re.compile(r"<Code>(\w+)</Code>")
 
 
 def normalize_url(url: str | os.PathLike[str]) -> str:
@@ -91,7 +97,22 @@ def access_problem(exc: BaseException) -> str | None:
             return _ACCESS_ERRORS[code]
         if isinstance(current, PermissionError):
             return "access was denied"
+        if type(current).__module__.startswith("obstore"):
+            problem = _obstore_problem(str(current))
+            if problem is not None:
+                return problem
         current = current.__cause__ or current.__context__
+    return None
+
+
+def _obstore_problem(message: str) -> str | None:
+    """What an obstore error message says about access: the S3 error code it quotes, or a
+    failed connection (obstore has one exception type for all of them)."""
+    for code in _S3_ERROR_CODE.findall(message):
+        if code in _ACCESS_ERRORS:
+            return _ACCESS_ERRORS[code]
+    if "error sending request" in message:
+        return _ACCESS_ERRORS["EndpointConnectionError"]
     return None
 
 
@@ -159,6 +180,11 @@ class WorkspaceRoot:
         self.is_local = isinstance(self.fs, LocalFileSystem)
         self._zarr_store: Store | None = None
         _check_endpoints(self.url, self.storage_options)
+        self._fsspec = (LocalObjects if self.is_local else FsspecObjects)(self.fs, self.root)
+        self._s3 = None if self.is_local else s3_store(self.url, self.storage_options)
+        self._objects: FsspecObjects | ObstoreObjects = (
+            self._fsspec if self._s3 is None else ObstoreObjects(self._s3, self._fsspec, max_in_flight=MAX_CONNECTIONS)
+        )
 
     @staticmethod
     def _options(url: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -204,8 +230,7 @@ class WorkspaceRoot:
     def abspath(self, rel: str, *, prefix: bool = False) -> str:
         """Filesystem path of a root-relative key, after checking that it stays inside the root."""
         check_key(rel, f"key in {self.url}", prefix=prefix)
-        rel = rel.rstrip("/")
-        return posixpath.join(self.root, rel) if rel else self.root
+        return self._fsspec.path(rel)
 
     @property
     def max_key_bytes(self) -> int:
@@ -230,7 +255,7 @@ class WorkspaceRoot:
         bucket = self.root.split("/", 1)[0]
         try:
             with self.access():
-                exists = bool(self.fs.exists(bucket))
+                exists = self._objects.container_exists()
         except StoreAccessError as exc:
             return f" ({exc})"
         except OSError:
@@ -241,11 +266,8 @@ class WorkspaceRoot:
     def zarr_store(self) -> Store:
         """The Zarr store rooted at the workspace root, behind :class:`GuardedStore`."""
         if self._zarr_store is None:
-            fast_s3 = None if self.is_local else s3_object_store(self.url, self.storage_options, read_only=self.read_only)
             if self.is_local:
                 inner: Store = LocalStore(self.root, read_only=self.read_only)
-            elif fast_s3 is not None:
-                inner = fast_s3
             elif getattr(self.fs, "async_impl", False) and self.fs.loop is zarr_sync._get_loop():
                 inner = _SharedLoopStore(self.fs, path=self.root, read_only=self.read_only)
                 inner.origin = (self.url, self.storage_options)
@@ -253,6 +275,8 @@ class WorkspaceRoot:
                 inner = FsspecStore.from_url(
                     self.url, storage_options=self._options(self.url, self.storage_options), read_only=self.read_only
                 )
+            if self._s3 is not None:
+                inner = SinglePutObjectStore(self._s3, read_only=self.read_only, fallback=inner)
             self._zarr_store = GuardedStore(inner, self.url)
         return self._zarr_store
 
@@ -260,56 +284,35 @@ class WorkspaceRoot:
 
     def read_bytes(self, rel: str) -> bytes | None:
         """The object's bytes, or ``None`` when it does not exist."""
-        path = self.abspath(rel)
+        check_key(rel, f"key in {self.url}")
         try:
             with self.access():
-                return self.fs.cat_file(path)
+                return self._objects.read(rel)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return None
 
     def read_many(self, rels: Iterable[str]) -> dict[str, bytes | None]:
         """Several objects at once (concurrent requests where the filesystem can)."""
-        rels = list(rels)
+        rels = list(dict.fromkeys(rels))
         if not rels:
             return {}
-        paths = {self.abspath(r): r for r in rels}
+        for rel in rels:
+            check_key(rel, f"key in {self.url}")
         with self.access():
-            out = self.fs.cat(list(paths), on_error="return")
+            out = self._objects.read_many(rels)
         result: dict[str, bytes | None] = {}
-        for path, rel in paths.items():
-            value = out.get(path) if isinstance(out, dict) else out
-            if isinstance(value, Exception) and access_problem(value) is not None:
+        for rel in rels:
+            value = out.get(rel)
+            if isinstance(value, BaseException) and access_problem(value) is not None:
                 raise _access_error(self.url, access_problem(value) or "") from value
             result[rel] = value if isinstance(value, bytes) else None
         return result
 
-    def _temporary(self, data: bytes) -> str:
-        """A complete local file under ``__spikestore__/tmp/`` holding ``data``."""
-        folder = self.abspath(TMP_DIR)
-        os.makedirs(folder, exist_ok=True)
-        tmp = posixpath.join(folder, uuid.uuid4().hex)
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        return tmp
-
-    def _place(self, path: str, data: bytes, place: Callable[[str, str], None]) -> None:
-        """Write ``data`` to a complete temporary file, then ``place(temporary, path)`` it in one step
-        (``os.replace``: old or new bytes, never a mix; ``os.link``: only if none is there)."""
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = self._temporary(data)
-        try:
-            place(tmp, path)
-        finally:
-            _unlink(tmp)  # already gone after os.replace
-
     def write_bytes(self, rel: str, data: bytes) -> None:
         """Write an object so that readers see the old or the new bytes, never a mix."""
-        path = self.abspath(rel)
+        check_key(rel, f"key in {self.url}")
         with self.access():
-            if self.is_local:
-                self._place(path, data, os.replace)
-            else:
-                self.fs.pipe_file(path, data)
+            self._objects.write(rel, data)
 
     def create_bytes(self, rel: str, data: bytes) -> bool:
         """Write an object only if none exists at ``rel``; return whether it was written.
@@ -317,19 +320,9 @@ class WorkspaceRoot:
         Exclusive creation is a single atomic step: ``os.link`` of a complete
         temporary file locally, a conditional ``PUT`` on object stores.
         """
-        path = self.abspath(rel)
+        check_key(rel, f"key in {self.url}")
         with self.access():
-            if self.is_local:
-                try:
-                    self._place(path, data, os.link)
-                    return True
-                except FileExistsError:
-                    return False
-            try:
-                self.fs.pipe_file(path, data, mode="create")
-                return True
-            except FileExistsError:
-                return False
+            return self._objects.create(rel, data)
 
     def list_names(self, rel: str) -> list[str]:
         """Names directly under ``rel`` (fresh listing, no cache)."""
@@ -337,71 +330,34 @@ class WorkspaceRoot:
 
     def list_details(self, rel: str) -> dict[str, float | None]:
         """Names directly under ``rel`` with their modification time (POSIX seconds, ``None`` if unknown); fresh listing, no cache."""
-        path = self.abspath(rel)
+        check_key(rel, f"key in {self.url}")
         try:
             with self.access():
-                entries = self._listing(path)
+                return self._objects.listing(rel)
         except (FileNotFoundError, NotADirectoryError):
             return {}
-        out: dict[str, float | None] = {}
-        for entry in entries:
-            name = posixpath.basename(str(entry.get("name", "")).rstrip("/"))
-            if name:
-                out[name] = _mtime(entry)
-        return out
-
-    def _listing(self, path: str) -> list[dict[str, Any]]:
-        """One fresh listing of ``path`` (fsspec ``ls`` entries).
-
-        s3fs's ``ls`` of an empty prefix also lists the parent prefix (to
-        tell a missing folder from an object of that name), which is a
-        second request and can page through a whole bucket; a workspace
-        only asks for folders, so on S3 one listing request (``_lsdir``)
-        answers.
-        """
-        lsdir = getattr(self.fs, "_lsdir", None)
-        if "s3" in _protocols(self.fs) and inspect.iscoroutinefunction(lsdir):
-            return list(fsspec.asyn.sync(self.fs.loop, lsdir, path, refresh=True))
-        self.fs.invalidate_cache(path)
-        return list(self.fs.ls(path, detail=True))
 
     def modified_time(self, rel: str) -> float | None:
         """When the object or folder at ``rel`` last changed (POSIX seconds), ``None`` if missing."""
-        path = self.abspath(rel)
+        check_key(rel, f"key in {self.url}")
         try:
             with self.access():
-                if self.is_local:
-                    return os.stat(path).st_mtime
-                self.fs.invalidate_cache(path)
-                return _mtime(self.fs.info(path))
+                return self._objects.modified_time(rel)
         except (FileNotFoundError, NotADirectoryError):
             return None
 
     def object_sizes(self, rel: str = "") -> dict[str, int]:
         """Every object under ``rel``: root-relative key → size in bytes."""
-        base = self.abspath(rel)
+        check_key(rel, f"key in {self.url}")
         with self.access():
-            self.fs.invalidate_cache(base)
-            try:
-                found = self.fs.find(base, detail=True)
-            except FileNotFoundError:
-                return {}
-        root = self.root.rstrip("/")
-        out: dict[str, int] = {}
-        for path, info in found.items():
-            key = posixpath.relpath(str(path), root)
-            if not key.startswith(f"{INTERNAL_DIR}/tmp/"):
-                out[key] = int(info.get("size") or 0)
-        return out
+            found = self._objects.sizes(rel)
+        return {key: size for key, size in found.items() if not key.startswith(f"{TMP_DIR}/")}
 
     def delete(self, rel: str) -> None:
         """Remove one object; missing is fine."""
-        path = self.abspath(rel)
-        try:
-            with self.access():
-                self.fs.rm_file(path)
-        except FileNotFoundError:
-            pass
+        check_key(rel, f"key in {self.url}")
+        with self.access():
+            self._objects.delete(rel)
 
     def delete_version(self, rel: str) -> None:
         """Remove one item version folder (``<ns>/<key>/<version>``) and everything in it.
@@ -409,13 +365,9 @@ class WorkspaceRoot:
         The only recursive delete spikestore does: anything that is not a
         version folder is refused with :class:`~spikestore.errors.UnsafePathError`.
         """
-        path = self.abspath(check_version_folder(rel))
-        try:
-            with self.access():
-                self.fs.invalidate_cache(path)
-                self.fs.rm(path, recursive=True)
-        except FileNotFoundError:
-            pass
+        check_key(check_version_folder(rel), f"key in {self.url}")
+        with self.access():
+            self._objects.delete_tree(rel)
 
     def remove_group_if_empty(self, rel: str, *, older_than: float | None = None) -> None:
         """Remove a namespace or key folder that holds nothing but its ``zarr.json``.
@@ -478,24 +430,21 @@ class WorkspaceRoot:
 
     def copy_tree(self, src_rel: str, dst_rel: str) -> None:
         """Copy everything under ``src_rel`` to ``dst_rel`` on the same filesystem."""
-        src = self.abspath(src_rel)
-        self.abspath(dst_rel)  # checked before anything is copied
+        check_key(src_rel, f"key in {self.url}")
+        check_key(dst_rel, f"key in {self.url}")  # checked before anything is copied
         with self.access():
-            self.fs.invalidate_cache(src)
-            files = list(self.fs.find(src))
-            for f in files:
-                relative = posixpath.relpath(f, src)
-                target = self.abspath(f"{dst_rel}/{relative}")  # each copied key is checked too
-                if self.is_local:
-                    os.makedirs(os.path.dirname(target), exist_ok=True)
-                self.fs.copy(f, target)
+            keys = list(self._objects.sizes(src_rel))
+            for key in keys:
+                relative = posixpath.relpath(key, src_rel)
+                target = f"{dst_rel}/{relative}"
+                check_key(target, f"key in {self.url}")  # each copied key is checked too
+                self._objects.copy(key, target)
 
     def exists(self, rel: str) -> bool:
         """Whether an object or folder exists at ``rel``."""
-        path = self.abspath(rel)
+        check_key(rel, f"key in {self.url}")
         with self.access():
-            self.fs.invalidate_cache(path)
-            return bool(self.fs.exists(path))
+            return self._objects.exists(rel)
 
 
 class _SharedLoopStore(FsspecStore):
@@ -535,25 +484,6 @@ def _reopened_store(url: str, storage_options: dict[str, Any], read_only: bool) 
     return guarded._store
 
 
-def _protocols(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:
-    protocol = fs.protocol
-    return (protocol,) if isinstance(protocol, str) else tuple(protocol)
-
-
-def _mtime(info: dict[str, Any]) -> float | None:
-    for field in ("mtime", "LastModified", "last_modified", "created"):
-        value = info.get(field)
-        if value is None:
-            continue
-        if hasattr(value, "timestamp"):
-            return float(value.timestamp())
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            continue
-    return None
-
-
 def _write_parts(path: Path, parts: list[bytes]) -> None:
     """Write the concatenation of ``parts`` to ``path``: a temporary file beside it, renamed
     (``BufferedWriter.writelines`` passes parts larger than its buffer straight to the file)."""
@@ -566,13 +496,6 @@ def _write_parts(path: Path, parts: list[bytes]) -> None:
     except BaseException:
         partial_path.unlink(missing_ok=True)
         raise
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 @functools.lru_cache(maxsize=None)
