@@ -224,6 +224,10 @@ class IndexState:
     replacing
         A whole-workspace save replaces a workspace whose index is damaged:
         only the listing is read (for the next generation number).
+    only
+        A view of one item ``(namespace, key)`` (``load_item``): the
+        snapshot's other entries are dropped unread, so only this one is
+        checked; damage elsewhere in the index is reported by a full open.
     """
 
     items: Items = field(default_factory=dict)
@@ -235,6 +239,7 @@ class IndexState:
     creating: bool = False
     upgrading: bool = False
     replacing: bool = False
+    only: tuple[str, str] | None = None
     writers: dict[str, list[int]] = field(default_factory=dict)
     snapshot_digest: str | None = None
     writer: str = field(default_factory=lambda: f"{_writer_id()}:{uuid.uuid4().hex[:8]}")
@@ -310,8 +315,10 @@ class IndexState:
                 where = f"index snapshot {snapshots[-1]} of {backend.url}"
                 if snapshot.get("generation") != newest or not isinstance(snapshot.get("absorbed", []), list):
                     raise CorruptDataError(f"{where} does not hold generation {newest}; the index is damaged.")
-                check_items(snapshot.get("items"), where, checked=digest in _CHECKED_SNAPSHOTS)  # same bytes: checked before
-            _remember_checked(digest)
+                snapshot["items"] = self._narrowed(snapshot.get("items"))
+                check_items(snapshot["items"], where, checked=digest in _CHECKED_SNAPSHOTS)  # same bytes: checked before
+            if self.only is None:
+                _remember_checked(digest)
         absorbed = set(snapshot.get("absorbed", [])) if snapshot is not None else self.absorbed
         pending = [n for n in journal if n not in absorbed]
         missing = [n for n in pending if n not in self._records]
@@ -451,7 +458,19 @@ class IndexState:
         fresh, self._fresh_items = self._fresh_items, None
         if fresh is not None:
             return fresh
-        return parse_json(self._snapshot_raw)["items"] if self._snapshot_raw else {}
+        if not self._snapshot_raw:
+            return {}
+        # the same bytes as checked on the first read: only a one-item view checks (its entry) again
+        items = self._narrowed(parse_json(self._snapshot_raw)["items"])
+        return check_items(items, "index snapshot", checked=self.only is None)
+
+    def _narrowed(self, items: object) -> object:
+        """A snapshot's items as this view keeps them: all, or only the entry of :attr:`only`."""
+        if self.only is None or not isinstance(items, dict):
+            return items
+        namespace, key = self.only
+        space = items.get(namespace)
+        return {namespace: {key: space[key]}} if isinstance(space, dict) and key in space else {}
 
     @property
     def pending_records(self) -> int:

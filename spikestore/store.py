@@ -114,8 +114,9 @@ class WorkspaceStore:
             return attrs, listing.result()
 
     @classmethod
-    def open(cls, backend: WorkspaceRoot) -> "WorkspaceStore":
-        """Open an existing workspace (reads the root and the index)."""
+    def open(cls, backend: WorkspaceRoot, *, only: tuple[str, str] | None = None) -> "WorkspaceStore":
+        """Open an existing workspace (reads the root and the index); with ``only``, a view of
+        that one ``(namespace, key)`` (:attr:`IndexState.only <spikestore.index.IndexState.only>`)."""
         refuse_file_location(backend)
         attrs, names = cls.read_attrs_listing(backend, INDEX_DIR)
         if attrs is None:
@@ -130,14 +131,17 @@ class WorkspaceStore:
                 f"ws.save(url) or open_workspace(url, mode='a')."
             )
         store = cls(backend, attrs)
+        store.index.only = only
         store.index.refresh(backend, listing=names)
         store.attrs = {**attrs, **(store.index.workspace or {})}
         return store
 
     @classmethod
-    def at(cls, url: URL, storage_options: dict[str, Any] | None = None, *, read_only: bool = False) -> "WorkspaceStore":
+    def at(
+        cls, url: URL, storage_options: dict[str, Any] | None = None, *, read_only: bool = False, only: tuple[str, str] | None = None
+    ) -> "WorkspaceStore":
         """Open the existing workspace at ``url`` (:meth:`open` of a :class:`WorkspaceRoot` made from it)."""
-        return cls.open(WorkspaceRoot(url, storage_options, read_only=read_only))
+        return cls.open(WorkspaceRoot(url, storage_options, read_only=read_only), only=only)
 
     @staticmethod
     def _root_attrs(workspace_id: str, name: str | None, created_at: float) -> dict[str, Any]:

@@ -234,7 +234,10 @@ class AnalysisWorkspace:
         base = hdf5_reading.spikelab_base(url)
         if base is not None:
             return hdf5_reading.load_hdf5_item(base, namespace, key)
-        store = WorkspaceStore.at(url, storage_options, read_only=True)
+        # the index entries of other items are not read (nor checked: ~30 us each)
+        store = WorkspaceStore.at(url, storage_options, read_only=True, only=(namespace, key))
+        if store.index.entry(namespace, key) is None:  # missing: the whole index says what is there instead
+            store = WorkspaceStore.at(url, storage_options, read_only=True)
         return store.get(namespace, key)
 
     # -- helpers ---------------------------------------------------------------

@@ -155,6 +155,31 @@ def test_an_entry_pointing_at_another_items_version_is_refused(site) -> None:
         gc(site["url"], storage_options=site["opts"], grace_seconds=0)
 
 
+def test_load_item_checks_only_its_own_entry(site) -> None:
+    """``load_item`` reads one entry of the index: a hostile entry of another item is neither
+    followed nor checked, and still refused when asked for or when the workspace is opened."""
+    _saved(site)
+    before = _snapshot(site)
+    _forge(site, lambda p: p["items"]["rec"]["b"].__setitem__("path", _victim_path(site, 0)))
+    url, opts = site["url"], site["opts"]
+    assert_same(np.arange(10), AnalysisWorkspace.load_item(url, "rec", "a", storage_options=opts))
+    with pytest.raises(UnsafePathError):
+        AnalysisWorkspace.load_item(url, "rec", "b", storage_options=opts)
+    with pytest.raises(UnsafePathError):
+        open_workspace(url, storage_options=opts)
+    with pytest.raises(UnsafePathError):  # a missing item: the whole index (checked) says what is there
+        AnalysisWorkspace.load_item(url, "rec", "c", storage_options=opts)
+    assert _snapshot(site) == before
+
+
+def test_load_item_of_a_missing_item_names_what_is_there(site) -> None:
+    _saved(site)
+    with pytest.raises(KeyError, match="Key 'aa' not found in namespace 'rec'.*'a'"):
+        AnalysisWorkspace.load_item(site["url"], "rec", "aa", storage_options=site["opts"])
+    with pytest.raises(KeyError, match="Namespace 'recc' not found.*'rec'"):
+        AnalysisWorkspace.load_item(site["url"], "recc", "a", storage_options=site["opts"])
+
+
 CLIMBING = ["..", "../../victim", "", "a/../../x", "zarr.json"]
 
 
