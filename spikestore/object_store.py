@@ -55,6 +55,11 @@ S3_PROTOCOLS = ("s3://", "s3a://")
 _IGNORED = {"use_listings_cache", "listings_expiry_time", "skip_instance_cache", "max_paths", "asynchronous", "loop"}
 _UNDERSTOOD = {"key", "secret", "token", "endpoint_url", "client_kwargs", "anon"} | _IGNORED
 _CLIENT_KWARGS = {"endpoint_url", "region_name"}
+# obstore gives a whole request 30 s by default: a save keeps many shards of up to 64 MiB
+# in flight, and on a lab's uplink of 50 Mbit/s a few of them together take longer than
+# that, so every attempt would time out.  As botocore does, no limit on the whole
+# request; a stalled connection is found by the time between two reads instead.
+CLIENT_TIMEOUTS = {"timeout": "24h", "read_timeout": "120s", "connect_timeout": "10s"}
 _PLAIN_BUCKET = re.compile(r"[A-Za-z0-9._-]+")
 _REGION = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 # what obstore's paths cannot hold (spikestore's keys never hold "\\" or NUL)
@@ -104,11 +109,12 @@ def s3_settings(url: str, options: dict[str, Any]) -> dict[str, Any] | None:
             return None
         settings.update(endpoint=endpoint, virtual_hosted_style_request=False, region=region or "us-east-1")
         if endpoint.startswith("http://"):
-            settings["client_options"] = {"allow_http": True}
+            settings["client_options"] = {**CLIENT_TIMEOUTS, "allow_http": True}
     elif region:
         settings["region"] = region
     else:
         return None
+    settings.setdefault("client_options", dict(CLIENT_TIMEOUTS))
     return settings
 
 

@@ -12,7 +12,7 @@ from zarr.storage import FsspecStore
 
 from spikestore import AnalysisWorkspace, open_workspace
 from spikestore.fsspec_objects import FsspecObjects
-from spikestore.object_store import ObstoreObjects, SinglePutObjectStore, s3_settings
+from spikestore.object_store import CLIENT_TIMEOUTS, ObstoreObjects, SinglePutObjectStore, s3_settings
 from spikestore.testing.compare import assert_same
 from spikestore.testing.samples import all_items
 from spikestore.workspace_root import WorkspaceRoot
@@ -34,10 +34,22 @@ def test_explicit_credentials_and_an_endpoint_give_path_style_requests(clean_env
     assert settings == {
         "bucket": "lab", "prefix": "exp/ws", "access_key_id": "k", "secret_access_key": "s", "session_token": "t",
         "endpoint": "http://127.0.0.1:9000", "virtual_hosted_style_request": False, "region": "us-east-1",
-        "client_options": {"allow_http": True},
+        "client_options": {**CLIENT_TIMEOUTS, "allow_http": True},
     }
     https = s3_settings("s3://lab", {**CREDENTIALS, "client_kwargs": {"endpoint_url": "https://minio.lab", "region_name": "eu-west-1"}})
-    assert https is not None and https["region"] == "eu-west-1" and "client_options" not in https and https["prefix"] is None
+    assert https is not None and https["region"] == "eu-west-1" and https["client_options"] == CLIENT_TIMEOUTS and https["prefix"] is None
+
+
+def test_a_request_has_no_overall_time_limit_but_a_stall_is_caught(clean_env) -> None:
+    """obstore's default 30 s per request would fail every attempt of a large save on a slow
+    uplink (many shards of up to 64 MiB in flight share it): no overall limit, as botocore;
+    a connection silent for two minutes is retried."""
+    from obstore.store import S3Store
+
+    settings = s3_settings("s3://lab/ws", {**CREDENTIALS, "client_kwargs": {"region_name": "eu-west-1"}})
+    assert settings is not None
+    store = S3Store(settings.pop("bucket"), **settings)
+    assert store.client_options == {"timeout": "24h", "read_timeout": "120s", "connect_timeout": "10s"}
 
 
 def test_the_environment_is_read_as_botocore_reads_it(clean_env) -> None:
