@@ -34,9 +34,10 @@ import numpy as np
 
 from spikestore.testing import CountingS3Server
 
-from .common import fmt, ratio, run_isolated, table
+from .common import fmt, ratio, record_figures, run_isolated, table
 
 BUCKET = "bench-latency"
+OPERATION_NAMES = {"save": "save", "open + 1 small item": "open_one", "append 1 item": "append", "full load": "load"}
 
 
 def results200() -> Any:
@@ -210,8 +211,9 @@ def _objects(server: CountingS3Server, prefix: str) -> int:
     return sum(page.get("KeyCount", 0) for page in paginator.paginate(Bucket=BUCKET, Prefix=prefix + "/"))
 
 
-def run(workloads: list[str], latencies: list[float], repeat: int = 3) -> list[list[str]]:
-    """Measure every workload at every latency; return the table rows.
+def run(workloads: list[str], latencies: list[float], repeat: int = 3) -> tuple[list[list[str]], dict[str, float]]:
+    """Measure every workload at every latency; return the table rows and the figures
+    (``<workload>.<latency>ms.<operation>``: spikestore / spikelab, ``….requests``: spikestore's requests).
 
     Each operation runs ``repeat`` times, the two systems interleaved, each
     run on a fresh location (an append or a load reads the save of its own
@@ -222,6 +224,7 @@ def run(workloads: list[str], latencies: list[float], repeat: int = 3) -> list[l
     server.create_bucket(BUCKET)
     options = server.storage_options
     rows = []
+    figures: dict[str, float] = {}
     try:
         for workload in workloads:
             ns, key = small_item(build(workload))
@@ -251,9 +254,11 @@ def run(workloads: list[str], latencies: list[float], repeat: int = 3) -> list[l
                     s_req, l_req = runs[0][1], runs[0][3]
                     rows.append([workload, f"{latency:g} ms", name, fmt(s_sec), str(s_req), objects if name == "save" else "", fmt(l_sec), str(l_req), ratio(s_sec, l_sec)])
                     print("  ".join(rows[-1]), flush=True)
+                    figure = f"{workload}.{latency:g}ms.{OPERATION_NAMES[name]}"
+                    figures[figure], figures[f"{figure}.requests"] = s_sec / l_sec, float(s_req)
     finally:
         server.stop()
-    return rows
+    return rows, figures
 
 
 def main(argv: list[str] | str | None = None) -> None:
@@ -265,9 +270,10 @@ def main(argv: list[str] | str | None = None) -> None:
     parser.add_argument("--latency", nargs="+", type=float, default=[0.0, 20.0, 50.0], help="ms added to every request")
     parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds per operation; medians are reported (default 3)")
     args = parser.parse_args(argv)
-    rows = run(args.workloads, args.latency, args.repeat)
+    rows, figures = run(args.workloads, args.latency, args.repeat)
     print()
     print(table(["workload", "latency", "operation", "spikestore s", "requests", "objects", "spikelab s", "requests", "ratio"], rows))
+    record_figures("bench_latency", "-".join(args.workloads), figures, f"moto S3 server on 127.0.0.1, medians of {args.repeat} interleaved rounds")
 
 
 if __name__ == "__main__":
