@@ -43,10 +43,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import re
-from typing import Any
+from typing import Any, Callable, TypeVar
 
+import obstore
+from obstore.exceptions import AlreadyExistsError, InvalidPathError
 from zarr.abc.store import Store
 from zarr.core.buffer import Buffer
 from zarr.storage import ObjectStore
@@ -65,7 +68,7 @@ _REGION = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 # what obstore's paths cannot hold (spikestore's keys never hold "\\" or NUL)
 _UNADDRESSABLE = re.compile(r"[\x00-\x1f\x7f\\]")
 # the errors obstore raises for a path it cannot parse (a key, or a key in a listing)
-_PATH_ERRORS: tuple[type[BaseException], ...] = (ValueError,)
+_PATH_ERRORS = (ValueError, InvalidPathError)
 
 
 def addressable(key: str) -> bool:
@@ -129,12 +132,6 @@ def s3_store(url: str, options: dict[str, Any]) -> Any | None:
     return S3Store(bucket, **settings)
 
 
-def _path_errors() -> tuple[type[BaseException], ...]:
-    import obstore
-
-    return (*_PATH_ERRORS, obstore.exceptions.InvalidPathError)
-
-
 class SinglePutObjectStore(ObjectStore):
     """zarr's ``ObjectStore`` writing every object with one ``PUT``, and passing what obstore
     cannot address to ``fallback`` (s3fs over the same root).
@@ -173,8 +170,6 @@ class SinglePutObjectStore(ObjectStore):
         return await (other.exists(key) if other else super().exists(key))
 
     async def set(self, key: str, value: Buffer) -> None:
-        import obstore
-
         self._check_writable()
         other = self._other(key)
         if other is not None:
@@ -182,13 +177,11 @@ class SinglePutObjectStore(ObjectStore):
         await obstore.put_async(self.store, key, value.as_buffer_like(), use_multipart=False)
 
     async def set_if_not_exists(self, key: str, value: Buffer) -> None:
-        import obstore
-
         self._check_writable()
         other = self._other(key)
         if other is not None:
             return await other.set_if_not_exists(key, value)
-        with contextlib.suppress(obstore.exceptions.AlreadyExistsError):
+        with contextlib.suppress(AlreadyExistsError):
             await obstore.put_async(self.store, key, value.as_buffer_like(), mode="create", use_multipart=False)
 
     async def delete(self, key: str) -> None:
@@ -214,7 +207,7 @@ class SinglePutObjectStore(ObjectStore):
         other = self._other(*prefix)
         try:
             names = [] if other else [name async for name in getattr(super(), method)(*prefix)]
-        except _path_errors():
+        except _PATH_ERRORS:
             other = self.fallback
             if other is None:
                 raise
@@ -222,6 +215,25 @@ class SinglePutObjectStore(ObjectStore):
             names = [name async for name in getattr(other, method)(*prefix)]
         for name in names:
             yield name
+
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _or_fallback(method: _Method) -> _Method:
+    """Send a call whose keys obstore cannot address, or whose listing meets such a key, to
+    the fallback's method of the same name (the string arguments are the keys)."""
+
+    @functools.wraps(method)
+    def call(self: "ObstoreObjects", *args: Any) -> Any:
+        if all(addressable(a) for a in args if isinstance(a, str)):
+            try:
+                return method(self, *args)
+            except _PATH_ERRORS:  # a listing met a key obstore cannot parse
+                pass
+        return getattr(self.fallback, method.__name__)(*args)
+
+    return call  # type: ignore[return-value]
 
 
 class ObstoreObjects:
@@ -249,11 +261,8 @@ class ObstoreObjects:
         self.fallback = fallback
         self.max_in_flight = max_in_flight
 
+    @_or_fallback
     def read(self, rel: str) -> bytes:
-        import obstore
-
-        if not addressable(rel):
-            return bytes(self.fallback.read(rel))
         return bytes(obstore.get(self.store, rel).bytes())
 
     def read_many(self, rels: list[str]) -> dict[str, bytes | BaseException]:
@@ -264,8 +273,6 @@ class ObstoreObjects:
         return dict(zarr_sync.sync(self._read_many(rels)))
 
     async def _read_many(self, rels: list[str]) -> list[tuple[str, bytes | BaseException]]:
-        import obstore
-
         limit = asyncio.Semaphore(self.max_in_flight)
 
         async def one(rel: str) -> tuple[str, bytes | BaseException]:
@@ -278,43 +285,28 @@ class ObstoreObjects:
 
         return list(await asyncio.gather(*(one(r) for r in rels)))
 
+    @_or_fallback
     def write(self, rel: str, data: bytes) -> None:
-        import obstore
-
-        if not addressable(rel):
-            return self.fallback.write(rel, data)
         obstore.put(self.store, rel, data, use_multipart=False)
 
+    @_or_fallback
     def create(self, rel: str, data: bytes) -> bool:
-        import obstore
-
-        if not addressable(rel):
-            return bool(self.fallback.create(rel, data))
         try:
             obstore.put(self.store, rel, data, mode="create", use_multipart=False)
             return True
-        except obstore.exceptions.AlreadyExistsError:
+        except AlreadyExistsError:
             return False
 
+    @_or_fallback
     def listing(self, rel: str) -> dict[str, float | None]:
-        import obstore
-
-        if not addressable(rel):
-            return dict(self.fallback.listing(rel))
-        try:
-            found = obstore.list_with_delimiter(self.store, rel.rstrip("/") or None)
-        except _path_errors():
-            return dict(self.fallback.listing(rel))
+        found = obstore.list_with_delimiter(self.store, rel.rstrip("/") or None)
         out: dict[str, float | None] = {prefix.rsplit("/", 1)[-1]: None for prefix in found["common_prefixes"]}
         for meta in found["objects"]:
             out[meta["path"].rsplit("/", 1)[-1]] = meta["last_modified"].timestamp()
         return out
 
+    @_or_fallback
     def modified_time(self, rel: str) -> float | None:
-        import obstore
-
-        if not addressable(rel):
-            return self.fallback.modified_time(rel)
         try:
             return float(obstore.head(self.store, rel)["last_modified"].timestamp())
         except FileNotFoundError:
@@ -322,26 +314,15 @@ class ObstoreObjects:
                 return None  # a folder: no time of its own (as s3fs says)
             raise
 
+    @_or_fallback
     def sizes(self, rel: str) -> dict[str, int]:
-        import obstore
+        return {meta["path"]: int(meta["size"]) for batch in obstore.list(self.store, rel.rstrip("/") or None) for meta in batch}
 
-        if not addressable(rel):
-            return dict(self.fallback.sizes(rel))
-        try:
-            return {meta["path"]: int(meta["size"]) for batch in obstore.list(self.store, rel.rstrip("/") or None) for meta in batch}
-        except _path_errors():
-            return dict(self.fallback.sizes(rel))
-
+    @_or_fallback
     def delete(self, rel: str) -> None:
-        import obstore
-
-        if not addressable(rel):
-            return self.fallback.delete(rel)
         obstore.delete(self.store, rel)
 
     def delete_tree(self, rel: str) -> None:
-        import obstore
-
         keys = list(self.sizes(rel))
         reachable = [k for k in keys if addressable(k)]
         if reachable:
@@ -350,33 +331,22 @@ class ObstoreObjects:
             if not addressable(key):
                 self.fallback.delete(key)
 
+    @_or_fallback
     def copy(self, src: str, dst: str) -> None:
-        import obstore
-
-        if not (addressable(src) and addressable(dst)):
-            return self.fallback.copy(src, dst)
         obstore.copy(self.store, src, dst)
 
+    @_or_fallback
     def exists(self, rel: str) -> bool:
-        import obstore
-
-        if not addressable(rel):
-            return bool(self.fallback.exists(rel))
         if rel.strip("/"):
             try:
                 obstore.head(self.store, rel)
                 return True
             except FileNotFoundError:
                 pass
-        try:
-            found = obstore.list_with_delimiter(self.store, rel.rstrip("/") or None)
-            return bool(found["common_prefixes"] or found["objects"])
-        except _path_errors():
-            return True  # something is listed there: a name obstore cannot parse
+        found = obstore.list_with_delimiter(self.store, rel.rstrip("/") or None)
+        return bool(found["common_prefixes"] or found["objects"])
 
     def container_exists(self) -> bool:
-        import obstore
-
         try:
             obstore.list_with_delimiter(self.store, None)
             return True
