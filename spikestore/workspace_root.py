@@ -227,10 +227,13 @@ class WorkspaceRoot:
 
     # -- the boundary ------------------------------------------------------------
 
+    def checked(self, rel: str, *, prefix: bool = False) -> str:
+        """``rel`` if it is a root-relative key that stays inside the root (:func:`~spikestore.paths.check_key`)."""
+        return check_key(rel, f"key in {self.url}", prefix=prefix)
+
     def abspath(self, rel: str, *, prefix: bool = False) -> str:
         """Filesystem path of a root-relative key, after checking that it stays inside the root."""
-        check_key(rel, f"key in {self.url}", prefix=prefix)
-        return self._fsspec.path(rel)
+        return self._fsspec.path(self.checked(rel, prefix=prefix))
 
     @property
     def max_key_bytes(self) -> int:
@@ -284,7 +287,7 @@ class WorkspaceRoot:
 
     def read_bytes(self, rel: str) -> bytes | None:
         """The object's bytes, or ``None`` when it does not exist."""
-        check_key(rel, f"key in {self.url}")
+        self.checked(rel)
         try:
             with self.access():
                 return self._objects.read(rel)
@@ -297,7 +300,7 @@ class WorkspaceRoot:
         if not rels:
             return {}
         for rel in rels:
-            check_key(rel, f"key in {self.url}")
+            self.checked(rel)
         with self.access():
             out = self._objects.read_many(rels)
         result: dict[str, bytes | None] = {}
@@ -310,7 +313,7 @@ class WorkspaceRoot:
 
     def write_bytes(self, rel: str, data: bytes) -> None:
         """Write an object so that readers see the old or the new bytes, never a mix."""
-        check_key(rel, f"key in {self.url}")
+        self.checked(rel)
         with self.access():
             self._objects.write(rel, data)
 
@@ -320,7 +323,7 @@ class WorkspaceRoot:
         Exclusive creation is a single atomic step: ``os.link`` of a complete
         temporary file locally, a conditional ``PUT`` on object stores.
         """
-        check_key(rel, f"key in {self.url}")
+        self.checked(rel)
         with self.access():
             return self._objects.create(rel, data)
 
@@ -330,7 +333,7 @@ class WorkspaceRoot:
 
     def list_details(self, rel: str) -> dict[str, float | None]:
         """Names directly under ``rel`` with their modification time (POSIX seconds, ``None`` if unknown); fresh listing, no cache."""
-        check_key(rel, f"key in {self.url}")
+        self.checked(rel)
         try:
             with self.access():
                 return self._objects.listing(rel)
@@ -339,7 +342,7 @@ class WorkspaceRoot:
 
     def modified_time(self, rel: str) -> float | None:
         """When the object or folder at ``rel`` last changed (POSIX seconds), ``None`` if missing."""
-        check_key(rel, f"key in {self.url}")
+        self.checked(rel)
         try:
             with self.access():
                 return self._objects.modified_time(rel)
@@ -348,14 +351,14 @@ class WorkspaceRoot:
 
     def object_sizes(self, rel: str = "") -> dict[str, int]:
         """Every object under ``rel``: root-relative key → size in bytes."""
-        check_key(rel, f"key in {self.url}")
+        self.checked(rel)
         with self.access():
             found = self._objects.sizes(rel)
         return {key: size for key, size in found.items() if not key.startswith(f"{TMP_DIR}/")}
 
     def delete(self, rel: str) -> None:
         """Remove one object; missing is fine."""
-        check_key(rel, f"key in {self.url}")
+        self.checked(rel)
         with self.access():
             self._objects.delete(rel)
 
@@ -365,7 +368,7 @@ class WorkspaceRoot:
         The only recursive delete spikestore does: anything that is not a
         version folder is refused with :class:`~spikestore.errors.UnsafePathError`.
         """
-        check_key(check_version_folder(rel), f"key in {self.url}")
+        self.checked(check_version_folder(rel))
         with self.access():
             self._objects.delete_tree(rel)
 
@@ -430,19 +433,19 @@ class WorkspaceRoot:
 
     def copy_tree(self, src_rel: str, dst_rel: str) -> None:
         """Copy everything under ``src_rel`` to ``dst_rel`` on the same filesystem."""
-        check_key(src_rel, f"key in {self.url}")
-        check_key(dst_rel, f"key in {self.url}")  # checked before anything is copied
+        self.checked(src_rel)
+        self.checked(dst_rel)  # checked before anything is copied
         with self.access():
             keys = list(self._objects.sizes(src_rel))
             for key in keys:
                 relative = posixpath.relpath(key, src_rel)
                 target = f"{dst_rel}/{relative}"
-                check_key(target, f"key in {self.url}")  # each copied key is checked too
+                self.checked(target)  # each copied key is checked too
                 self._objects.copy(key, target)
 
     def exists(self, rel: str) -> bool:
         """Whether an object or folder exists at ``rel``."""
-        check_key(rel, f"key in {self.url}")
+        self.checked(rel)
         with self.access():
             return self._objects.exists(rel)
 
